@@ -1,0 +1,127 @@
+// Package restjson is the one codec of the server: it routes REST-JSON
+// requests to the generated operation table, exposes them to the generated
+// binders, and writes outputs and errors the way AWS's REST-JSON services do.
+package restjson
+
+import (
+	"net/http"
+	"net/url"
+	"sort"
+	"strings"
+
+	opennimble "github.com/opennimble/opennimble"
+	"github.com/opennimble/opennimble/api"
+)
+
+// Router matches a method and an escaped path against the URI templates of
+// the operation table.
+type Router struct {
+	bySegments map[int][]*route
+}
+
+type route struct {
+	op       *api.Operation
+	segments []string // literal text, or "" for a label
+	labels   []string // label name per segment, "" for a literal
+	literals int
+}
+
+// NewRouter builds a router for ops.
+func NewRouter(ops []*api.Operation) *Router {
+	rt := &Router{bySegments: map[int][]*route{}}
+	for _, op := range ops {
+		r := &route{op: op}
+		for _, seg := range strings.Split(strings.TrimPrefix(op.URI, "/"), "/") {
+			if strings.HasPrefix(seg, "{") && strings.HasSuffix(seg, "}") {
+				r.segments = append(r.segments, "")
+				r.labels = append(r.labels, strings.TrimSuffix(strings.TrimPrefix(seg, "{"), "}"))
+				continue
+			}
+			r.segments = append(r.segments, seg)
+			r.labels = append(r.labels, "")
+			r.literals++
+		}
+		n := len(r.segments)
+		rt.bySegments[n] = append(rt.bySegments[n], r)
+	}
+	for _, rs := range rt.bySegments {
+		// Prefer the most specific template when two could match.
+		sort.SliceStable(rs, func(i, j int) bool { return rs[i].literals > rs[j].literals })
+	}
+	return rt
+}
+
+// Match finds the operation for method and escapedPath (the path as sent,
+// percent-encoded). Labels come back percent-decoded. A path that matches no
+// template is UnknownOperationException; a path that matches with another
+// method is MethodNotAllowedException, with the allowed methods in allow.
+func (rt *Router) Match(method, escapedPath string) (op *api.Operation, labels map[string]string, allow []string, err error) {
+	segs := strings.Split(strings.TrimPrefix(escapedPath, "/"), "/")
+	for _, r := range rt.bySegments[len(segs)] {
+		vals, ok := r.match(segs)
+		if !ok {
+			continue
+		}
+		if r.op.Method != method {
+			allow = append(allow, r.op.Method)
+			continue
+		}
+		return r.op, vals, nil, nil
+	}
+	if len(allow) > 0 {
+		sort.Strings(allow)
+		return nil, nil, allow, opennimble.Errorf(opennimble.ErrMethodNotAllowed,
+			"%s is not allowed on %s; allowed: %s", method, escapedPath, strings.Join(allow, ", "))
+	}
+	return nil, nil, nil, opennimble.Errorf(opennimble.ErrUnknownOperation,
+		"No operation of the nimble API matches %s %s", method, escapedPath)
+}
+
+func (r *route) match(segs []string) (map[string]string, bool) {
+	var labels map[string]string
+	for i, seg := range segs {
+		if r.labels[i] == "" {
+			if seg != r.segments[i] {
+				return nil, false
+			}
+			continue
+		}
+		v, err := url.PathUnescape(seg)
+		if err != nil {
+			return nil, false
+		}
+		if labels == nil {
+			labels = make(map[string]string, 4)
+		}
+		labels[r.labels[i]] = v
+	}
+	return labels, true
+}
+
+// request adapts an HTTP request to api.Request.
+type request struct {
+	h      http.Header
+	query  url.Values
+	labels map[string]string
+	body   []byte
+}
+
+// NewRequest exposes an HTTP request whose body has been read to the
+// generated binders.
+func NewRequest(r *http.Request, labels map[string]string, body []byte) api.Request {
+	return &request{h: r.Header, query: r.URL.Query(), labels: labels, body: body}
+}
+
+func (r *request) Label(name string) string { return r.labels[name] }
+
+func (r *request) Query(name string) (string, bool) {
+	v, ok := r.query[name]
+	if !ok || len(v) == 0 {
+		return "", false
+	}
+	return v[0], true
+}
+
+func (r *request) QueryAll(name string) []string { return r.query[name] }
+func (r *request) Header(name string) string     { return r.h.Get(name) }
+func (r *request) Body() []byte                  { return r.body }

@@ -1,0 +1,80 @@
+package restjson
+
+import (
+	"errors"
+	"net/http"
+	"sort"
+	"strconv"
+
+	opennimble "github.com/opennimble/opennimble"
+	"github.com/opennimble/opennimble/api"
+)
+
+// RequestIDHeader carries the request id on every response.
+const RequestIDHeader = "x-amzn-RequestId"
+
+// WriteOutput writes a successful response: status from the model, body the
+// output's JSON (none for 204).
+func WriteOutput(w http.ResponseWriter, status int, out api.Marshaler, o *api.EncodeOptions) {
+	h := w.Header()
+	if status == http.StatusNoContent {
+		w.WriteHeader(status)
+		return
+	}
+	var body []byte
+	if out == nil {
+		body = []byte("{}")
+	} else {
+		body = out.AppendJSON(make([]byte, 0, 512), o)
+	}
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+// WriteError writes err the way every client in WIRE.md reads it: the status
+// of its code, x-amzn-ErrorType with the bare code, and a JSON body with
+// message, code and (when it names a resource) context. An error that is not
+// an *opennimble.Error is reported as InternalServerErrorException without
+// its text, which the caller is expected to have logged.
+func WriteError(w http.ResponseWriter, err error) {
+	var e *opennimble.Error
+	if !errors.As(err, &e) {
+		e = &opennimble.Error{Code: opennimble.ErrInternal, Message: "An internal error occurred. Try again; the request id identifies it in the server's log."}
+	}
+	body := ErrorBody(e)
+	h := w.Header()
+	h.Set("x-amzn-ErrorType", e.Code)
+	h.Set("Content-Type", "application/json")
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	w.WriteHeader(opennimble.HTTPStatus(e.Code))
+	_, _ = w.Write(body)
+}
+
+// ErrorBody renders {"message","code","context"} for e.
+func ErrorBody(e *opennimble.Error) []byte {
+	b := make([]byte, 0, 128+len(e.Message))
+	b = append(b, `{"message":`...)
+	b = api.AppendString(b, e.Message)
+	b = append(b, `,"code":`...)
+	b = api.AppendString(b, e.Code)
+	if len(e.Context) > 0 {
+		b = append(b, `,"context":{`...)
+		keys := make([]string, 0, len(e.Context))
+		for k := range e.Context {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for i, k := range keys {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = api.AppendString(b, k)
+			b = append(b, ':')
+			b = api.AppendString(b, e.Context[k])
+		}
+		b = append(b, '}')
+	}
+	return append(b, '}')
+}

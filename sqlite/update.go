@@ -1,0 +1,88 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	sqlitedriver "modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
+	"github.com/opennimble/opennimble"
+)
+
+// busyRetries is how many times Update starts over when the database is
+// locked by another process for longer than the busy timeout.
+const busyRetries = 5
+
+// errReadOnly is returned by the writing methods of a View transaction.
+var errReadOnly = errors.New("sqlite: write in a read-only transaction")
+
+// View runs fn in a read-only transaction on a snapshot of the database.
+func (s *Store) View(ctx context.Context, fn func(opennimble.Tx) error) error {
+	sqlTx, err := s.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	if err != nil {
+		return fmt.Errorf("sqlite: begin read: %w", err)
+	}
+	defer sqlTx.Rollback()
+	return fn(&tx{tx: sqlTx})
+}
+
+// Update runs fn in a write transaction and commits it when fn returns nil.
+// An error from fn rolls the transaction back and is returned unchanged.
+// Transactions are serialised: fn must not call Update or View itself.
+func (s *Store) Update(ctx context.Context, fn func(opennimble.Tx) error) error {
+	return s.write(ctx, func(t *sql.Tx) error { return fn(&tx{tx: t, writable: true}) })
+}
+
+// write runs fn in a BEGIN IMMEDIATE transaction on the writer connection,
+// starting over when another process holds the lock for too long.
+func (s *Store) write(ctx context.Context, fn func(*sql.Tx) error) error {
+	for attempt := 1; ; attempt++ {
+		err := s.writeOnce(ctx, fn)
+		if err == nil || !isBusy(err) || attempt == busyRetries {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(attempt) * 10 * time.Millisecond):
+		}
+	}
+}
+
+func (s *Store) writeOnce(ctx context.Context, fn func(*sql.Tx) error) (err error) {
+	sqlTx, err := s.writer.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlite: begin: %w", err)
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			sqlTx.Rollback()
+		}
+	}()
+	if err := fn(sqlTx); err != nil {
+		return err
+	}
+	if err := sqlTx.Commit(); err != nil {
+		return fmt.Errorf("sqlite: commit: %w", err)
+	}
+	committed = true
+	return nil
+}
+
+// isBusy reports whether err comes from a lock SQLite could not get.
+func isBusy(err error) bool {
+	var e *sqlitedriver.Error
+	if !errors.As(err, &e) {
+		return false
+	}
+	switch e.Code() & 0xff {
+	case sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED:
+		return true
+	}
+	return false
+}
