@@ -1,0 +1,68 @@
+package opennimble
+
+import (
+	"crypto/rand"
+	"math/big"
+	mrand "math/rand/v2"
+	"sync"
+)
+
+const idAlphabet = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+// IDLength is the length of the random part of a resource id. With a prefix
+// of up to three letters and a dash the id fits the model's 22 characters.
+const IDLength = 18
+
+// IDs makes resource ids and other random tokens.
+type IDs interface {
+	// New returns prefix + "-" + IDLength random characters of [0-9A-Za-z].
+	New(prefix string) string
+	// Token returns n random characters of [0-9A-Za-z].
+	Token(n int) string
+}
+
+// RandomIDs draws from crypto/rand.
+type RandomIDs struct{}
+
+// New returns a fresh id with the given prefix.
+func (RandomIDs) New(prefix string) string { return prefix + "-" + RandomIDs{}.Token(IDLength) }
+
+// Token returns n random characters.
+func (RandomIDs) Token(n int) string {
+	b := make([]byte, n)
+	max := big.NewInt(int64(len(idAlphabet)))
+	for i := range b {
+		x, err := rand.Int(rand.Reader, max)
+		if err != nil {
+			panic(err)
+		}
+		b[i] = idAlphabet[x.Int64()]
+	}
+	return string(b)
+}
+
+// SeededIDs is deterministic: the same seed gives the same sequence of ids,
+// for reproducible test runs.
+type SeededIDs struct {
+	mu  sync.Mutex
+	rng *mrand.Rand
+}
+
+// NewSeededIDs returns a deterministic generator.
+func NewSeededIDs(seed uint64) *SeededIDs {
+	return &SeededIDs{rng: mrand.New(mrand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
+}
+
+// New returns the next id with the given prefix.
+func (s *SeededIDs) New(prefix string) string { return prefix + "-" + s.Token(IDLength) }
+
+// Token returns the next n characters.
+func (s *SeededIDs) Token(n int) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b := make([]byte, n)
+	for i := range b {
+		b[i] = idAlphabet[s.rng.IntN(len(idAlphabet))]
+	}
+	return string(b)
+}
