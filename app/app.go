@@ -1,0 +1,275 @@
+// Package app wires a whole opennimble server: store, service, lifecycle
+// workers and HTTP server. cmd/opennimble runs it from configuration; tests
+// run it in-process on 127.0.0.1:0 with a temporary data folder and a fake
+// clock.
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	opennimble "github.com/opennimble/opennimble"
+	"github.com/opennimble/opennimble/server"
+	"github.com/opennimble/opennimble/service"
+	"github.com/opennimble/opennimble/sigv4"
+	"github.com/opennimble/opennimble/sqlite"
+)
+
+// Config is everything a server is configured with.
+type Config struct {
+	Listen           string        // host:port
+	DataDir          string        // the data folder
+	Sync             string        // SQLite synchronous mode: full or normal
+	Emulator         bool          // accept any well-formed signature
+	EmulatorAdmins   []string      // administrator key ids in emulator mode
+	Region           string        // region of ARNs and signatures
+	AccountID        string        // account id of ARNs
+	TransitionDelay  time.Duration // how long *_IN_PROGRESS states last
+	DeletedRetention time.Duration // how long DELETED resources still answer
+	Timestamps       string        // auto, iso8601 or epoch
+	RateLimit        float64       // requests per second per principal; 0 = none
+	PublicURL        string        // base URL clients reach the server at
+	Driver           string        // workstation driver: sim
+}
+
+// Defaults returns the default configuration.
+func Defaults() Config {
+	return Config{
+		Listen:           "127.0.0.1:8080",
+		DataDir:          "./data",
+		Sync:             "full",
+		EmulatorAdmins:   []string{"test"},
+		Region:           "us-west-2",
+		AccountID:        "000000000000",
+		DeletedRetention: time.Hour,
+		Timestamps:       string(server.TimestampsAuto),
+		Driver:           "sim",
+	}
+}
+
+// Validate checks a configuration.
+func (c *Config) Validate() error {
+	var errs []string
+	if _, _, err := net.SplitHostPort(c.Listen); err != nil {
+		errs = append(errs, fmt.Sprintf("listen %q: %v", c.Listen, err))
+	}
+	if c.DataDir == "" {
+		errs = append(errs, "data-dir must not be empty")
+	}
+	switch c.Timestamps {
+	case "auto", "iso8601", "epoch":
+	default:
+		errs = append(errs, fmt.Sprintf("timestamps %q: want auto, iso8601 or epoch", c.Timestamps))
+	}
+	switch c.Sync {
+	case "full", "normal":
+	default:
+		errs = append(errs, fmt.Sprintf("sync %q: want full or normal", c.Sync))
+	}
+	if len(c.AccountID) != 12 || strings.Trim(c.AccountID, "0123456789") != "" {
+		errs = append(errs, fmt.Sprintf("account-id %q: want twelve digits", c.AccountID))
+	}
+	if c.Region == "" {
+		errs = append(errs, "region must not be empty")
+	}
+	if c.TransitionDelay < 0 || c.DeletedRetention < 0 {
+		errs = append(errs, "durations must not be negative")
+	}
+	if c.RateLimit < 0 {
+		errs = append(errs, "rate-limit must not be negative")
+	}
+	switch c.Driver {
+	case "sim":
+	default:
+		errs = append(errs, fmt.Sprintf("driver %q: want sim", c.Driver))
+	}
+	if len(errs) > 0 {
+		return errors.New(strings.Join(errs, "; "))
+	}
+	return nil
+}
+
+// Options are the collaborators tests replace.
+type Options struct {
+	Clock  opennimble.Clock
+	IDs    opennimble.IDs
+	Logger *slog.Logger
+	// WrapStore, when set, wraps the store (tests inject failures with it).
+	WrapStore func(opennimble.Store) opennimble.Store
+}
+
+// App is a running server.
+type App struct {
+	Config  Config
+	Store   opennimble.Store
+	Service *service.Service
+	// Addr is the address the server listens on.
+	Addr string
+	// URL is http://Addr.
+	URL string
+	// NewAdmin is the administrator credential created on this start, if the
+	// data folder had none.
+	NewAdmin *opennimble.Credential
+
+	srv    *http.Server
+	cancel context.CancelFunc
+	done   chan struct{}
+	log    *slog.Logger
+}
+
+// DBPath is the SQLite database of a data folder.
+func DBPath(dataDir string) string { return filepath.Join(dataDir, "opennimble.db") }
+
+// AdminCredentialFile is where the first administrator credential is written.
+func AdminCredentialFile(dataDir string) string { return filepath.Join(dataDir, "admin-credentials") }
+
+// OpenStore opens the store of a data folder.
+func OpenStore(ctx context.Context, cfg Config) (*sqlite.Store, error) {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, err
+	}
+	return sqlite.Open(ctx, DBPath(cfg.DataDir), sqlite.Options{Sync: cfg.Sync})
+}
+
+// Start opens the store, starts the lifecycle and begins serving. It returns
+// once the listener is bound.
+func Start(ctx context.Context, cfg Config, o Options) (*App, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	if o.Clock == nil {
+		o.Clock = opennimble.SystemClock{}
+	}
+	if o.IDs == nil {
+		o.IDs = opennimble.RandomIDs{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	st, err := OpenStore(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	var store opennimble.Store = st
+	if o.WrapStore != nil {
+		store = o.WrapStore(store)
+	}
+	a := &App{Config: cfg, Store: store, done: make(chan struct{}), log: o.Logger}
+	fail := func(err error) (*App, error) {
+		_ = store.Close()
+		return nil, err
+	}
+	if !cfg.Emulator {
+		if a.NewAdmin, err = ensureAdmin(ctx, store, cfg.DataDir, o.Clock); err != nil {
+			return fail(err)
+		}
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fail(err)
+	}
+	a.Addr = ln.Addr().String()
+	a.URL = "http://" + a.Addr
+	public := cfg.PublicURL
+	if public == "" {
+		public = a.URL
+	}
+	rctx, cancel := context.WithCancel(context.Background())
+	a.cancel = cancel
+	w, svc, err := a.wire(rctx, cfg, o, public)
+	if err != nil {
+		cancel()
+		_ = ln.Close()
+		return fail(err)
+	}
+	a.Service = svc
+	verifier := &sigv4.Verifier{
+		Credentials:    store,
+		Clock:          o.Clock,
+		Region:         cfg.Region,
+		Emulator:       cfg.Emulator,
+		EmulatorAdmins: cfg.EmulatorAdmins,
+	}
+	srv := server.New(server.Options{
+		Handler:    svc,
+		Auth:       verifier,
+		Logger:     o.Logger,
+		Timestamps: server.TimestampMode(cfg.Timestamps),
+		RateLimit:  cfg.RateLimit,
+	})
+	a.routes(srv)
+	a.srv = &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn)}
+	go func() {
+		defer close(a.done)
+		if err := a.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			o.Logger.Error("server stopped", "error", err)
+		}
+	}()
+	go w.Run(rctx)
+	return a, nil
+}
+
+// Close stops serving, stops the lifecycle and closes the store.
+func (a *App) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := a.srv.Shutdown(ctx)
+	a.cancel()
+	<-a.done
+	if cerr := a.Store.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// ensureAdmin creates the first administrator credential of a data folder
+// and writes it, mode 0600, beside the database.
+func ensureAdmin(ctx context.Context, st opennimble.Store, dataDir string, clock opennimble.Clock) (*opennimble.Credential, error) {
+	creds, err := st.ListCredentials(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if len(creds) > 0 {
+		return nil, nil
+	}
+	c := NewCredential("admin", true, clock.Now())
+	if err := st.PutCredential(ctx, c); err != nil {
+		return nil, err
+	}
+	body := fmt.Sprintf("[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n# principal id: %s (administrator)\n", c.AccessKeyID, c.SecretAccessKey, c.PrincipalID)
+	if err := os.WriteFile(AdminCredentialFile(dataDir), []byte(body), 0o600); err != nil {
+		return nil, err
+	}
+	return &c, nil
+}
+
+// NewCredential makes a fresh access key for principalID.
+func NewCredential(principalID string, admin bool, now time.Time) opennimble.Credential {
+	return opennimble.Credential{
+		AccessKeyID:     "ONAK" + randomString(16, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"),
+		SecretAccessKey: randomString(40, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"),
+		PrincipalID:     principalID,
+		Admin:           admin,
+		CreatedAt:       now,
+	}
+}
+
+func randomString(n int, alphabet string) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return string(b)
+}

@@ -1,0 +1,59 @@
+package app
+
+import (
+	"encoding/json"
+	"html/template"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/opennimble/opennimble/server"
+)
+
+// Version is the server's version, set at build time with -ldflags.
+var Version = "dev"
+
+func (a *App) routes(srv *server.Server) {
+	started := time.Now()
+	srv.Handle("/_nimble/health", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(map[string]any{
+			"ready":    true,
+			"version":  Version,
+			"uptime":   time.Since(started).Round(time.Millisecond).String(),
+			"store":    "sqlite",
+			"driver":   a.Config.Driver,
+			"emulator": a.Config.Emulator,
+		})
+	}))
+	srv.Handle("/_stream/", http.HandlerFunc(a.streamPage))
+}
+
+var streamTmpl = template.Must(template.New("stream").Parse(`<!doctype html>
+<html><head><meta charset="utf-8"><title>opennimble stream {{.SessionID}}</title></head>
+<body>
+<h1>Streaming session {{.SessionID}}</h1>
+<p>Studio: {{.StudioID}}</p>
+<p>Owner: {{.OwnedBy}}</p>
+<p>This stream link expires at {{.ExpiresAt}}.</p>
+</body></html>
+`))
+
+// streamPage serves the URL of a session stream: the page names the session
+// and its owner until the stream expires; afterwards it is refused.
+func (a *App) streamPage(w http.ResponseWriter, r *http.Request) {
+	token := strings.TrimPrefix(r.URL.Path, "/_stream/")
+	info, err := a.Service.StreamPage(r.Context(), token)
+	if err != nil {
+		http.Error(w, "This stream link is unknown or has expired.", http.StatusForbidden)
+		return
+	}
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	_ = streamTmpl.Execute(w, map[string]string{
+		"SessionID": info.SessionID,
+		"StudioID":  info.StudioID,
+		"OwnedBy":   info.OwnedBy,
+		"ExpiresAt": info.ExpiresAt.UTC().Format(time.RFC3339),
+	})
+}

@@ -1,0 +1,210 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/opennimble/opennimble/app"
+	"github.com/opennimble/opennimble/sqlite"
+)
+
+func newRoot() *cobra.Command {
+	root := &cobra.Command{
+		Use:           "opennimble",
+		Short:         "An open, self-hostable server for the Amazon Nimble Studio API (nimble 2020-08-01)",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.AddCommand(newServe(), newCredentials(), newVersion())
+	return root
+}
+
+// storeFlags are the flags every command that opens the data folder has.
+func storeFlags(fs *pflag.FlagSet, cfg *app.Config, configFile *string) {
+	fs.StringVar(configFile, "config", "", "optional TOML configuration file whose keys are these flag names (env "+envName("config")+")")
+	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "data folder: the SQLite database, the first administrator credential, session volumes")
+	fs.StringVar(&cfg.Sync, "sync", cfg.Sync, "SQLite durability: full (survives power loss) or normal (survives a crash of the process)")
+}
+
+func newServe() *cobra.Command {
+	cfg := app.Defaults()
+	var configFile, logLevel, logFormat string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the server",
+		Long: `Run the server. Every flag can also be set with an environment variable
+(OPENNIMBLE_ and the flag name in upper case with underscores, e.g.
+OPENNIMBLE_DATA_DIR) or in a TOML file given with --config. Precedence:
+flags, then environment, then file, then defaults.`,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if configFile == "" {
+				configFile = os.Getenv(envName("config"))
+			}
+			if err := resolve(cmd.Flags(), configFile); err != nil {
+				return err
+			}
+			logger, err := newLogger(logLevel, logFormat)
+			if err != nil {
+				return err
+			}
+			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+			defer stop()
+			a, err := app.Start(ctx, cfg, app.Options{Logger: logger})
+			if err != nil {
+				return err
+			}
+			if a.NewAdmin != nil {
+				fmt.Fprintf(os.Stderr, "Created the administrator credential of this data folder (shown once; also in %s, mode 0600):\n  aws_access_key_id     = %s\n  aws_secret_access_key = %s\n",
+					app.AdminCredentialFile(cfg.DataDir), a.NewAdmin.AccessKeyID, a.NewAdmin.SecretAccessKey)
+			}
+			mode := "authenticated"
+			if cfg.Emulator {
+				mode = "emulator (any well-formed signature; the access key id is the principal)"
+			}
+			logger.Info("opennimble serving", "url", a.URL, "data_dir", cfg.DataDir, "mode", mode, "region", cfg.Region, "driver", cfg.Driver)
+			<-ctx.Done()
+			logger.Info("shutting down")
+			return a.Close()
+		},
+	}
+	fs := cmd.Flags()
+	storeFlags(fs, &cfg, &configFile)
+	fs.StringVar(&cfg.Listen, "listen", cfg.Listen, "address to listen on")
+	fs.BoolVar(&cfg.Emulator, "emulator", cfg.Emulator, "emulator mode: accept any well-formed SigV4 signature and take the access key id as the principal id")
+	fs.StringSliceVar(&cfg.EmulatorAdmins, "emulator-admins", cfg.EmulatorAdmins, "access key ids that are administrators in emulator mode")
+	fs.StringVar(&cfg.Region, "region", cfg.Region, "region of this endpoint (ARNs, SigV4 credential scope)")
+	fs.StringVar(&cfg.AccountID, "account-id", cfg.AccountID, "twelve-digit account id of ARNs")
+	fs.DurationVar(&cfg.TransitionDelay, "transition-delay", cfg.TransitionDelay, "how long CREATE/UPDATE/DELETE_IN_PROGRESS states last (0: complete at once, in the background)")
+	fs.DurationVar(&cfg.DeletedRetention, "deleted-retention", cfg.DeletedRetention, "how long a DELETED resource still answers Get before it is purged")
+	fs.StringVar(&cfg.Timestamps, "timestamps", cfg.Timestamps, "timestamp format of responses: auto (epoch seconds for paws, ISO 8601 otherwise), iso8601 or epoch")
+	fs.Float64Var(&cfg.RateLimit, "rate-limit", cfg.RateLimit, "requests per second allowed per principal before ThrottlingException (0: unlimited)")
+	fs.StringVar(&cfg.PublicURL, "public-url", cfg.PublicURL, "base URL clients reach this server at, for stream and portal URLs (default http://<listen>)")
+	fs.StringVar(&cfg.Driver, "driver", cfg.Driver, "workstation driver: sim (simulated workstations)")
+	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")
+	return cmd
+}
+
+func newLogger(level, format string) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("log-level %q: %w", level, err)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+	}
+	return nil, fmt.Errorf("log-format %q: want text or json", format)
+}
+
+func newCredentials() *cobra.Command {
+	cfg := app.Defaults()
+	var configFile string
+	cmd := &cobra.Command{
+		Use:   "credentials",
+		Short: "Manage the access keys of a data folder (works while the server runs)",
+	}
+	cmd.PersistentFlags().AddFlagSet(func() *pflag.FlagSet {
+		fs := pflag.NewFlagSet("store", pflag.ContinueOnError)
+		storeFlags(fs, &cfg, &configFile)
+		return fs
+	}())
+	// open resolves the configuration and opens the data folder's store.
+	open := func(cmd *cobra.Command) (*sqlite.Store, error) {
+		if configFile == "" {
+			configFile = os.Getenv(envName("config"))
+		}
+		if err := resolve(cmd.Flags(), configFile); err != nil {
+			return nil, err
+		}
+		return app.OpenStore(cmd.Context(), cfg)
+	}
+	var principal string
+	var admin bool
+	create := &cobra.Command{
+		Use:   "create --principal-id ID [--admin]",
+		Short: "Create an access key for a principal and print it",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if principal == "" {
+				return fmt.Errorf("--principal-id is required")
+			}
+			st, err := open(cmd)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			cred := app.NewCredential(principal, admin, time.Now().UTC())
+			if err := st.PutCredential(cmd.Context(), cred); err != nil {
+				return err
+			}
+			fmt.Printf("aws_access_key_id     = %s\naws_secret_access_key = %s\nprincipal_id          = %s\nadmin                 = %v\n", cred.AccessKeyID, cred.SecretAccessKey, cred.PrincipalID, cred.Admin)
+			return nil
+		},
+	}
+	create.Flags().StringVar(&principal, "principal-id", "", "the principal the key authenticates (what ownedBy, createdBy and memberships name)")
+	create.Flags().BoolVar(&admin, "admin", false, "make the principal an account administrator")
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List access keys (secrets are not shown)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := open(cmd)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			creds, err := st.ListCredentials(cmd.Context())
+			if err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(os.Stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ACCESS KEY ID\tPRINCIPAL ID\tADMIN\tCREATED")
+			for _, cr := range creds {
+				fmt.Fprintf(tw, "%s\t%s\t%v\t%s\n", cr.AccessKeyID, cr.PrincipalID, cr.Admin, cr.CreatedAt.UTC().Format(time.RFC3339))
+			}
+			return tw.Flush()
+		},
+	}
+	del := &cobra.Command{
+		Use:   "delete ACCESS_KEY_ID",
+		Short: "Delete an access key; requests signed with it are refused from then on",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			st, err := open(cmd)
+			if err != nil {
+				return err
+			}
+			defer st.Close()
+			if err := st.DeleteCredential(cmd.Context(), args[0]); err != nil {
+				return fmt.Errorf("delete %s: %w", args[0], err)
+			}
+			fmt.Printf("deleted %s\n", args[0])
+			return nil
+		},
+	}
+	cmd.AddCommand(create, list, del)
+	return cmd
+}
+
+func newVersion() *cobra.Command {
+	return &cobra.Command{
+		Use:   "version",
+		Short: "Print the version",
+		Run: func(cmd *cobra.Command, args []string) {
+			fmt.Println("opennimble", app.Version, "(nimble API 2020-08-01)")
+		},
+	}
+}

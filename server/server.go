@@ -1,0 +1,226 @@
+// Package server is the HTTP edge: request ids, access log, panic recovery,
+// SigV4 authentication, rate limiting, then the REST-JSON codec and the
+// service. It also serves the health check and the stream pages.
+package server
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	opennimble "github.com/opennimble/opennimble"
+	"github.com/opennimble/opennimble/api"
+	"github.com/opennimble/opennimble/restjson"
+	"github.com/opennimble/opennimble/sigv4"
+)
+
+// TimestampMode chooses how responses render timestamps.
+type TimestampMode string
+
+// Timestamp modes: auto sends epoch seconds to paws (whose JSON parser reads
+// only those) and ISO 8601 to every other client.
+const (
+	TimestampsAuto    TimestampMode = "auto"
+	TimestampsISO8601 TimestampMode = "iso8601"
+	TimestampsEpoch   TimestampMode = "epoch"
+)
+
+// MaxBodyBytes bounds a request body; the largest valid nimble request is far
+// smaller.
+const MaxBodyBytes = 4 << 20
+
+// Authenticator verifies a request's signature.
+type Authenticator interface {
+	Verify(r *http.Request, body []byte) (*sigv4.Identity, error)
+}
+
+// Server serves the nimble API.
+type Server struct {
+	handler    api.Handler
+	router     *restjson.Router
+	auth       Authenticator
+	log        *slog.Logger
+	timestamps TimestampMode
+	limiter    *limiter
+	extra      map[string]http.Handler // by path prefix, unauthenticated
+	// Hook, when set, runs after authentication and binding and before the
+	// operation: emulator fault injection and authorisation plug in here.
+	hook func(ctx context.Context, op *api.Operation, in any) error
+}
+
+// Options configure a Server.
+type Options struct {
+	Handler    api.Handler
+	Auth       Authenticator
+	Logger     *slog.Logger
+	Timestamps TimestampMode
+	// RateLimit is the sustained requests per second allowed per principal
+	// (burst twice that); 0 disables throttling.
+	RateLimit float64
+	Hook      func(ctx context.Context, op *api.Operation, in any) error
+}
+
+// New returns a server.
+func New(o Options) *Server {
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.Timestamps == "" {
+		o.Timestamps = TimestampsAuto
+	}
+	return &Server{
+		handler:    o.Handler,
+		router:     restjson.NewRouter(api.Operations),
+		auth:       o.Auth,
+		log:        o.Logger,
+		timestamps: o.Timestamps,
+		limiter:    newLimiter(o.RateLimit),
+		extra:      map[string]http.Handler{},
+		hook:       o.Hook,
+	}
+}
+
+// Handle serves an unauthenticated path prefix (health, stream pages) with h.
+func (s *Server) Handle(prefix string, h http.Handler) { s.extra[prefix] = h }
+
+// statusWriter remembers the status for the access log.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+// ServeHTTP serves one request.
+func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	reqID := uuid.NewString()
+	rw.Header().Set(restjson.RequestIDHeader, reqID)
+	w := &statusWriter{ResponseWriter: rw}
+	var (
+		opName    = "-"
+		principal = "-"
+		fault     string
+	)
+	defer func() {
+		if p := recover(); p != nil {
+			s.log.Error("panic serving request", "request_id", reqID, "panic", fmt.Sprint(p), "stack", string(debug.Stack()))
+			if w.status == 0 {
+				restjson.WriteError(w, errors.New("panic"))
+			}
+		}
+		attrs := []any{"request_id", reqID, "method", r.Method, "path", r.URL.EscapedPath(), "operation", opName,
+			"principal", principal, "status", w.status, "duration_ms", float64(time.Since(start).Microseconds()) / 1000}
+		if fault != "" {
+			attrs = append(attrs, "fault", fault)
+		}
+		s.log.Info("request", attrs...)
+	}()
+
+	for prefix, h := range s.extra {
+		if strings.HasPrefix(r.URL.Path, prefix) {
+			opName = prefix
+			h.ServeHTTP(w, r)
+			return
+		}
+	}
+
+	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
+	if err != nil {
+		restjson.WriteError(w, opennimble.Errorf(opennimble.ErrValidation, "Could not read the request body: %v", err))
+		return
+	}
+	if len(body) > MaxBodyBytes {
+		restjson.WriteError(w, opennimble.Errorf(opennimble.ErrValidation, "The request body is larger than %d bytes", MaxBodyBytes))
+		return
+	}
+	id, err := s.auth.Verify(r, body)
+	if err != nil {
+		restjson.WriteError(w, err)
+		return
+	}
+	principal = id.PrincipalID
+	if !s.limiter.allow(id.PrincipalID) {
+		restjson.WriteError(w, opennimble.Errorf(opennimble.ErrThrottling, "Rate exceeded for principal %s", id.PrincipalID))
+		return
+	}
+	op, labels, allow, err := s.router.Match(r.Method, r.URL.EscapedPath())
+	if err != nil {
+		if len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+		}
+		restjson.WriteError(w, err)
+		return
+	}
+	opName = op.Name
+	in, err := op.Bind(restjson.NewRequest(r, labels, body))
+	if err != nil {
+		restjson.WriteError(w, err)
+		return
+	}
+	ctx := opennimble.WithPrincipal(r.Context(), opennimble.Principal{ID: id.PrincipalID, AccessKeyID: id.AccessKeyID, Admin: id.Admin})
+	ctx = withOperation(ctx, op.Name)
+	if s.hook != nil {
+		if err := s.hook(ctx, op, in); err != nil {
+			if f, ok := err.(interface{ Fault() string }); ok {
+				fault = f.Fault()
+			}
+			restjson.WriteError(w, err)
+			return
+		}
+	}
+	out, err := op.Call(ctx, s.handler, in)
+	if err != nil {
+		var e *opennimble.Error
+		if !errors.As(err, &e) {
+			s.log.Error("operation failed", "request_id", reqID, "operation", op.Name, "error", err)
+		}
+		restjson.WriteError(w, err)
+		return
+	}
+	restjson.WriteOutput(w, op.SuccessCode, out, s.encodeOptions(r))
+}
+
+func (s *Server) encodeOptions(r *http.Request) *api.EncodeOptions {
+	switch s.timestamps {
+	case TimestampsEpoch:
+		return &api.EncodeOptions{Timestamps: api.TimestampEpoch}
+	case TimestampsISO8601:
+		return &api.EncodeOptions{Timestamps: api.TimestampISO8601}
+	}
+	if strings.HasPrefix(r.Header.Get("User-Agent"), "paws/") {
+		return &api.EncodeOptions{Timestamps: api.TimestampEpoch}
+	}
+	return &api.EncodeOptions{Timestamps: api.TimestampISO8601}
+}
+
+type operationKey struct{}
+
+func withOperation(ctx context.Context, name string) context.Context {
+	return context.WithValue(ctx, operationKey{}, name)
+}
+
+// OperationFrom returns the name of the operation a request context serves.
+func OperationFrom(ctx context.Context) string {
+	s, _ := ctx.Value(operationKey{}).(string)
+	return s
+}
