@@ -39,6 +39,7 @@ type Config struct {
 	RateLimit        float64       // requests per second per principal; 0 = none
 	PublicURL        string        // base URL clients reach the server at
 	Driver           string        // workstation driver: sim
+	Quotas           service.Quotas
 }
 
 // Defaults returns the default configuration.
@@ -105,6 +106,10 @@ type Options struct {
 	Logger *slog.Logger
 	// WrapStore, when set, wraps the store (tests inject failures with it).
 	WrapStore func(opennimble.Store) opennimble.Store
+	// AuthClock is the clock signatures are checked against; the system
+	// clock when nil. It is separate from Clock so that tests can move the
+	// service's time by hours while clients still sign with the real time.
+	AuthClock opennimble.Clock
 }
 
 // App is a running server.
@@ -194,7 +199,7 @@ func Start(ctx context.Context, cfg Config, o Options) (*App, error) {
 	a.Service = svc
 	verifier := &sigv4.Verifier{
 		Credentials:    store,
-		Clock:          o.Clock,
+		Clock:          o.AuthClock,
 		Region:         cfg.Region,
 		Emulator:       cfg.Emulator,
 		EmulatorAdmins: cfg.EmulatorAdmins,

@@ -89,6 +89,11 @@ flags, then environment, then file, then defaults.`,
 	fs.Float64Var(&cfg.RateLimit, "rate-limit", cfg.RateLimit, "requests per second allowed per principal before ThrottlingException (0: unlimited)")
 	fs.StringVar(&cfg.PublicURL, "public-url", cfg.PublicURL, "base URL clients reach this server at, for stream and portal URLs (default http://<listen>)")
 	fs.StringVar(&cfg.Driver, "driver", cfg.Driver, "workstation driver: sim (simulated workstations)")
+	fs.IntVar(&cfg.Quotas.Studios, "quota-studios", 0, "most studios in the account (0: 1000)")
+	fs.IntVar(&cfg.Quotas.StudioComponentsPerStudio, "quota-studio-components", 0, "most studio components per studio (0: 1000)")
+	fs.IntVar(&cfg.Quotas.LaunchProfilesPerStudio, "quota-launch-profiles", 0, "most launch profiles per studio (0: 1000)")
+	fs.IntVar(&cfg.Quotas.StreamingImagesPerStudio, "quota-streaming-images", 0, "most streaming images per studio (0: 1000)")
+	fs.IntVar(&cfg.Quotas.SessionsPerStudio, "quota-streaming-sessions", 0, "most streaming sessions (not deleted) per studio (0: 1000)")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	return cmd
