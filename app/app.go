@@ -40,6 +40,7 @@ type Config struct {
 	PublicURL        string        // base URL clients reach the server at
 	Driver           string        // workstation driver: sim
 	Quotas           service.Quotas
+	PageSize         int // items per page of lists without maxResults
 }
 
 // Defaults returns the default configuration.
@@ -54,6 +55,7 @@ func Defaults() Config {
 		DeletedRetention: time.Hour,
 		Timestamps:       string(server.TimestampsAuto),
 		Driver:           "sim",
+		PageSize:         100,
 	}
 }
 
@@ -84,6 +86,9 @@ func (c *Config) Validate() error {
 	}
 	if c.TransitionDelay < 0 || c.DeletedRetention < 0 {
 		errs = append(errs, "durations must not be negative")
+	}
+	if c.PageSize < 1 || c.PageSize > 1000 {
+		errs = append(errs, fmt.Sprintf("page-size %d: want 1 to 1000", c.PageSize))
 	}
 	if c.RateLimit < 0 {
 		errs = append(errs, "rate-limit must not be negative")

@@ -28,6 +28,7 @@ func (a *App) wire(ctx context.Context, cfg Config, o Options, publicURL string)
 		DeletedRetention: cfg.DeletedRetention,
 		StreamBaseURL:    publicURL,
 		Quotas:           cfg.Quotas,
+		PageSize:         cfg.PageSize,
 	}, service.Options{Store: a.Store, Clock: o.Clock, IDs: o.IDs, Kick: kick, Driver: drv})
 	if err != nil {
 		return nil, nil, err
