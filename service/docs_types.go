@@ -1,6 +1,8 @@
 package service
 
 import (
+	"time"
+
 	opennimble "github.com/opennimble/opennimble"
 	"github.com/opennimble/opennimble/api"
 )
@@ -37,6 +39,9 @@ type streamingImageDoc struct {
 	// Source names what a new session volume is made from (a directory or
 	// an archive on the server), for drivers with real volumes.
 	Source string `json:"source,omitempty"`
+	// ChangedAt is when the image last changed state: the model has no
+	// updatedAt for images, and the lifecycle times transitions from it.
+	ChangedAt *time.Time `json:"changedAt,omitempty"`
 }
 
 func (d *streamingImageDoc) kind() opennimble.Kind { return opennimble.KindStreamingImage }

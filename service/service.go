@@ -66,6 +66,8 @@ type Service struct {
 	// kick is called after a transaction enqueued a job due now, so that
 	// the lifecycle does not wait for its next poll.
 	kick func()
+	// driver does the compute work of sessions; only reconcilers call it.
+	driver opennimble.Driver
 }
 
 var _ api.Handler = (*Service)(nil)
@@ -77,6 +79,8 @@ type Options struct {
 	IDs   opennimble.IDs
 	// Kick, when set, is called whenever work became due.
 	Kick func()
+	// Driver is the workstation driver the lifecycle uses for sessions.
+	Driver opennimble.Driver
 }
 
 // New returns a service on store. The pagination key is created on first use
@@ -109,7 +113,7 @@ func New(ctx context.Context, cfg Config, o Options) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Service{store: o.Store, clock: o.Clock, ids: o.IDs, cfg: cfg, pages: p, kick: o.Kick}, nil
+	return &Service{store: o.Store, clock: o.Clock, ids: o.IDs, cfg: cfg, pages: p, kick: o.Kick, driver: o.Driver}, nil
 }
 
 // Config returns the service's configuration.

@@ -1,0 +1,139 @@
+package opennimble
+
+import (
+	"context"
+	"time"
+)
+
+// Driver does the compute work of streaming sessions: workstation instances,
+// their root volumes and the snapshots that back sessions up. The lifecycle
+// calls it between store transactions, so every method must be idempotent:
+// a call repeated with the same parameters (after a crash, a lost lease or a
+// "not done yet") reports on the one operation the first call began and never
+// begins a second one. Calls are keyed by session id (and Token, which
+// changes with every transition of the session) or by backup id.
+//
+// Every method returns one of:
+//   - Progress{Done: true}, nil: the operation is complete;
+//   - Progress{Done: false}, nil: it is under way; call again (after
+//     RetryAfter, when set) to learn more;
+//   - a zero Progress and a *DriverError: the operation failed for
+//     good, and the session or backup must show StatusCode and Message. A
+//     repeated call with the same key and token returns the same failure;
+//   - any other error: a transient failure (network, context cancelled).
+//     Nothing is known about the operation; the caller retries later.
+type Driver interface {
+	// Provision creates the workstation of a new session and its root volume,
+	// of generation VolumeGeneration, from the streaming image, and starts it.
+	Provision(ctx context.Context, p ProvisionParams) (Progress, error)
+	// Stop stops the session's workstation instance. Its volume is kept.
+	Stop(ctx context.Context, p StopParams) (Progress, error)
+	// Start starts the session's workstation on its volume of generation
+	// VolumeGeneration. A volume of that generation is used as it is; when the
+	// session has no volume, or only an older generation, a new volume of that
+	// generation is made from the streaming image first. A call naming a
+	// generation older than the session's volume fails: generations only grow.
+	Start(ctx context.Context, p StartParams) (Progress, error)
+	// Terminate removes the session's workstation and its volume. Backups are
+	// kept. Terminating a session the driver does not know is complete.
+	Terminate(ctx context.Context, p TerminateParams) (Progress, error)
+	// Snapshot copies the session's volume, which must exist with generation
+	// VolumeGeneration, into the backup BackupID. The backup counts as taken
+	// only when Done is reported: until then it may hold nothing.
+	Snapshot(ctx context.Context, p SnapshotParams) (Progress, error)
+	// Restore replaces the session's volume by a new volume of generation
+	// VolumeGeneration holding the data of backup BackupID. It fails with a
+	// *DriverError when the backup does not exist.
+	Restore(ctx context.Context, p RestoreParams) (Progress, error)
+	// DeleteVolume deletes the session's volume if its generation is not
+	// newer than VolumeGeneration (a late call never deletes a newer volume).
+	// Deleting a volume that is gone is complete.
+	DeleteVolume(ctx context.Context, p DeleteVolumeParams) (Progress, error)
+	// DeleteBackup deletes the data of a backup. Deleting a backup that is
+	// gone is complete.
+	DeleteBackup(ctx context.Context, p DeleteBackupParams) (Progress, error)
+}
+
+// Progress reports how far a driver operation is.
+type Progress struct {
+	Done bool
+	// RetryAfter, when the operation is not done, is how long the caller
+	// should wait before asking again; 0 leaves it to the caller.
+	RetryAfter time.Duration
+}
+
+// Volume describes the root volume a session's workstation runs on.
+type Volume struct {
+	// Generation numbers the volumes of one session: every volume made from
+	// the image or from a backup gets a new, higher generation, so that a
+	// driver can tell "the volume I already have" from "a fresh one".
+	Generation int64
+	// Size, Iops and Throughput are the session's volumeConfiguration; 0
+	// leaves the driver's default.
+	SizeGiB, Iops, ThroughputMiBs int32
+}
+
+// ProvisionParams describe a new session's workstation.
+type ProvisionParams struct {
+	SessionID, StudioID, OwnedBy string
+	Token                        string // the transition; see Driver
+	InstanceType                 string
+	ImageID                      string
+	// ImageSource is the streaming image's source for drivers with real
+	// volumes (a directory or archive on the server); may be empty.
+	ImageSource string
+	Volume      Volume
+}
+
+// StopParams name the session to stop.
+type StopParams struct {
+	SessionID, Token string
+}
+
+// StartParams describe the workstation to start; see Driver.Start.
+type StartParams struct {
+	SessionID, Token string
+	InstanceType     string
+	ImageID          string
+	ImageSource      string
+	Volume           Volume
+}
+
+// TerminateParams name the session to terminate.
+type TerminateParams struct {
+	SessionID, Token string
+}
+
+// SnapshotParams name the volume generation to copy and the backup to fill.
+type SnapshotParams struct {
+	SessionID, BackupID string
+	VolumeGeneration    int64
+}
+
+// RestoreParams name the backup to restore and the generation of the new volume.
+type RestoreParams struct {
+	SessionID, BackupID, Token string
+	Volume                     Volume
+}
+
+// DeleteVolumeParams name the session and the newest generation to delete.
+type DeleteVolumeParams struct {
+	SessionID, Token string
+	VolumeGeneration int64
+}
+
+// DeleteBackupParams name the backup whose data to delete.
+type DeleteBackupParams struct {
+	BackupID string
+}
+
+// DriverError is a driver operation's definitive failure. StatusCode is one
+// of the model's StreamingSessionStatusCode values (INSUFFICIENT_CAPACITY,
+// INTERNAL_ERROR, …); the lifecycle copies it and Message onto the session or
+// backup, which moves to its *_FAILED state.
+type DriverError struct {
+	StatusCode string
+	Message    string
+}
+
+func (e *DriverError) Error() string { return "driver: " + e.StatusCode + ": " + e.Message }

@@ -1,0 +1,88 @@
+package sim
+
+// VolumeInfo is what the simulation knows of a session's volume.
+type VolumeInfo struct {
+	Generation int64
+	// Data stands for the volume's contents: the image's (see ImageData)
+	// until Write changes it, or a backup's after a restore.
+	Data string
+	// Source is "image:<id or source>", "backup:<id>" or "adopted".
+	Source string
+}
+
+// Volume returns the session's volume, or ok false when it has none.
+func (d *Driver) Volume(sessionID string) (VolumeInfo, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s := d.sessions[sessionID]
+	if s == nil || s.volume == nil {
+		return VolumeInfo{}, false
+	}
+	return VolumeInfo{Generation: s.volume.gen, Data: s.volume.data, Source: s.volume.source}, true
+}
+
+// Write stands for a user changing the session's volume: its data becomes
+// data. It reports false when the session has no volume.
+func (d *Driver) Write(sessionID, data string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	s := d.sessions[sessionID]
+	if s == nil || s.volume == nil {
+		return false
+	}
+	s.volume.data = data
+	return true
+}
+
+// Instance returns the state of the session's instance (InstanceRunning,
+// InstanceStopped, InstanceTerminated), or "" if the driver never saw it.
+func (d *Driver) Instance(sessionID string) string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if s := d.sessions[sessionID]; s != nil {
+		return s.instance
+	}
+	return ""
+}
+
+// BackupInfo is what the simulation knows of a backup.
+type BackupInfo struct {
+	SessionID  string
+	Generation int64
+	Data       string
+}
+
+// Backup returns a backup's data, or ok false when it does not exist.
+func (d *Driver) Backup(backupID string) (BackupInfo, bool) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	b := d.backups[backupID]
+	if b == nil {
+		return BackupInfo{}, false
+	}
+	return BackupInfo{SessionID: b.sessionID, Generation: b.gen, Data: b.data}, true
+}
+
+// Backups counts the backups that exist.
+func (d *Driver) Backups() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return len(d.backups)
+}
+
+// Calls counts every call of a step, including repeated calls that only
+// asked how an operation was doing.
+func (d *Driver) Calls(step Step) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.calls[step]
+}
+
+// Started counts the operations of a step that were begun: a repeated call
+// for the same operation does not count, so tests can check that no step
+// ran twice.
+func (d *Driver) Started(step Step) int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.started[step]
+}

@@ -1,0 +1,216 @@
+// Package sim is a workstation driver without compute: sessions, volumes and
+// backups live in memory, every step takes a configurable time measured on
+// the injected clock, and any step can be made to fail. It lets the server,
+// its tests and its users exercise the whole session lifecycle anywhere.
+package sim
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"time"
+
+	opennimble "github.com/opennimble/opennimble"
+)
+
+// Step names a kind of driver operation.
+type Step string
+
+// The steps of the driver interface.
+const (
+	StepProvision    Step = "provision"
+	StepStop         Step = "stop"
+	StepStart        Step = "start"
+	StepTerminate    Step = "terminate"
+	StepSnapshot     Step = "snapshot"
+	StepRestore      Step = "restore"
+	StepDeleteVolume Step = "delete-volume"
+	StepDeleteBackup Step = "delete-backup"
+)
+
+// Steps lists every step.
+var Steps = []Step{StepProvision, StepStop, StepStart, StepTerminate, StepSnapshot, StepRestore, StepDeleteVolume, StepDeleteBackup}
+
+// Call describes an operation, for failure rules.
+type Call struct {
+	Step      Step
+	SessionID string
+	BackupID  string
+	Token     string
+}
+
+// Options configure a simulated driver. The zero value completes every step
+// at once and never fails.
+type Options struct {
+	// Clock measures step durations; the system clock when nil.
+	Clock opennimble.Clock
+	// Durations is how long each step takes once begun.
+	Durations map[Step]time.Duration
+	// Fail makes every operation of a step fail with the given error.
+	Fail map[Step]opennimble.DriverError
+	// Rule, when set, is asked first about every new operation; a non-nil
+	// result makes the operation fail with it.
+	Rule func(Call) *opennimble.DriverError
+}
+
+// Driver is the simulated driver. It is safe for concurrent use.
+type Driver struct {
+	clock opennimble.Clock
+	rule  func(Call) *opennimble.DriverError
+
+	mu        sync.Mutex
+	durations map[Step]time.Duration
+	fail      map[Step]opennimble.DriverError
+	ops       map[opKey]*op
+	sessions  map[string]*session
+	backups   map[string]*backup
+	calls     map[Step]int
+	started   map[Step]int
+}
+
+var _ opennimble.Driver = (*Driver)(nil)
+
+// opKey identifies one operation: repeated calls with the same key are the
+// same operation.
+type opKey struct {
+	step       Step
+	key, token string
+}
+
+// op is an operation begun at began; its outcome is fixed once finished.
+type op struct {
+	began    time.Time
+	dur      time.Duration
+	fail     *opennimble.DriverError
+	finished bool
+}
+
+type session struct {
+	instance string // InstanceRunning, InstanceStopped or InstanceTerminated
+	volume   *volume
+}
+
+type volume struct {
+	gen    int64 // 0 for a volume adopted without knowing its generation
+	data   string
+	source string
+}
+
+type backup struct {
+	sessionID string
+	gen       int64
+	data      string
+}
+
+// The states of a simulated workstation instance.
+const (
+	InstanceRunning    = "running"
+	InstanceStopped    = "stopped"
+	InstanceTerminated = "terminated"
+)
+
+// New returns a simulated driver.
+func New(o Options) *Driver {
+	if o.Clock == nil {
+		o.Clock = opennimble.SystemClock{}
+	}
+	d := &Driver{
+		clock: o.Clock, rule: o.Rule,
+		durations: map[Step]time.Duration{}, fail: map[Step]opennimble.DriverError{},
+		ops: map[opKey]*op{}, sessions: map[string]*session{}, backups: map[string]*backup{},
+		calls: map[Step]int{}, started: map[Step]int{},
+	}
+	for k, v := range o.Durations {
+		d.durations[k] = v
+	}
+	for k, v := range o.Fail {
+		d.fail[k] = v
+	}
+	return d
+}
+
+// SetDuration changes how long operations of step begun from now on take.
+func (d *Driver) SetDuration(step Step, dur time.Duration) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.durations[step] = dur
+}
+
+// SetFailure makes operations of step begun from now on fail with e; nil
+// lets them succeed again.
+func (d *Driver) SetFailure(step Step, e *opennimble.DriverError) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if e == nil {
+		delete(d.fail, step)
+		return
+	}
+	d.fail[step] = *e
+}
+
+// do runs the operation key: the first call begins it (and counts it as
+// started), later calls report on it. apply performs its effect, once, when
+// its duration has passed, under the lock; a non-nil result fails it.
+func (d *Driver) do(ctx context.Context, c Call, key opKey, apply func() *opennimble.DriverError) (opennimble.Progress, error) {
+	if err := ctx.Err(); err != nil {
+		return opennimble.Progress{}, err
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.calls[c.Step]++
+	now := d.clock.Now()
+	o := d.ops[key]
+	if o == nil {
+		o = &op{began: now, dur: d.durations[c.Step], fail: d.failure(c)}
+		d.ops[key] = o
+		d.started[c.Step]++
+	}
+	if left := o.began.Add(o.dur).Sub(now); left > 0 {
+		return opennimble.Progress{RetryAfter: left}, nil
+	}
+	if !o.finished {
+		o.finished = true
+		if o.fail == nil {
+			o.fail = apply()
+		}
+	}
+	if o.fail != nil {
+		e := *o.fail
+		return opennimble.Progress{}, &e
+	}
+	return opennimble.Progress{Done: true}, nil
+}
+
+// failure decides, when an operation begins, whether it is to fail.
+func (d *Driver) failure(c Call) *opennimble.DriverError {
+	var e *opennimble.DriverError
+	if d.rule != nil {
+		e = d.rule(c)
+	}
+	if f, ok := d.fail[c.Step]; ok && e == nil {
+		e = &f
+	}
+	if e != nil && e.StatusCode == "" {
+		c := *e
+		c.StatusCode = "INTERNAL_ERROR"
+		e = &c
+	}
+	return e
+}
+
+// session returns the state of a session, adopting one the driver does not
+// know (it forgets everything when the process restarts) as running with a
+// volume of unknown generation, so that a restarted server's lifecycle can
+// still finish what it began.
+func (d *Driver) session(id string) *session {
+	s := d.sessions[id]
+	if s == nil {
+		s = &session{instance: InstanceRunning, volume: &volume{source: "adopted"}}
+		d.sessions[id] = s
+	}
+	return s
+}
+
+func internal(format string, args ...any) *opennimble.DriverError {
+	return &opennimble.DriverError{StatusCode: "INTERNAL_ERROR", Message: fmt.Sprintf(format, args...)}
+}

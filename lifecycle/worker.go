@@ -1,0 +1,200 @@
+// Package lifecycle runs the background work that moves resources out of
+// their *_IN_PROGRESS states: it claims due jobs from the store, hands each to
+// a Reconciler and completes, or retries with backoff, what it claimed. Jobs
+// are durable and leased, so a crashed worker loses nothing (its leases
+// expire and another worker, or the restarted one, runs them again) and
+// several replicas can share one store.
+package lifecycle
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	opennimble "github.com/opennimble/opennimble"
+)
+
+// Reconciler moves one resource at most one step. It must be level-based and
+// idempotent: it may run again for the same resource at any time.
+type Reconciler interface {
+	Reconcile(ctx context.Context, kind opennimble.Kind, id string) error
+}
+
+// Options tune a Worker; zero values take the defaults.
+type Options struct {
+	// Owner names this worker in job leases; unique per process by default.
+	Owner string
+	// Lease is how long a claimed job is this worker's (1 minute): longer
+	// than any reconcile step takes, short enough to recover from a crash.
+	Lease time.Duration
+	// Batch is how many jobs one claim takes (32); Parallel how many of them
+	// run at once (4).
+	Batch, Parallel int
+	// Poll is the longest real-time wait between looks at the store (250ms),
+	// so that a FakeClock advanced by a test is noticed.
+	Poll time.Duration
+	// MinBackoff and MaxBackoff bound the exponential retry delay of a job
+	// whose reconcile failed (1s and 5 minutes).
+	MinBackoff, MaxBackoff time.Duration
+	Logger                 *slog.Logger
+}
+
+func (o *Options) defaults() {
+	if o.Owner == "" {
+		o.Owner = uniqueOwner()
+	}
+	setDefault(&o.Lease, time.Minute)
+	setDefault(&o.Poll, 250*time.Millisecond)
+	setDefault(&o.MinBackoff, time.Second)
+	setDefault(&o.MaxBackoff, 5*time.Minute)
+	if o.Batch <= 0 {
+		o.Batch = 32
+	}
+	if o.Parallel <= 0 {
+		o.Parallel = 4
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+}
+
+func setDefault(d *time.Duration, v time.Duration) {
+	if *d <= 0 {
+		*d = v
+	}
+}
+
+// uniqueOwner names this process: host, pid and a random part, because pids
+// repeat across restarts and hosts.
+func uniqueOwner() string {
+	host, _ := os.Hostname()
+	b := make([]byte, 6)
+	_, _ = rand.Read(b)
+	return fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(b))
+}
+
+// Worker runs due jobs.
+type Worker struct {
+	store opennimble.Store
+	r     Reconciler
+	clock opennimble.Clock
+	opts  Options
+	kick  chan struct{}
+}
+
+// New returns a worker; Run starts it.
+func New(store opennimble.Store, r Reconciler, clock opennimble.Clock, opts Options) *Worker {
+	if clock == nil {
+		clock = opennimble.SystemClock{}
+	}
+	opts.defaults()
+	return &Worker{store: store, r: r, clock: clock, opts: opts, kick: make(chan struct{}, 1)}
+}
+
+// Kick wakes the worker now, because work became due. It never blocks.
+func (w *Worker) Kick() {
+	select {
+	case w.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Run runs due jobs until ctx is done.
+func (w *Worker) Run(ctx context.Context) {
+	for ctx.Err() == nil {
+		n, err := w.RunDue(ctx)
+		if err != nil && ctx.Err() == nil {
+			w.opts.Logger.Error("lifecycle: claiming jobs failed", "owner", w.opts.Owner, "err", err)
+		}
+		if n > 0 && err == nil {
+			continue // there may be more due
+		}
+		w.wait(ctx)
+	}
+}
+
+// wait returns at the earliest of a Kick, the next job's run time and the
+// poll interval.
+func (w *Worker) wait(ctx context.Context) {
+	d := w.opts.Poll
+	if at, ok, err := w.store.NextJobAt(ctx); err == nil && ok {
+		d = min(d, max(at.Sub(w.clock.Now()), 0))
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+	case <-w.kick:
+	case <-timer.C:
+	}
+}
+
+// RunDue claims the jobs due now, runs them (a few at a time) and returns
+// how many it ran. Tests call it to step the lifecycle deterministically.
+func (w *Worker) RunDue(ctx context.Context) (int, error) {
+	jobs, err := w.store.ClaimJobs(ctx, w.opts.Owner, w.clock.Now(), w.opts.Lease, w.opts.Batch)
+	if err != nil {
+		return 0, err
+	}
+	sem := make(chan struct{}, w.opts.Parallel)
+	var wg sync.WaitGroup
+	for _, j := range jobs {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			w.runJob(ctx, j)
+		}()
+	}
+	wg.Wait()
+	return len(jobs), nil
+}
+
+// runJob reconciles one job's resource, then completes the job or retries it
+// with exponential backoff.
+func (w *Worker) runJob(ctx context.Context, j opennimble.Job) {
+	log := w.opts.Logger.With("kind", j.Kind, "id", j.ResourceID, "attempt", j.Attempts)
+	err := w.reconcile(ctx, j)
+	if ctx.Err() != nil {
+		return // shutting down: the lease expires and the job runs again
+	}
+	if err == nil {
+		if err := w.store.CompleteJob(ctx, j); err != nil {
+			log.Error("lifecycle: completing job failed", "err", err)
+		}
+		return
+	}
+	delay := w.backoff(j.Attempts)
+	log.Warn("lifecycle: reconcile failed, will retry", "err", err, "retryIn", delay)
+	if err := w.store.RetryJob(ctx, j, w.clock.Now().Add(delay)); err != nil {
+		log.Error("lifecycle: rescheduling job failed", "err", err)
+	}
+}
+
+// reconcile calls the reconciler, turning a panic into an error so that one
+// bad resource cannot stop the worker.
+func (w *Worker) reconcile(ctx context.Context, j opennimble.Job) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("panic: %v", p)
+		}
+	}()
+	return w.r.Reconcile(ctx, j.Kind, j.ResourceID)
+}
+
+// backoff is MinBackoff doubled per earlier attempt, at most MaxBackoff.
+func (w *Worker) backoff(attempts int) time.Duration {
+	d := w.opts.MinBackoff
+	for range min(attempts, 30) {
+		d *= 2
+		if d >= w.opts.MaxBackoff {
+			return w.opts.MaxBackoff
+		}
+	}
+	return d
+}

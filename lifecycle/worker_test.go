@@ -1,0 +1,246 @@
+package lifecycle
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	opennimble "github.com/opennimble/opennimble"
+)
+
+// jobStore is the job half of a store, in memory.
+type jobStore struct {
+	opennimble.Store // the rest is unused: calling it panics
+	mu               sync.Mutex
+	jobs             map[string]*fakeJob
+	retries          []time.Time
+}
+
+type fakeJob struct {
+	job        opennimble.Job
+	leaseUntil time.Time
+}
+
+func newJobStore() *jobStore { return &jobStore{jobs: map[string]*fakeJob{}} }
+
+func (s *jobStore) add(id string, at time.Time) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.jobs[id] = &fakeJob{job: opennimble.Job{Kind: "thing", ResourceID: id, RunAt: at, Gen: 1}}
+}
+
+func (s *jobStore) has(id string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.jobs[id] != nil
+}
+
+func (s *jobStore) ClaimJobs(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]opennimble.Job, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []opennimble.Job
+	for _, j := range s.jobs {
+		if len(out) < limit && !j.job.RunAt.After(now) && !j.leaseUntil.After(now) {
+			j.leaseUntil = now.Add(lease)
+			out = append(out, j.job)
+		}
+	}
+	return out, nil
+}
+
+func (s *jobStore) CompleteJob(ctx context.Context, j opennimble.Job) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.jobs, j.ResourceID)
+	return nil
+}
+
+func (s *jobStore) RetryJob(ctx context.Context, j opennimble.Job, at time.Time) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fj := s.jobs[j.ResourceID]
+	fj.job.RunAt, fj.leaseUntil = at, time.Time{}
+	fj.job.Attempts++
+	s.retries = append(s.retries, at)
+	return nil
+}
+
+func (s *jobStore) NextJobAt(ctx context.Context) (time.Time, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var at time.Time
+	ok := false
+	for _, j := range s.jobs {
+		t := j.job.RunAt
+		if j.leaseUntil.After(t) {
+			t = j.leaseUntil
+		}
+		if !ok || t.Before(at) {
+			at, ok = t, true
+		}
+	}
+	return at, ok, nil
+}
+
+// reconcilerFunc adapts a function to Reconciler.
+type reconcilerFunc func(ctx context.Context, kind opennimble.Kind, id string) error
+
+func (f reconcilerFunc) Reconcile(ctx context.Context, kind opennimble.Kind, id string) error {
+	return f(ctx, kind, id)
+}
+
+var t0 = time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+
+func quiet() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func TestRunDueCompletesJobs(t *testing.T) {
+	st, clock := newJobStore(), opennimble.NewFakeClock(t0)
+	st.add("a", t0)
+	st.add("later", t0.Add(time.Minute))
+	var mu sync.Mutex
+	var seen []string
+	w := New(st, reconcilerFunc(func(ctx context.Context, kind opennimble.Kind, id string) error {
+		mu.Lock()
+		defer mu.Unlock()
+		seen = append(seen, string(kind)+"/"+id)
+		return nil
+	}), clock, Options{Logger: quiet()})
+	if n, err := w.RunDue(t.Context()); n != 1 || err != nil {
+		t.Fatalf("RunDue = %d, %v; want 1", n, err)
+	}
+	if len(seen) != 1 || seen[0] != "thing/a" || st.has("a") || !st.has("later") {
+		t.Fatalf("seen %v; a done %v, later kept %v", seen, !st.has("a"), st.has("later"))
+	}
+}
+
+func TestFailuresBackOffExponentially(t *testing.T) {
+	st, clock := newJobStore(), opennimble.NewFakeClock(t0)
+	st.add("bad", t0)
+	w := New(st, reconcilerFunc(func(context.Context, opennimble.Kind, string) error { return errors.New("nope") }),
+		clock, Options{Logger: quiet(), MinBackoff: time.Second, MaxBackoff: 5 * time.Second})
+	for range 5 {
+		if _, ok, _ := st.NextJobAt(t.Context()); !ok {
+			t.Fatal("the failing job was dropped")
+		}
+		at, _, _ := st.NextJobAt(t.Context())
+		clock.Set(at)
+		if n, _ := w.RunDue(t.Context()); n != 1 {
+			t.Fatalf("RunDue ran %d", n)
+		}
+	}
+	var gaps []time.Duration
+	prev := t0
+	for _, r := range st.retries {
+		gaps = append(gaps, r.Sub(prev))
+		prev = r
+	}
+	want := []time.Duration{time.Second, 2 * time.Second, 4 * time.Second, 5 * time.Second, 5 * time.Second}
+	for i := range want {
+		if gaps[i] != want[i] {
+			t.Fatalf("backoffs %v, want %v", gaps, want)
+		}
+	}
+}
+
+func TestPanicIsRetried(t *testing.T) {
+	st, clock := newJobStore(), opennimble.NewFakeClock(t0)
+	st.add("p", t0)
+	w := New(st, reconcilerFunc(func(context.Context, opennimble.Kind, string) error { panic("boom") }), clock, Options{Logger: quiet()})
+	if _, err := w.RunDue(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if !st.has("p") || len(st.retries) != 1 {
+		t.Fatal("a panicking reconcile was not retried")
+	}
+}
+
+// signal returns a reconciler that reports each id on a channel.
+func signal() (Reconciler, chan string) {
+	ch := make(chan string, 16)
+	return reconcilerFunc(func(ctx context.Context, kind opennimble.Kind, id string) error { ch <- id; return nil }), ch
+}
+
+func waitFor(t *testing.T, ch chan string, want string) {
+	t.Helper()
+	select {
+	case got := <-ch:
+		if got != want {
+			t.Fatalf("reconciled %s, want %s", got, want)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatalf("%s was never reconciled", want)
+	}
+}
+
+func TestKickWakesTheWorker(t *testing.T) {
+	st, clock := newJobStore(), opennimble.NewFakeClock(t0)
+	r, ch := signal()
+	w := New(st, r, clock, Options{Logger: quiet(), Poll: time.Hour})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { w.Run(ctx); close(done) }()
+	st.add("k", t0)
+	w.Kick()
+	waitFor(t, ch, "k")
+	cancel()
+	<-done
+}
+
+func TestPollNoticesAnAdvancedFakeClock(t *testing.T) {
+	st, clock := newJobStore(), opennimble.NewFakeClock(t0)
+	st.add("soon", t0.Add(time.Hour))
+	r, ch := signal()
+	w := New(st, r, clock, Options{Logger: quiet(), Poll: 5 * time.Millisecond})
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	go w.Run(ctx)
+	clock.Advance(time.Hour)
+	waitFor(t, ch, "soon")
+}
+
+func TestJobsRunInParallel(t *testing.T) {
+	st, clock := newJobStore(), opennimble.NewFakeClock(t0)
+	st.add("x", t0)
+	st.add("y", t0)
+	var both sync.WaitGroup
+	both.Add(2)
+	w := New(st, reconcilerFunc(func(context.Context, opennimble.Kind, string) error {
+		both.Done()
+		both.Wait() // deadlocks unless both run at once
+		return nil
+	}), clock, Options{Logger: quiet(), Parallel: 2})
+	if n, err := w.RunDue(t.Context()); n != 2 || err != nil {
+		t.Fatalf("RunDue = %d, %v", n, err)
+	}
+}
+
+// A job claimed by a worker that died runs again once its lease expires.
+func TestExpiredLeaseRunsAgain(t *testing.T) {
+	st, clock := newJobStore(), opennimble.NewFakeClock(t0)
+	st.add("orphan", t0)
+	if jobs, _ := st.ClaimJobs(t.Context(), "dead", t0, time.Minute, 1); len(jobs) != 1 {
+		t.Fatal("setup: claim failed")
+	}
+	r, ch := signal()
+	w := New(st, r, clock, Options{Logger: quiet(), Lease: time.Minute})
+	if n, _ := w.RunDue(t.Context()); n != 0 {
+		t.Fatal("a leased job ran")
+	}
+	clock.Advance(time.Minute)
+	if n, _ := w.RunDue(t.Context()); n != 1 {
+		t.Fatal("the expired job did not run")
+	}
+	waitFor(t, ch, "orphan")
+}
+
+func TestOwnersAreUnique(t *testing.T) {
+	a := New(newJobStore(), nil, nil, Options{})
+	b := New(newJobStore(), nil, nil, Options{})
+	if a.opts.Owner == b.opts.Owner || a.opts.Owner == "" {
+		t.Fatalf("owners %q and %q", a.opts.Owner, b.opts.Owner)
+	}
+}

@@ -1,0 +1,414 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	opennimble "github.com/opennimble/opennimble"
+	"github.com/opennimble/opennimble/api"
+)
+
+// A session transition is a list of steps (see sessionOp). One reconcile
+// runs one step: a transaction reads the session and picks the step, the
+// driver does it (outside any transaction; drivers are idempotent), and a
+// second transaction records the outcome and schedules the next look. A
+// crash at any point therefore repeats at most one driver call, which the
+// driver recognises, and never loses or repeats a recorded step.
+//
+//	create: provision                              → READY
+//	stop:   stop, [snapshot], [delete-volume]      → STOPPED   (or refuse-stop → STOP_FAILED)
+//	start:  [restore], start                       → READY
+//	delete: terminate                              → DELETED   (and its backups deleted)
+//
+// Resting states are watched for their time limits: a READY session stops at
+// stopAt (or is terminated there when it cannot stop) and any session is
+// terminated at terminateAt.
+
+// sessionWork is a driver step to run between two transactions.
+type sessionWork struct {
+	doc  *sessionDoc // the session as the step was picked
+	step stepName
+}
+
+// defaultRetry is how soon to ask a driver again when it did not say.
+const defaultRetry = time.Second
+
+func (s *Service) reconcileStreamingSession(ctx context.Context, id string) error {
+	var w *sessionWork
+	err := s.update(ctx, func(t *txn) error {
+		w = nil
+		d, rec, err := get[sessionDoc](ctx, t, opennimble.KindStreamingSession, id)
+		if err != nil || d == nil {
+			return err
+		}
+		w, err = s.planSession(ctx, t, d, rec)
+		return err
+	})
+	if err != nil || w == nil {
+		return err
+	}
+	p, err := s.runStep(ctx, w)
+	var de *opennimble.DriverError
+	if err != nil && !errors.As(err, &de) {
+		// Transient: nothing is recorded and the worker retries with backoff.
+		return fmt.Errorf("%s step %s of session %s: %w", w.doc.Op.Kind, w.step, id, err)
+	}
+	return s.update(ctx, func(t *txn) error { return s.recordStep(ctx, t, w, p, de) })
+}
+
+// planSession does what needs no driver (purge, time limits, finishing,
+// refusing) and returns the driver step to run next, if any.
+func (s *Service) planSession(ctx context.Context, t *txn, d *sessionDoc, rec *opennimble.Record) (*sessionWork, error) {
+	kind, id := opennimble.KindStreamingSession, d.SessionId
+	switch {
+	case d.State == api.StreamingSessionStateDeleted:
+		ok, err := s.purgeDue(ctx, t, kind, id, d.UpdatedAt)
+		if err != nil || !ok {
+			return nil, err
+		}
+		return nil, s.purgeSession(ctx, t, id)
+	case d.Op == nil:
+		return nil, s.enforceLimits(ctx, t, d, rec)
+	case d.Op.Done == 0:
+		ok, err := s.due(ctx, t, kind, id, d.UpdatedAt)
+		if err != nil || !ok {
+			return nil, err
+		}
+	}
+	switch step := d.Op.next(); step {
+	case "":
+		return nil, s.finishOp(ctx, t, d, rec)
+	case stepRefuseStop:
+		return nil, s.failOp(ctx, t, d, rec, step, &opennimble.DriverError{
+			StatusCode: string(api.StreamingSessionStatusCodeInternalError),
+			Message:    "This session cannot be stopped: its launch profile's maxStoppedSessionLengthInMinutes is 0, so it can only be deleted",
+		})
+	default:
+		return &sessionWork{doc: d, step: step}, nil
+	}
+}
+
+// runStep calls the driver for one step of the session's transition.
+func (s *Service) runStep(ctx context.Context, w *sessionWork) (opennimble.Progress, error) {
+	if s.driver == nil {
+		return opennimble.Progress{}, errors.New("no workstation driver is configured")
+	}
+	d, op := w.doc, w.doc.Op
+	vol := opennimble.Volume{Generation: op.Generation}
+	if c := d.VolumeConfiguration; c != nil {
+		vol.SizeGiB, vol.Iops, vol.ThroughputMiBs = deref(c.Size), deref(c.Iops), deref(c.Throughput)
+	}
+	switch w.step {
+	case stepProvision:
+		return s.driver.Provision(ctx, opennimble.ProvisionParams{SessionID: d.SessionId, StudioID: d.StudioId, OwnedBy: d.OwnedBy,
+			Token: op.Token, InstanceType: d.Ec2InstanceType, ImageID: d.StreamingImageId, ImageSource: d.ImageSource, Volume: vol})
+	case stepStop:
+		return s.driver.Stop(ctx, opennimble.StopParams{SessionID: d.SessionId, Token: op.Token})
+	case stepSnapshot:
+		return s.driver.Snapshot(ctx, opennimble.SnapshotParams{SessionID: d.SessionId, BackupID: op.BackupID, VolumeGeneration: op.Generation})
+	case stepDeleteVolume:
+		return s.driver.DeleteVolume(ctx, opennimble.DeleteVolumeParams{SessionID: d.SessionId, Token: op.Token, VolumeGeneration: op.Generation})
+	case stepRestore:
+		return s.driver.Restore(ctx, opennimble.RestoreParams{SessionID: d.SessionId, BackupID: op.BackupID, Token: op.Token, Volume: vol})
+	case stepStart:
+		return s.driver.Start(ctx, opennimble.StartParams{SessionID: d.SessionId, Token: op.Token, InstanceType: d.Ec2InstanceType,
+			ImageID: d.StreamingImageId, ImageSource: d.ImageSource, Volume: vol})
+	case stepTerminate:
+		return s.driver.Terminate(ctx, opennimble.TerminateParams{SessionID: d.SessionId, Token: op.Token})
+	}
+	return opennimble.Progress{}, fmt.Errorf("unknown step %q", w.step)
+}
+
+func deref(p *int32) int32 {
+	if p == nil {
+		return 0
+	}
+	return *p
+}
+
+// recordStep records a step's outcome, unless the session has moved on
+// since the step was picked (another worker recorded it first).
+func (s *Service) recordStep(ctx context.Context, t *txn, w *sessionWork, p opennimble.Progress, de *opennimble.DriverError) error {
+	d, rec, err := get[sessionDoc](ctx, t, opennimble.KindStreamingSession, w.doc.SessionId)
+	if err != nil || d == nil {
+		return err
+	}
+	if d.Op == nil || d.Op.Token != w.doc.Op.Token || d.Op.Done != w.doc.Op.Done {
+		return nil
+	}
+	switch {
+	case de != nil:
+		return s.failOp(ctx, t, d, rec, w.step, de)
+	case !p.Done:
+		return t.schedule(ctx, opennimble.KindStreamingSession, d.SessionId, s.clock.Now().Add(retryAfter(p)))
+	}
+	if err := s.applyStep(ctx, t, d, w.step); err != nil {
+		return err
+	}
+	d.Op.Done++
+	if d.Op.next() == "" {
+		return s.finishOp(ctx, t, d, rec)
+	}
+	if _, err := put(ctx, t, rec, d); err != nil {
+		return err
+	}
+	return t.schedule(ctx, opennimble.KindStreamingSession, d.SessionId, s.now())
+}
+
+func retryAfter(p opennimble.Progress) time.Duration {
+	if p.RetryAfter > 0 {
+		return p.RetryAfter
+	}
+	return defaultRetry
+}
+
+// applyStep records what a completed step did, in the session's volume
+// bookkeeping and, for a snapshot, in its backup.
+func (s *Service) applyStep(ctx context.Context, t *txn, d *sessionDoc, step stepName) error {
+	op, v := d.Op, &d.Volume
+	switch step {
+	case stepProvision, stepStart:
+		if !v.Exists || v.Generation != op.Generation {
+			*v = sessionVolume{Generation: op.Generation, Exists: true, Source: "image:" + d.StreamingImageId, LastGeneration: v.LastGeneration}
+		}
+	case stepRestore:
+		*v = sessionVolume{Generation: op.Generation, Exists: true, Source: "backup:" + op.BackupID, LastGeneration: v.LastGeneration}
+	case stepDeleteVolume, stepTerminate:
+		v.Exists = false
+	case stepSnapshot:
+		return s.finishBackup(ctx, t, d, nil)
+	}
+	return nil
+}
+
+// finishOp ends a transition whose steps are all done.
+func (s *Service) finishOp(ctx context.Context, t *txn, d *sessionDoc, rec *opennimble.Record) error {
+	op := d.Op
+	d.Op = nil
+	now := s.now()
+	d.UpdatedAt = &now
+	switch op.Kind {
+	case opCreate:
+		d.State, d.StatusCode, d.StatusMessage = api.StreamingSessionStateReady, api.StreamingSessionStatusCodeStreamingSessionReady, "Session is ready"
+	case opStart:
+		d.State, d.StatusCode, d.StatusMessage = api.StreamingSessionStateReady, api.StreamingSessionStatusCodeStreamingSessionStarted, "Session started"
+		if op.BackupID != "" {
+			d.StatusMessage = "Session started from backup " + op.BackupID
+		}
+	case opStop:
+		d.State, d.StatusCode, d.StatusMessage = api.StreamingSessionStateStopped, api.StreamingSessionStatusCodeStreamingSessionStopped, "Session stopped"
+		d.TerminateAt = nil
+		if d.AutomaticTerminationMode == api.AutomaticTerminationModeActivated {
+			d.TerminateAt = ptr(now.Add(minutes(d.MaxStoppedSessionLengthInMinutes)))
+		}
+	case opDelete:
+		d.State, d.StatusCode, d.StatusMessage = api.StreamingSessionStateDeleted, api.StreamingSessionStatusCodeStreamingSessionDeleted, "Session deleted"
+		if err := s.deleteSessionBackups(ctx, t, d.SessionId); err != nil {
+			return err
+		}
+		if _, err := put(ctx, t, rec, d); err != nil {
+			return err
+		}
+		return t.schedule(ctx, opennimble.KindStreamingSession, d.SessionId, now.Add(s.cfg.DeletedRetention))
+	}
+	if _, err := put(ctx, t, rec, d); err != nil {
+		return err
+	}
+	return s.scheduleLimits(ctx, t, d)
+}
+
+// failedStates maps a transition to the state its failure leaves.
+var failedStates = map[opKind]api.StreamingSessionState{
+	opCreate: api.StreamingSessionStateCreateFailed,
+	opStop:   api.StreamingSessionStateStopFailed,
+	opStart:  api.StreamingSessionStateStartFailed,
+	opDelete: api.StreamingSessionStateDeleteFailed,
+}
+
+// failOp ends a transition whose step failed for good. A failed stop fails
+// its backup too: without a complete snapshot it must never become READY.
+func (s *Service) failOp(ctx context.Context, t *txn, d *sessionDoc, rec *opennimble.Record, step stepName, de *opennimble.DriverError) error {
+	code := sessionStatusCode(de.StatusCode)
+	if d.Op.Kind == opStop && d.Op.BackupID != "" {
+		cause := de
+		if step != stepSnapshot {
+			cause = &opennimble.DriverError{StatusCode: string(code), Message: "The session did not stop: " + de.Message}
+		}
+		if err := s.finishBackup(ctx, t, d, cause); err != nil {
+			return err
+		}
+	}
+	msg := de.Message
+	if step == stepSnapshot {
+		msg = "The backup of the session failed: " + msg
+	}
+	now := s.now()
+	d.State, d.StatusCode, d.StatusMessage, d.UpdatedAt = failedStates[d.Op.Kind], code, msg, &now
+	d.Op = nil
+	if _, err := put(ctx, t, rec, d); err != nil {
+		return err
+	}
+	return s.scheduleLimits(ctx, t, d)
+}
+
+// sessionStatusCode keeps a driver's status code when the model knows it.
+func sessionStatusCode(code string) api.StreamingSessionStatusCode {
+	if slices.Contains(api.StreamingSessionStatusCodeValues, code) {
+		return api.StreamingSessionStatusCode(code)
+	}
+	return api.StreamingSessionStatusCodeInternalError
+}
+
+// enforceLimits begins the stop or termination a resting session's time
+// limits call for, or schedules a look for when they will.
+func (s *Service) enforceLimits(ctx context.Context, t *txn, d *sessionDoc, rec *opennimble.Record) error {
+	now := s.clock.Now()
+	switch {
+	case d.State == api.StreamingSessionStateReady && d.canStop() && d.StopAt != nil && !now.Before(*d.StopAt):
+		return s.beginStop(ctx, t, d, rec, "", "")
+	case d.State != api.StreamingSessionStateDeleteFailed && d.TerminateAt != nil && !now.Before(*d.TerminateAt):
+		return s.beginDelete(ctx, t, d, rec, "")
+	}
+	return s.scheduleLimits(ctx, t, d)
+}
+
+// scheduleLimits asks for a look at the session's next time limit.
+func (s *Service) scheduleLimits(ctx context.Context, t *txn, d *sessionDoc) error {
+	var at *time.Time
+	if d.State == api.StreamingSessionStateReady && d.canStop() {
+		at = d.StopAt
+	}
+	if d.State != api.StreamingSessionStateDeleteFailed && d.TerminateAt != nil && (at == nil || d.TerminateAt.Before(*at)) {
+		at = d.TerminateAt
+	}
+	if at == nil {
+		return nil
+	}
+	return t.schedule(ctx, opennimble.KindStreamingSession, d.SessionId, *at)
+}
+
+// purgeSession removes a deleted session and its streams; its backups,
+// deleted with it, purge themselves.
+func (s *Service) purgeSession(ctx context.Context, t *txn, id string) error {
+	recs, err := t.List(ctx, opennimble.ListQuery{Kind: opennimble.KindStreamingStream, ParentID: id})
+	if err != nil {
+		return err
+	}
+	for _, r := range recs {
+		if err := t.Delete(ctx, opennimble.KindStreamingStream, r.ID); err != nil {
+			return err
+		}
+	}
+	return t.Delete(ctx, opennimble.KindStreamingSession, id)
+}
+
+// reconcileStreamingBackup deletes the data of a backup in
+// DELETE_IN_PROGRESS and purges DELETED ones; a backup's creation is driven
+// by its session's stop.
+func (s *Service) reconcileStreamingBackup(ctx context.Context, id string) error {
+	kind := opennimble.KindStreamingBackup
+	var deleting bool
+	err := s.update(ctx, func(t *txn) error {
+		b, _, err := get[backupDoc](ctx, t, kind, id)
+		if err != nil || b == nil {
+			return err
+		}
+		deleting = b.State == api.StreamingSessionStateDeleteInProgress
+		if b.State != api.StreamingSessionStateDeleted {
+			return nil
+		}
+		ok, err := s.purgeDue(ctx, t, kind, id, b.UpdatedAt)
+		if err != nil || !ok {
+			return err
+		}
+		return t.Delete(ctx, kind, id)
+	})
+	if err != nil || !deleting {
+		return err
+	}
+	if s.driver == nil {
+		return errors.New("no workstation driver is configured")
+	}
+	p, err := s.driver.DeleteBackup(ctx, opennimble.DeleteBackupParams{BackupID: id})
+	var de *opennimble.DriverError
+	if err != nil && !errors.As(err, &de) {
+		return fmt.Errorf("delete backup %s: %w", id, err)
+	}
+	return s.update(ctx, func(t *txn) error {
+		b, rec, err := get[backupDoc](ctx, t, kind, id)
+		if err != nil || b == nil || b.State != api.StreamingSessionStateDeleteInProgress {
+			return err
+		}
+		switch {
+		case de != nil:
+			return s.setBackupState(ctx, t, b, rec, api.StreamingSessionStateDeleteFailed, sessionStatusCode(de.StatusCode), de.Message)
+		case !p.Done:
+			return t.schedule(ctx, kind, id, s.clock.Now().Add(retryAfter(p)))
+		}
+		if err := s.setBackupState(ctx, t, b, rec, api.StreamingSessionStateDeleted, api.StreamingSessionStatusCodeStreamingSessionDeleted, "Backup deleted"); err != nil {
+			return err
+		}
+		return t.schedule(ctx, kind, id, b.UpdatedAt.Add(s.cfg.DeletedRetention))
+	})
+}
+
+// reconcileStreamingStream makes a new stream READY (if its session still
+// is), expires it at expiresAt and purges it later.
+func (s *Service) reconcileStreamingStream(ctx context.Context, id string) error {
+	kind := opennimble.KindStreamingStream
+	return s.update(ctx, func(t *txn) error {
+		st, rec, err := get[streamDoc](ctx, t, kind, id)
+		if err != nil || st == nil {
+			return err
+		}
+		switch st.State {
+		case api.StreamingSessionStreamStateCreateInProgress:
+			ok, err := s.due(ctx, t, kind, id, st.CreatedAt)
+			if err != nil || !ok {
+				return err
+			}
+			return s.readyStream(ctx, t, st, rec)
+		case api.StreamingSessionStreamStateReady:
+			if s.clock.Now().Before(*st.ExpiresAt) {
+				return t.schedule(ctx, kind, id, *st.ExpiresAt)
+			}
+			if err := s.setStreamState(ctx, t, st, rec, api.StreamingSessionStreamStateDeleted, api.StreamingSessionStreamStatusCodeStreamDeleted); err != nil {
+				return err
+			}
+			return t.schedule(ctx, kind, id, st.UpdatedAt.Add(s.cfg.DeletedRetention))
+		case api.StreamingSessionStreamStateDeleted:
+			ok, err := s.purgeDue(ctx, t, kind, id, st.UpdatedAt)
+			if err != nil || !ok {
+				return err
+			}
+			return t.Delete(ctx, kind, id)
+		}
+		return nil
+	})
+}
+
+// readyStream completes a stream's creation, or fails it when its session
+// stopped meanwhile.
+func (s *Service) readyStream(ctx context.Context, t *txn, st *streamDoc, rec *opennimble.Record) error {
+	sess, _, err := get[sessionDoc](ctx, t, opennimble.KindStreamingSession, st.SessionId)
+	if err != nil {
+		return err
+	}
+	if sess == nil || sess.State != api.StreamingSessionStateReady {
+		return s.setStreamState(ctx, t, st, rec, api.StreamingSessionStreamStateCreateFailed, api.StreamingSessionStreamStatusCodeInternalError)
+	}
+	if err := s.setStreamState(ctx, t, st, rec, api.StreamingSessionStreamStateReady, api.StreamingSessionStreamStatusCodeStreamReady); err != nil {
+		return err
+	}
+	return t.schedule(ctx, opennimble.KindStreamingStream, st.StreamId, *st.ExpiresAt)
+}
+
+func (s *Service) setStreamState(ctx context.Context, t *txn, st *streamDoc, rec *opennimble.Record, state api.StreamingSessionStreamState, code api.StreamingSessionStreamStatusCode) error {
+	now := s.now()
+	st.State, st.StatusCode, st.UpdatedAt = state, code, &now
+	_, err := put(ctx, t, rec, st)
+	return err
+}
