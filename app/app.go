@@ -18,6 +18,7 @@ import (
 	"time"
 
 	opennimble "github.com/opennimble/opennimble"
+	"github.com/opennimble/opennimble/authz"
 	"github.com/opennimble/opennimble/server"
 	"github.com/opennimble/opennimble/service"
 	"github.com/opennimble/opennimble/sigv4"
@@ -210,7 +211,7 @@ func Start(ctx context.Context, cfg Config, o Options) (*App, error) {
 		EmulatorAdmins: cfg.EmulatorAdmins,
 	}
 	srv := server.New(server.Options{
-		Handler:    svc,
+		Handler:    authz.New(svc, store, authz.Config{Region: cfg.Region, AccountID: cfg.AccountID}),
 		Auth:       verifier,
 		Logger:     o.Logger,
 		Timestamps: server.TimestampMode(cfg.Timestamps),

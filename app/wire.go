@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"path/filepath"
 	"sync/atomic"
 
 	opennimble "github.com/opennimble/opennimble"
@@ -20,7 +21,10 @@ func (a *App) wire(ctx context.Context, cfg Config, o Options, publicURL string)
 			w.Kick()
 		}
 	}
-	drv := newDriver(cfg, o)
+	drv, err := newDriver(cfg, o)
+	if err != nil {
+		return nil, nil, err
+	}
 	svc, err := service.New(ctx, service.Config{
 		Region:           cfg.Region,
 		AccountID:        cfg.AccountID,
@@ -38,6 +42,6 @@ func (a *App) wire(ctx context.Context, cfg Config, o Options, publicURL string)
 	return w, svc, nil
 }
 
-func newDriver(cfg Config, o Options) opennimble.Driver {
-	return sim.New(sim.Options{Clock: o.Clock})
+func newDriver(cfg Config, o Options) (opennimble.Driver, error) {
+	return sim.New(sim.Options{Clock: o.Clock, Dir: filepath.Join(cfg.DataDir, "sim")})
 }

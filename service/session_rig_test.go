@@ -94,7 +94,7 @@ func newSessRigOn(t *testing.T, store opennimble.Store, mod ...func(*api.StreamC
 	t.Helper()
 	r := &sessRig{t: t, store: store, clock: opennimble.NewFakeClock(time.Date(2026, 3, 1, 9, 0, 0, 0, time.UTC)),
 		studioID: rigStudio, lpID: rigProfile, imageID: rigImage}
-	r.sim = sim.New(sim.Options{Clock: r.clock})
+	r.sim = sim.MustNew(sim.Options{Clock: r.clock})
 	r.driver = r.sim
 	r.alice = opennimble.WithPrincipal(t.Context(), opennimble.Principal{ID: "alice"})
 	r.bob = opennimble.WithPrincipal(t.Context(), opennimble.Principal{ID: "bob"})

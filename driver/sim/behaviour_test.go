@@ -22,7 +22,7 @@ func provision(id, token string) opennimble.ProvisionParams {
 
 func TestDurationIsMeasuredOnTheClock(t *testing.T) {
 	clock := newClock()
-	d := sim.New(sim.Options{Clock: clock, Durations: map[sim.Step]time.Duration{sim.StepProvision: 10 * time.Second}})
+	d := sim.MustNew(sim.Options{Clock: clock, Durations: map[sim.Step]time.Duration{sim.StepProvision: 10 * time.Second}})
 	p, err := d.Provision(ctx, provision("s1", "t"))
 	if err != nil || p.Done || p.RetryAfter != 10*time.Second {
 		t.Fatalf("first call = %+v, %v; want not done, retry after 10s", p, err)
@@ -43,7 +43,7 @@ func TestDurationIsMeasuredOnTheClock(t *testing.T) {
 func TestFailureIsStickyPerOperation(t *testing.T) {
 	clock := newClock()
 	capacity := opennimble.DriverError{StatusCode: "INSUFFICIENT_CAPACITY", Message: "no g4dn.xlarge left"}
-	d := sim.New(sim.Options{Clock: clock, Fail: map[sim.Step]opennimble.DriverError{sim.StepProvision: capacity}})
+	d := sim.MustNew(sim.Options{Clock: clock, Fail: map[sim.Step]opennimble.DriverError{sim.StepProvision: capacity}})
 	for range 2 {
 		_, err := d.Provision(ctx, provision("s1", "t"))
 		var de *opennimble.DriverError
@@ -62,7 +62,7 @@ func TestFailureIsStickyPerOperation(t *testing.T) {
 
 func TestFailureSurfacesAfterTheDuration(t *testing.T) {
 	clock := newClock()
-	d := sim.New(sim.Options{Clock: clock, Durations: map[sim.Step]time.Duration{sim.StepSnapshot: time.Minute}})
+	d := sim.MustNew(sim.Options{Clock: clock, Durations: map[sim.Step]time.Duration{sim.StepSnapshot: time.Minute}})
 	d.SetFailure(sim.StepSnapshot, &opennimble.DriverError{Message: "disk error"})
 	if _, err := d.Provision(ctx, provision("s1", "t")); err != nil {
 		t.Fatal(err)
@@ -83,7 +83,7 @@ func TestFailureSurfacesAfterTheDuration(t *testing.T) {
 }
 
 func TestRuleChoosesOperations(t *testing.T) {
-	d := sim.New(sim.Options{Clock: newClock(), Rule: func(c sim.Call) *opennimble.DriverError {
+	d := sim.MustNew(sim.Options{Clock: newClock(), Rule: func(c sim.Call) *opennimble.DriverError {
 		if c.Step == sim.StepProvision && c.SessionID == "unlucky" {
 			return &opennimble.DriverError{StatusCode: "INSUFFICIENT_CAPACITY", Message: "none"}
 		}
@@ -100,7 +100,7 @@ func TestRuleChoosesOperations(t *testing.T) {
 // A restarted simulation adopts the sessions it forgot, so that a restarted
 // server can finish what it began.
 func TestAdoptsUnknownSessions(t *testing.T) {
-	d := sim.New(sim.Options{Clock: newClock()})
+	d := sim.MustNew(sim.Options{Clock: newClock()})
 	if p, err := d.Stop(ctx, opennimble.StopParams{SessionID: "s1", Token: "t"}); err != nil || !p.Done {
 		t.Fatalf("stop = %+v, %v", p, err)
 	}
@@ -109,5 +109,42 @@ func TestAdoptsUnknownSessions(t *testing.T) {
 	}
 	if v, ok := d.Volume("s1"); !ok || v.Generation != 4 {
 		t.Fatalf("volume = %+v, %v; want generation 4", v, ok)
+	}
+}
+
+// TestStateSurvivesRestart: sessions, volumes and backups kept in Dir come
+// back in a new driver, as a real fleet outlives its control plane.
+func TestStateSurvivesRestart(t *testing.T) {
+	dir := t.TempDir()
+	clock := newClock()
+	ctx := context.Background()
+	d, err := sim.New(sim.Options{Clock: clock, Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	vol := opennimble.Volume{Generation: 1}
+	if _, err := d.Provision(ctx, opennimble.ProvisionParams{SessionID: "ses-1", ImageID: "si-1", Volume: vol, Token: "t1"}); err != nil {
+		t.Fatal(err)
+	}
+	d.Write("ses-1", "work")
+	if _, err := d.Snapshot(ctx, opennimble.SnapshotParams{SessionID: "ses-1", BackupID: "bak-1", VolumeGeneration: 1}); err != nil {
+		t.Fatal(err)
+	}
+	d2, err := sim.New(sim.Options{Clock: clock, Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, ok := d2.Volume("ses-1"); !ok || v.Data != "work" || v.Generation != 1 {
+		t.Fatalf("volume after restart: %+v %v", v, ok)
+	}
+	if b, ok := d2.Backup("bak-1"); !ok || b.Data != "work" {
+		t.Fatalf("backup after restart: %+v %v", b, ok)
+	}
+	if _, err := d2.DeleteBackup(ctx, opennimble.DeleteBackupParams{BackupID: "bak-1"}); err != nil {
+		t.Fatal(err)
+	}
+	d3, _ := sim.New(sim.Options{Clock: clock, Dir: dir})
+	if _, ok := d3.Backup("bak-1"); ok {
+		t.Fatal("deleted backup came back")
 	}
 }

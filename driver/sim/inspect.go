@@ -31,6 +31,7 @@ func (d *Driver) Write(sessionID, data string) bool {
 		return false
 	}
 	s.volume.data = data
+	_ = d.persist(Call{SessionID: sessionID})
 	return true
 }
 

@@ -51,10 +51,14 @@ type Options struct {
 	// Rule, when set, is asked first about every new operation; a non-nil
 	// result makes the operation fail with it.
 	Rule func(Call) *opennimble.DriverError
+	// Dir, when set, is where the simulated sessions, volumes and backups
+	// are kept, so that they survive a restart of the server.
+	Dir string
 }
 
 // Driver is the simulated driver. It is safe for concurrent use.
 type Driver struct {
+	dir   string
 	clock opennimble.Clock
 	rule  func(Call) *opennimble.DriverError
 
@@ -109,13 +113,14 @@ const (
 	InstanceTerminated = "terminated"
 )
 
-// New returns a simulated driver.
-func New(o Options) *Driver {
+// New returns a simulated driver. It fails only when Options.Dir holds state
+// it cannot read.
+func New(o Options) (*Driver, error) {
 	if o.Clock == nil {
 		o.Clock = opennimble.SystemClock{}
 	}
 	d := &Driver{
-		clock: o.Clock, rule: o.Rule,
+		dir: o.Dir, clock: o.Clock, rule: o.Rule,
 		durations: map[Step]time.Duration{}, fail: map[Step]opennimble.DriverError{},
 		ops: map[opKey]*op{}, sessions: map[string]*session{}, backups: map[string]*backup{},
 		calls: map[Step]int{}, started: map[Step]int{},
@@ -125,6 +130,18 @@ func New(o Options) *Driver {
 	}
 	for k, v := range o.Fail {
 		d.fail[k] = v
+	}
+	if err := d.load(); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// MustNew is New for options without a Dir, which cannot fail.
+func MustNew(o Options) *Driver {
+	d, err := New(o)
+	if err != nil {
+		panic(err)
 	}
 	return d
 }
@@ -169,16 +186,40 @@ func (d *Driver) do(ctx context.Context, c Call, key opKey, apply func() *openni
 		return opennimble.Progress{RetryAfter: left}, nil
 	}
 	if !o.finished {
-		o.finished = true
 		if o.fail == nil {
 			o.fail = apply()
+			if o.fail == nil {
+				if err := d.persist(c); err != nil {
+					// The effect is not durable: report a temporary error so
+					// that the step runs again.
+					o.fail = nil
+					return opennimble.Progress{}, fmt.Errorf("sim: keep state: %w", err)
+				}
+			}
 		}
+		o.finished = true
+		d.pruneOps(now)
 	}
 	if o.fail != nil {
 		e := *o.fail
 		return opennimble.Progress{}, &e
 	}
 	return opennimble.Progress{Done: true}, nil
+}
+
+// pruneOps forgets finished operations once there are many, oldest first,
+// so that a long-running server does not grow without bound. A repeated call
+// of a forgotten operation begins it again, which every step tolerates.
+func (d *Driver) pruneOps(now time.Time) {
+	const keep = 10000
+	if len(d.ops) <= keep {
+		return
+	}
+	for k, o := range d.ops {
+		if o.finished && now.Sub(o.began) > time.Minute {
+			delete(d.ops, k)
+		}
+	}
 }
 
 // failure decides, when an operation begins, whether it is to fail.

@@ -24,7 +24,7 @@ func harness(d *sim.Driver, clock *opennimble.FakeClock) *drivertest.Harness {
 func TestConformance(t *testing.T) {
 	drivertest.Run(t, func(t *testing.T) *drivertest.Harness {
 		clock := opennimble.NewFakeClock(time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC))
-		return harness(sim.New(sim.Options{Clock: clock}), clock)
+		return harness(sim.MustNew(sim.Options{Clock: clock}), clock)
 	})
 }
 
@@ -36,6 +36,6 @@ func TestConformanceWithDurations(t *testing.T) {
 		for i, s := range sim.Steps {
 			durations[s] = time.Duration(i+1) * time.Second
 		}
-		return harness(sim.New(sim.Options{Clock: clock, Durations: durations}), clock)
+		return harness(sim.MustNew(sim.Options{Clock: clock, Durations: durations}), clock)
 	})
 }
