@@ -1,0 +1,106 @@
+package e2e
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go/aws/credentials"
+	v4 "github.com/aws/aws-sdk-go/aws/signer/v4"
+	"github.com/aws/aws-sdk-go/service/nimblestudio"
+
+	"github.com/opennimble/opennimble/app"
+)
+
+// TestAuthenticatedMode runs without --emulator: only keys in the credential
+// store are accepted.
+func TestAuthenticatedMode(t *testing.T) {
+	e := start(t, func(c *app.Config, o *app.Options) { c.Emulator = false })
+	if e.App.NewAdmin == nil {
+		t.Fatal("first start created no administrator credential")
+	}
+	fi, err := os.Stat(app.AdminCredentialFile(e.dir))
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("admin credential file: %v %v", fi, err)
+	}
+	b, _ := os.ReadFile(app.AdminCredentialFile(e.dir))
+	if !strings.Contains(string(b), e.App.NewAdmin.SecretAccessKey) {
+		t.Fatal("admin credential file lacks the secret")
+	}
+	if _, err := e.Admin.ListStudiosWithContext(ctx(t), &nimblestudio.ListStudiosInput{}); err != nil {
+		t.Fatal(err)
+	}
+
+	t.Run("unknown key", func(t *testing.T) {
+		_, err := e.client("test", "test").ListStudiosWithContext(ctx(t), &nimblestudio.ListStudiosInput{})
+		mustCode(t, err, "UnrecognizedClientException")
+	})
+	t.Run("wrong secret", func(t *testing.T) {
+		_, err := e.client(e.App.NewAdmin.AccessKeyID, "wrong").ListStudiosWithContext(ctx(t), &nimblestudio.ListStudiosInput{})
+		mustCode(t, err, "InvalidSignatureException")
+	})
+	t.Run("no signature", func(t *testing.T) {
+		resp, err := http.Get(e.App.URL + "/2020-08-01/studios")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 403 || resp.Header.Get("x-amzn-ErrorType") != "MissingAuthenticationTokenException" {
+			t.Fatalf("%d %s", resp.StatusCode, resp.Header.Get("x-amzn-ErrorType"))
+		}
+	})
+	t.Run("new credential and deletion", func(t *testing.T) {
+		cred := app.NewCredential("alice", false, time.Now())
+		check(t, e.App.Store.PutCredential(context.Background(), cred))
+		c := e.client(cred.AccessKeyID, cred.SecretAccessKey)
+		if _, err := c.ListEulasWithContext(ctx(t), &nimblestudio.ListEulasInput{}); err != nil {
+			t.Fatal(err)
+		}
+		check(t, e.App.Store.DeleteCredential(context.Background(), cred.AccessKeyID))
+		_, err := c.ListEulasWithContext(ctx(t), &nimblestudio.ListEulasInput{})
+		mustCode(t, err, "UnrecognizedClientException")
+	})
+	t.Run("presigned URL", func(t *testing.T) {
+		req, _ := http.NewRequest("GET", e.App.URL+"/2020-08-01/eulas", nil)
+		signer := v4.NewSigner(credentials.NewStaticCredentials(e.App.NewAdmin.AccessKeyID, e.App.NewAdmin.SecretAccessKey, ""))
+		if _, err := signer.Presign(req, nil, "nimble", "us-west-2", 5*time.Minute, time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.Get(req.URL.String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 200 {
+			t.Fatalf("presigned GET: %d %s", resp.StatusCode, resp.Header.Get("x-amzn-ErrorType"))
+		}
+	})
+	t.Run("clock skew", func(t *testing.T) {
+		req, _ := http.NewRequest("GET", e.App.URL+"/2020-08-01/eulas", nil)
+		signer := v4.NewSigner(credentials.NewStaticCredentials(e.App.NewAdmin.AccessKeyID, e.App.NewAdmin.SecretAccessKey, ""))
+		if _, err := signer.Sign(req, nil, "nimble", "us-west-2", time.Now().Add(-20*time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 403 || resp.Header.Get("x-amzn-ErrorType") != "InvalidSignatureException" {
+			t.Fatalf("%d %s", resp.StatusCode, resp.Header.Get("x-amzn-ErrorType"))
+		}
+	})
+	t.Run("second start keeps the credential and creates none", func(t *testing.T) {
+		check(t, e.App.Close())
+		e2 := start(t, func(c *app.Config, o *app.Options) { c.Emulator = false; c.DataDir = e.dir })
+		if e2.App.NewAdmin != nil {
+			t.Fatal("a second administrator credential was created")
+		}
+		if _, err := e2.client(e.App.NewAdmin.AccessKeyID, e.App.NewAdmin.SecretAccessKey).ListStudiosWithContext(ctx(t), &nimblestudio.ListStudiosInput{}); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
