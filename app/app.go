@@ -42,6 +42,8 @@ type Config struct {
 	Driver           string        // workstation driver: sim
 	Quotas           service.Quotas
 	PageSize         int // items per page of lists without maxResults
+	// SimStepDuration is how long each step of the simulated driver takes.
+	SimStepDuration time.Duration
 }
 
 // Defaults returns the default configuration.
@@ -132,6 +134,7 @@ type App struct {
 	NewAdmin *opennimble.Credential
 
 	srv    *http.Server
+	lock   *os.File
 	cancel context.CancelFunc
 	done   chan struct{}
 	log    *slog.Logger
@@ -166,17 +169,35 @@ func Start(ctx context.Context, cfg Config, o Options) (*App, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
-	st, err := OpenStore(ctx, cfg)
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, err
+	}
+	lock, err := lockDataDir(cfg.DataDir)
 	if err != nil {
 		return nil, err
+	}
+	st, err := OpenStore(ctx, cfg)
+	if err != nil {
+		lock.Close()
+		return nil, err
+	}
+	// This process holds the data folder: leases of jobs it finds were held
+	// by a process that died, so its work is taken over at once.
+	if n, err := st.ReleaseLeases(ctx, o.Clock.Now()); err != nil {
+		lock.Close()
+		st.Close()
+		return nil, err
+	} else if n > 0 {
+		o.Logger.Info("took over lifecycle jobs of a previous run", "jobs", n)
 	}
 	var store opennimble.Store = st
 	if o.WrapStore != nil {
 		store = o.WrapStore(store)
 	}
-	a := &App{Config: cfg, Store: store, done: make(chan struct{}), log: o.Logger}
+	a := &App{Config: cfg, Store: store, done: make(chan struct{}), log: o.Logger, lock: lock}
 	fail := func(err error) (*App, error) {
 		_ = store.Close()
+		_ = lock.Close()
 		return nil, err
 	}
 	if !cfg.Emulator {
@@ -239,6 +260,7 @@ func (a *App) Close() error {
 	if cerr := a.Store.Close(); err == nil {
 		err = cerr
 	}
+	_ = a.lock.Close()
 	return err
 }
 

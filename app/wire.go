@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"path/filepath"
+	"time"
 	"sync/atomic"
 
 	opennimble "github.com/opennimble/opennimble"
@@ -43,5 +44,9 @@ func (a *App) wire(ctx context.Context, cfg Config, o Options, publicURL string)
 }
 
 func newDriver(cfg Config, o Options) (opennimble.Driver, error) {
-	return sim.New(sim.Options{Clock: o.Clock, Dir: filepath.Join(cfg.DataDir, "sim")})
+	durations := map[sim.Step]time.Duration{}
+	for _, step := range sim.Steps {
+		durations[step] = cfg.SimStepDuration
+	}
+	return sim.New(sim.Options{Clock: o.Clock, Dir: filepath.Join(cfg.DataDir, "sim"), Durations: durations})
 }

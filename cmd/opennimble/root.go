@@ -89,6 +89,7 @@ flags, then environment, then file, then defaults.`,
 	fs.Float64Var(&cfg.RateLimit, "rate-limit", cfg.RateLimit, "requests per second allowed per principal before ThrottlingException (0: unlimited)")
 	fs.StringVar(&cfg.PublicURL, "public-url", cfg.PublicURL, "base URL clients reach this server at, for stream and portal URLs (default http://<listen>)")
 	fs.StringVar(&cfg.Driver, "driver", cfg.Driver, "workstation driver: sim (simulated workstations)")
+	fs.DurationVar(&cfg.SimStepDuration, "sim-step-duration", cfg.SimStepDuration, "how long each step of the simulated driver takes (provision, stop, start, snapshot, restore, ...)")
 	fs.IntVar(&cfg.PageSize, "page-size", cfg.PageSize, "items per page of list operations that have no maxResults (and the default where they have one)")
 	fs.IntVar(&cfg.Quotas.Studios, "quota-studios", 0, "most studios in the account (0: 1000)")
 	fs.IntVar(&cfg.Quotas.StudioComponentsPerStudio, "quota-studio-components", 0, "most studio components per studio (0: 1000)")
