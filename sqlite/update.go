@@ -27,23 +27,28 @@ func (s *Store) View(ctx context.Context, fn func(opennimble.Tx) error) error {
 		return fmt.Errorf("sqlite: begin read: %w", err)
 	}
 	defer sqlTx.Rollback()
-	return fn(&tx{tx: sqlTx})
+	return fn(&tx{tx: sqlTx, stmts: s.readerStmts})
 }
 
 // Update runs fn in a write transaction and commits it when fn returns nil.
 // An error from fn rolls the transaction back and is returned unchanged.
-// Transactions are serialised: fn must not call Update or View itself.
+// Write transactions are serialised, so fn must not call Update (it would
+// wait for itself); it may run more than once if another process holds the
+// database lock for longer than the busy timeout.
 func (s *Store) Update(ctx context.Context, fn func(opennimble.Tx) error) error {
-	return s.write(ctx, func(t *sql.Tx) error { return fn(&tx{tx: t, writable: true}) })
+	return s.write(ctx, func(t *tx) error { return fn(t) })
 }
 
 // write runs fn in a BEGIN IMMEDIATE transaction on the writer connection,
 // starting over when another process holds the lock for too long.
-func (s *Store) write(ctx context.Context, fn func(*sql.Tx) error) error {
+func (s *Store) write(ctx context.Context, fn func(*tx) error) error {
 	for attempt := 1; ; attempt++ {
 		err := s.writeOnce(ctx, fn)
 		if err == nil || !isBusy(err) || attempt == busyRetries {
 			return err
+		}
+		if s.onBusy != nil {
+			s.onBusy()
 		}
 		select {
 		case <-ctx.Done():
@@ -53,7 +58,7 @@ func (s *Store) write(ctx context.Context, fn func(*sql.Tx) error) error {
 	}
 }
 
-func (s *Store) writeOnce(ctx context.Context, fn func(*sql.Tx) error) (err error) {
+func (s *Store) writeOnce(ctx context.Context, fn func(*tx) error) (err error) {
 	sqlTx, err := s.writer.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlite: begin: %w", err)
@@ -64,7 +69,7 @@ func (s *Store) writeOnce(ctx context.Context, fn func(*sql.Tx) error) (err erro
 			sqlTx.Rollback()
 		}
 	}()
-	if err := fn(sqlTx); err != nil {
+	if err := fn(&tx{tx: sqlTx, writable: true, stmts: s.writerStmts}); err != nil {
 		return err
 	}
 	if err := sqlTx.Commit(); err != nil {

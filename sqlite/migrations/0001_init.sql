@@ -49,6 +49,15 @@ CREATE TABLE jobs (
 );
 CREATE INDEX jobs_by_run_at ON jobs (run_at);
 
+-- Named counters that only grow. job_gen numbers enqueues across all jobs,
+-- so that a Gen is never seen twice, even for a job deleted and enqueued
+-- again while a stale worker still holds the old one.
+CREATE TABLE counters (
+	name  TEXT    PRIMARY KEY,
+	value INTEGER NOT NULL
+);
+INSERT INTO counters (name, value) VALUES ('job_gen', 0);
+
 -- Small server-wide values (for example the bootstrap state).
 CREATE TABLE meta (
 	key   TEXT PRIMARY KEY,

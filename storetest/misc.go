@@ -1,0 +1,153 @@
+package storetest
+
+import (
+	"bytes"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/opennimble/opennimble"
+)
+
+var idempotencyTests = []test{{"PutGet", testIdempotency}}
+
+var metaTests = []test{{"PutGet", testMeta}}
+
+var credentialTests = []test{{"CRUD", testCredentials}}
+
+func testIdempotency(t *testing.T, s opennimble.Store) {
+	ctx := t.Context()
+	view(t, s, func(tx opennimble.Tx) error {
+		_, err := tx.GetIdempotency(ctx, "user-1/CreateStudio/token")
+		wantErr(t, "GetIdempotency of a missing key", err, opennimble.ErrNoRecord)
+		return nil
+	})
+	first := &opennimble.IdempotencyRecord{
+		Key: "user-1/CreateStudio/token", RequestHash: "abc", Response: []byte(`{"studio":{}}`), CreatedAt: at(0),
+	}
+	update(t, s, func(tx opennimble.Tx) error { return tx.PutIdempotency(ctx, first) })
+
+	dup := &opennimble.IdempotencyRecord{Key: first.Key, RequestHash: "other", Response: []byte("x")}
+	err := s.Update(ctx, func(tx opennimble.Tx) error { return tx.PutIdempotency(ctx, dup) })
+	wantErr(t, "PutIdempotency of an existing key", err, opennimble.ErrVersionConflict)
+
+	noTime := &opennimble.IdempotencyRecord{Key: "user-2/CreateStudio/token", RequestHash: "def"}
+	before := time.Now().Add(-time.Second)
+	update(t, s, func(tx opennimble.Tx) error { return tx.PutIdempotency(ctx, noTime) })
+	if noTime.CreatedAt.Before(before) || noTime.CreatedAt.After(time.Now().Add(time.Second)) {
+		t.Errorf("PutIdempotency with zero CreatedAt set it to %v, want about now", noTime.CreatedAt)
+	}
+
+	view(t, s, func(tx opennimble.Tx) error {
+		for _, want := range []*opennimble.IdempotencyRecord{first, noTime} {
+			got, err := tx.GetIdempotency(ctx, want.Key)
+			if err != nil {
+				t.Fatalf("GetIdempotency(%s): %v", want.Key, err)
+			}
+			if got.Key != want.Key || got.RequestHash != want.RequestHash || !bytes.Equal(got.Response, want.Response) {
+				t.Errorf("GetIdempotency(%s) = %+v, want %+v", want.Key, got, want)
+			}
+			sameTime(t, want.Key+" CreatedAt", got.CreatedAt, want.CreatedAt)
+		}
+		return nil
+	})
+}
+
+func testMeta(t *testing.T, s opennimble.Store) {
+	ctx := t.Context()
+	getMeta := func(key string) ([]byte, error) {
+		var v []byte
+		err := s.View(ctx, func(tx opennimble.Tx) error {
+			var err error
+			v, err = tx.GetMeta(ctx, key)
+			return err
+		})
+		return v, err
+	}
+	_, err := getMeta("bootstrap")
+	wantErr(t, "GetMeta of a missing key", err, opennimble.ErrNoRecord)
+	for _, v := range [][]byte{[]byte("one"), {0, 1, 2}, {}} {
+		update(t, s, func(tx opennimble.Tx) error { return tx.PutMeta(ctx, "bootstrap", v) })
+		got, err := getMeta("bootstrap")
+		if err != nil || !bytes.Equal(got, v) {
+			t.Errorf("GetMeta after PutMeta(%q) = %q, %v", v, got, err)
+		}
+	}
+	update(t, s, func(tx opennimble.Tx) error { return tx.PutMeta(ctx, "other", []byte("x")) })
+	if got, err := getMeta("bootstrap"); err != nil || len(got) != 0 {
+		t.Errorf("PutMeta of another key changed bootstrap to %q, %v", got, err)
+	}
+}
+
+func testCredentials(t *testing.T, s opennimble.Store) {
+	ctx := t.Context()
+	_, err := s.GetCredential(ctx, "AKIDMISSING")
+	wantErr(t, "GetCredential of a missing key", err, opennimble.ErrNoRecord)
+	if cs, err := s.ListCredentials(ctx); err != nil || len(cs) != 0 {
+		t.Errorf("ListCredentials on an empty store = %v, %v", cs, err)
+	}
+
+	admin := opennimble.Credential{AccessKeyID: "AKIDB", SecretAccessKey: "secret-b", PrincipalID: "admin", Admin: true, CreatedAt: at(0)}
+	user := opennimble.Credential{AccessKeyID: "AKIDA", SecretAccessKey: "secret-a", PrincipalID: "user-1", CreatedAt: at(time.Second)}
+	for _, c := range []opennimble.Credential{admin, user} {
+		if err := s.PutCredential(ctx, c); err != nil {
+			t.Fatalf("PutCredential(%s): %v", c.AccessKeyID, err)
+		}
+	}
+	wantCred := func(want opennimble.Credential) {
+		t.Helper()
+		got, err := s.GetCredential(ctx, want.AccessKeyID)
+		if err != nil {
+			t.Fatalf("GetCredential(%s): %v", want.AccessKeyID, err)
+		}
+		sameCredential(t, *got, want)
+	}
+	wantCred(admin)
+	wantCred(user)
+	cs, err := s.ListCredentials(ctx)
+	if err != nil || len(cs) != 2 {
+		t.Fatalf("ListCredentials = %v, %v", cs, err)
+	}
+	sameCredential(t, cs[0], user) // ordered by access key
+	sameCredential(t, cs[1], admin)
+
+	// Putting an existing key replaces it (secret rotation).
+	user.SecretAccessKey, user.Admin = "secret-a2", true
+	if err := s.PutCredential(ctx, user); err != nil {
+		t.Fatalf("PutCredential: %v", err)
+	}
+	wantCred(user)
+
+	if err := s.DeleteCredential(ctx, user.AccessKeyID); err != nil {
+		t.Fatalf("DeleteCredential: %v", err)
+	}
+	_, err = s.GetCredential(ctx, user.AccessKeyID)
+	wantErr(t, "GetCredential after delete", err, opennimble.ErrNoRecord)
+	err = s.DeleteCredential(ctx, user.AccessKeyID)
+	wantErr(t, "DeleteCredential of a missing key", err, opennimble.ErrNoRecord)
+	cs, err = s.ListCredentials(ctx)
+	if err != nil || !slices.EqualFunc(cs, []opennimble.Credential{admin}, func(a, b opennimble.Credential) bool {
+		return a.AccessKeyID == b.AccessKeyID
+	}) {
+		t.Errorf("ListCredentials after delete = %v, %v", cs, err)
+	}
+
+	// A zero CreatedAt is set to now.
+	fresh := opennimble.Credential{AccessKeyID: "AKIDC", SecretAccessKey: "s", PrincipalID: "p"}
+	before := time.Now().Add(-time.Second)
+	if err := s.PutCredential(ctx, fresh); err != nil {
+		t.Fatalf("PutCredential: %v", err)
+	}
+	got, err := s.GetCredential(ctx, fresh.AccessKeyID)
+	if err != nil || got.CreatedAt.Before(before) || got.CreatedAt.After(time.Now().Add(time.Second)) {
+		t.Errorf("credential with zero CreatedAt read back as %+v, %v", got, err)
+	}
+}
+
+func sameCredential(t *testing.T, got, want opennimble.Credential) {
+	t.Helper()
+	if got.AccessKeyID != want.AccessKeyID || got.SecretAccessKey != want.SecretAccessKey ||
+		got.PrincipalID != want.PrincipalID || got.Admin != want.Admin || !got.CreatedAt.Equal(want.CreatedAt) {
+		t.Errorf("credential = %+v, want %+v", got, want)
+	}
+}
