@@ -113,7 +113,8 @@ func TestSignedWireErrors(t *testing.T) {
 
 func TestIdempotency(t *testing.T) {
 	dir := t.TempDir()
-	e := start(t, func(c *app.Config, o *app.Options) { c.DataDir = dir })
+	admins := func(c *app.Config, o *app.Options) { c.DataDir = dir; c.EmulatorAdmins = []string{"test", "test2"} }
+	e := start(t, admins)
 	in := func(name string) *nimblestudio.CreateStudioInput {
 		return &nimblestudio.CreateStudioInput{
 			AdminRoleArn: aws.String("a"), UserRoleArn: aws.String("u"), DisplayName: aws.String("d"),
@@ -140,7 +141,7 @@ func TestIdempotency(t *testing.T) {
 	if err := e.App.Close(); err != nil {
 		t.Fatal(err)
 	}
-	e2 := start(t, func(c *app.Config, o *app.Options) { c.DataDir = dir })
+	e2 := start(t, admins)
 	after := must[*nimblestudio.CreateStudioOutput](t)(e2.Admin.CreateStudioWithContext(ctx(t), in("idem")))
 	if *after.Studio.StudioId != *first.Studio.StudioId {
 		t.Fatalf("after restart: %s", after.Studio)
