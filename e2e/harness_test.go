@@ -22,6 +22,7 @@ import (
 
 	opennimble "github.com/opennimble/opennimble"
 	"github.com/opennimble/opennimble/app"
+	"github.com/opennimble/opennimble/internal/fixture"
 )
 
 // env is one running server.
@@ -85,9 +86,7 @@ func (e *env) client(akid, secret string) *nimblestudio.NimbleStudio {
 }
 
 // fast makes SDK waiters poll every 20ms instead of every few seconds.
-func fast() request.WaiterOption {
-	return request.WithWaiterDelay(request.ConstantWaiterDelay(20 * time.Millisecond))
-}
+func fast() request.WaiterOption { return fixture.Fast() }
 
 func ctx(t *testing.T) context.Context {
 	c, cancel := context.WithTimeout(context.Background(), 60*time.Second)

@@ -1,0 +1,85 @@
+// Command nimblebench measures opennimble as its users would meet it: it
+// builds the server, runs it as a separate process on 127.0.0.1 in fresh
+// data folders, loads it with a lean HTTP/1.1 generator and prints a table
+// and one "RESULT <name> <value>" line per figure. Every figure that has a
+// goal is a ratio against a baseline measured in the same run, or an
+// absolute the issue fixes (p99, memory, startup).
+//
+//	go run ./cmd/nimblebench -quick   # under two minutes
+//	go run ./cmd/nimblebench          # the full size (1,000,000 backups)
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+
+	"github.com/opennimble/opennimble/internal/bench"
+)
+
+func main() {
+	if len(os.Args) > 1 && os.Args[1] == "baseline" {
+		baseline(os.Args[2:])
+		return
+	}
+	quick := flag.Bool("quick", false, "the everyday size: 100,000 backups and short load phases")
+	keep := flag.Bool("keep", false, "keep the work folder")
+	flag.Parse()
+	if err := run(*quick, *keep); err != nil {
+		fmt.Fprintln(os.Stderr, "nimblebench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(quick, keep bool) error {
+	dir, err := os.MkdirTemp("", "nimblebench")
+	if err != nil {
+		return err
+	}
+	if !keep {
+		defer os.RemoveAll(dir)
+	} else {
+		fmt.Fprintln(os.Stderr, "# work folder:", dir)
+	}
+	o := bench.Defaults(quick)
+	o.Dir = dir
+	o.Bin = filepath.Join(dir, "opennimble")
+	if o.Self, err = os.Executable(); err != nil {
+		return err
+	}
+	fmt.Fprintln(os.Stderr, "# building opennimble")
+	build := exec.Command("go", "build", "-o", o.Bin, "./cmd/opennimble")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		return fmt.Errorf("go build ./cmd/opennimble (run nimblebench from the repository root): %w", err)
+	}
+	return bench.Run(context.Background(), o, os.Stdout)
+}
+
+// baseline serves the same response bytes from a bare net/http handler: the
+// ceiling any server on this machine, with this generator, can reach.
+func baseline(args []string) {
+	fs := flag.NewFlagSet("baseline", flag.ExitOnError)
+	listen := fs.String("listen", "127.0.0.1:0", "address")
+	bodyFile := fs.String("body", "", "response body")
+	_ = fs.Parse(args)
+	body, err := os.ReadFile(*bodyFile)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("x-amzn-RequestId", "00000000-0000-0000-0000-000000000000")
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Content-Length", fmt.Sprint(len(body)))
+		_, _ = w.Write(body)
+	})
+	if err := http.ListenAndServe(*listen, h); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,429 @@
+package bench
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"text/tabwriter"
+	"time"
+
+	"github.com/aws/aws-sdk-go/aws"
+	"github.com/aws/aws-sdk-go/aws/credentials"
+	"github.com/aws/aws-sdk-go/aws/session"
+	"github.com/aws/aws-sdk-go/service/nimblestudio"
+
+	opennimble "github.com/opennimble/opennimble"
+	"github.com/opennimble/opennimble/app"
+	"github.com/opennimble/opennimble/internal/fixture"
+	"github.com/opennimble/opennimble/service"
+)
+
+// Options size a run.
+type Options struct {
+	Bin      string // the opennimble binary
+	Self     string // this benchmark binary, for the baseline server
+	Dir      string // a fresh work folder
+	Quick    bool
+	Conns    int
+	Duration time.Duration // of each load phase
+	Big      int           // backups in the large store
+	Small    int           // backups in the small store
+	Sessions int           // sessions cycling in parallel
+	Log      io.Writer
+}
+
+// Defaults returns the full or the quick size.
+func Defaults(quick bool) Options {
+	o := Options{Conns: 64, Duration: 10 * time.Second, Big: 1_000_000, Small: 1000, Sessions: 64, Log: os.Stderr}
+	if quick {
+		o.Quick = true
+		o.Duration = 3 * time.Second
+		o.Big = 100_000
+		o.Sessions = 32
+	}
+	return o
+}
+
+// Figure is one measured number with its goal.
+type Figure struct {
+	Name  string
+	Value float64
+	Unit  string
+	Goal  string
+	Met   bool
+}
+
+type store struct {
+	dir, studio, session, lp, backup string
+	akid, secret                     string
+}
+
+func (o Options) logf(format string, args ...any) { fmt.Fprintf(o.Log, "# "+format+"\n", args...) }
+
+// Run measures every figure and writes the table and RESULT lines to out.
+func Run(ctx context.Context, o Options, out io.Writer) error {
+	var figs []Figure
+	add := func(name string, v float64, unit, goal string, met bool) {
+		figs = append(figs, Figure{Name: name, Value: v, Unit: unit, Goal: goal, Met: met})
+	}
+
+	small, err := o.prepare(ctx, "small", o.Small)
+	if err != nil {
+		return err
+	}
+	big, err := o.prepare(ctx, "big", o.Big)
+	if err != nil {
+		return err
+	}
+
+	// 1, 2, 3 (small side): GetStreamingSessionBackup against the baseline.
+	p, err := o.serve(small.dir)
+	if err != nil {
+		return err
+	}
+	get, err := Signed(p.Addr, "/2020-08-01/studios/"+small.studio+"/streaming-session-backups/"+small.backup, small.akid, small.secret, "us-west-2")
+	if err != nil {
+		return err
+	}
+	if _, err := p.WaitFor(get, 30*time.Second); err != nil {
+		return err
+	}
+	status, body, err := Fetch(p.Addr, get)
+	if err != nil || status != 200 {
+		return fmt.Errorf("GetStreamingSessionBackup: %d %v %s", status, err, body)
+	}
+	bodyFile := filepath.Join(o.Dir, "backup.json")
+	if err := os.WriteFile(bodyFile, body, 0o600); err != nil {
+		return err
+	}
+	baseAddr, err := FreeAddr()
+	if err != nil {
+		return err
+	}
+	base, err := Start(o.Self, "baseline", "--listen", baseAddr, "--body", bodyFile)
+	if err != nil {
+		return err
+	}
+	baseReq := []byte(strings.Replace(string(get), p.Addr, baseAddr, 1))
+	if _, err := base.WaitFor(baseReq, 10*time.Second); err != nil {
+		return err
+	}
+	o.logf("warming up")
+	if _, err := ClosedLoop(p.Addr, get, o.Conns, time.Second); err != nil {
+		return err
+	}
+	if _, err := ClosedLoop(baseAddr, baseReq, o.Conns, time.Second); err != nil {
+		return err
+	}
+	var srvRPS, baseRPS []float64
+	for i := 0; i < 2; i++ {
+		r, err := ClosedLoop(p.Addr, get, o.Conns, o.Duration)
+		if err != nil {
+			return err
+		}
+		if r.Errors > 0 {
+			return fmt.Errorf("%d of %d GetStreamingSessionBackup requests failed", r.Errors, r.Requests)
+		}
+		srvRPS = append(srvRPS, r.RPS())
+		b, err := ClosedLoop(baseAddr, baseReq, o.Conns, o.Duration)
+		if err != nil {
+			return err
+		}
+		baseRPS = append(baseRPS, b.RPS())
+		o.logf("round %d: opennimble %.0f req/s, bare net/http %.0f req/s", i+1, r.RPS(), b.RPS())
+	}
+	base.Stop()
+	rps, brps := mean(srvRPS), mean(baseRPS)
+	add("get_backup_rps", rps, "req/s", "", true)
+	add("baseline_rps", brps, "req/s", "", true)
+	add("get_backup_rps_ratio", rps/brps, "", ">= 0.5", rps/brps >= 0.5)
+
+	half, err := OpenLoop(p.Addr, get, o.Conns, rps/2, o.Duration)
+	if err != nil {
+		return err
+	}
+	p99 := float64(half.Percentile(99).Microseconds()) / 1000
+	add("get_backup_p99_ms", p99, "ms", "<= 5", p99 <= 5)
+
+	listSmall, err := o.listPage(p.Addr, small)
+	if err != nil {
+		return err
+	}
+	p.Stop()
+
+	// 3, 5 (large side).
+	p, err = o.serve(big.dir)
+	if err != nil {
+		return err
+	}
+	getBig, err := Signed(p.Addr, "/2020-08-01/studios/"+big.studio+"/streaming-session-backups/"+big.backup, big.akid, big.secret, "us-west-2")
+	if err != nil {
+		return err
+	}
+	startup, err := p.WaitFor(getBig, 60*time.Second)
+	if err != nil {
+		return err
+	}
+	listBig, err := o.listPage(p.Addr, big)
+	if err != nil {
+		return err
+	}
+	if _, err := ClosedLoop(p.Addr, getBig, o.Conns, o.Duration/2); err != nil {
+		return err
+	}
+	rss, err := p.RSS()
+	if err != nil {
+		return err
+	}
+	p.Stop()
+	ratio := float64(listBig) / float64(listSmall)
+	add("list_backups_page_ms_small", float64(listSmall.Microseconds())/1000, "ms", "", true)
+	add("list_backups_page_ms_big", float64(listBig.Microseconds())/1000, "ms", "", true)
+	add("list_backups_scale_ratio", ratio, "", "<= 2", ratio <= 2)
+	rssMiB := float64(rss) / (1 << 20)
+	add(fmt.Sprintf("rss_mib_%s_backups", count(o.Big)), rssMiB, "MiB", "<= 100", rssMiB <= 100)
+	ms := float64(startup.Microseconds()) / 1000
+	add(fmt.Sprintf("startup_ms_%s_backups", count(o.Big)), ms, "ms", "<= 1000", ms <= 1000)
+
+	// 4: stop → backup READY → STOPPED → start → READY cycles.
+	cycles, err := o.cycles(ctx)
+	if err != nil {
+		return err
+	}
+	add("stop_backup_cycles_per_s", cycles, "cycles/s", ">= 500", cycles >= 500)
+
+	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "figure\tvalue\tunit\tgoal\tmet")
+	for _, f := range figs {
+		met := "yes"
+		if f.Goal == "" {
+			met = ""
+		} else if !f.Met {
+			met = "NO"
+		}
+		fmt.Fprintf(tw, "%s\t%.3f\t%s\t%s\t%s\n", f.Name, f.Value, f.Unit, f.Goal, met)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	for _, f := range figs {
+		fmt.Fprintf(out, "RESULT %s %.3f\n", f.Name, f.Value)
+	}
+	return nil
+}
+
+func count(n int) string {
+	switch {
+	case n >= 1_000_000 && n%1_000_000 == 0:
+		return fmt.Sprintf("%dm", n/1_000_000)
+	case n >= 1000 && n%1000 == 0:
+		return fmt.Sprintf("%dk", n/1000)
+	}
+	return fmt.Sprint(n)
+}
+
+func mean(v []float64) float64 {
+	s := 0.0
+	for _, x := range v {
+		s += x
+	}
+	return s / float64(len(v))
+}
+
+// serve starts the server on dir in authenticated mode.
+func (o Options) serve(dir string, extra ...string) (*Proc, error) {
+	addr, err := FreeAddr()
+	if err != nil {
+		return nil, err
+	}
+	args := append([]string{"serve", "--listen", addr, "--data-dir", dir, "--log-level", "error"}, extra...)
+	return Start(o.Bin, args...)
+}
+
+var credRE = regexp.MustCompile(`aws_access_key_id = (\S+)\naws_secret_access_key = (\S+)`)
+
+func readAdmin(dir string) (string, string, error) {
+	b, err := os.ReadFile(app.AdminCredentialFile(dir))
+	if err != nil {
+		return "", "", err
+	}
+	m := credRE.FindSubmatch(b)
+	if m == nil {
+		return "", "", fmt.Errorf("no credential in %s", app.AdminCredentialFile(dir))
+	}
+	return string(m[1]), string(m[2]), nil
+}
+
+func client(addr, akid, secret string) *nimblestudio.NimbleStudio {
+	return nimblestudio.New(session.Must(session.NewSession(&aws.Config{
+		Region: aws.String("us-west-2"), Endpoint: aws.String("http://" + addr),
+		Credentials: credentials.NewStaticCredentials(akid, secret, ""), MaxRetries: aws.Int(3),
+	})))
+}
+
+// prepare makes a data folder with a studio, a session and n backups of it,
+// the backups written through the store's interface.
+func (o Options) prepare(ctx context.Context, name string, n int) (*store, error) {
+	s := &store{dir: filepath.Join(o.Dir, name)}
+	p, err := o.serve(s.dir)
+	if err != nil {
+		return nil, err
+	}
+	defer p.Stop()
+	health := []byte("GET /_nimble/health HTTP/1.1\r\nHost: x\r\n\r\n")
+	if _, err := p.WaitFor(health, 30*time.Second); err != nil {
+		return nil, err
+	}
+	if s.akid, s.secret, err = readAdmin(s.dir); err != nil {
+		return nil, err
+	}
+	c := client(p.Addr, s.akid, s.secret)
+	pr, err := fixture.Make(ctx, c, "bench"+name, fixture.WithBackups(10))
+	if err != nil {
+		return nil, err
+	}
+	out, err := c.CreateStreamingSessionWithContext(ctx, &nimblestudio.CreateStreamingSessionInput{StudioId: &pr.Studio, LaunchProfileId: &pr.LaunchProfile})
+	if err != nil {
+		return nil, err
+	}
+	s.studio, s.lp, s.session = pr.Studio, pr.LaunchProfile, *out.Session.SessionId
+	p.Stop()
+
+	o.logf("seeding %d backups into %s", n, s.dir)
+	t0 := time.Now()
+	st, err := app.OpenStore(ctx, app.Config{DataDir: s.dir, Sync: "normal"})
+	if err != nil {
+		return nil, err
+	}
+	defer st.Close()
+	ids, err := service.SeedBackups(ctx, st, service.Config{Region: "us-west-2", AccountID: "000000000000"}, opennimble.RandomIDs{},
+		s.studio, s.session, s.lp, "admin", n, 20000)
+	if err != nil {
+		return nil, err
+	}
+	s.backup = ids[len(ids)/2]
+	o.logf("seeded in %v", time.Since(t0).Round(time.Millisecond))
+	return s, nil
+}
+
+// listPage returns the median time of the first page of
+// ListStreamingSessionBackups, over sequential requests.
+func (o Options) listPage(addr string, s *store) (time.Duration, error) {
+	req, err := Signed(addr, "/2020-08-01/studios/"+s.studio+"/streaming-session-backups", s.akid, s.secret, "us-west-2")
+	if err != nil {
+		return 0, err
+	}
+	var times []time.Duration
+	for i := 0; i < 200; i++ {
+		status, d, err := Once(addr, req)
+		if err != nil || status != 200 {
+			return 0, fmt.Errorf("ListStreamingSessionBackups: %d %v", status, err)
+		}
+		if i >= 20 {
+			times = append(times, d)
+		}
+	}
+	sort.Slice(times, func(i, j int) bool { return times[i] < times[j] })
+	return times[len(times)/2], nil
+}
+
+// cycles runs sessions through stop (with a backup) and start in parallel
+// and returns completed cycles per second.
+func (o Options) cycles(ctx context.Context) (float64, error) {
+	dir := filepath.Join(o.Dir, "cycles")
+	p, err := o.serve(dir)
+	if err != nil {
+		return 0, err
+	}
+	defer p.Stop()
+	health := []byte("GET /_nimble/health HTTP/1.1\r\nHost: x\r\n\r\n")
+	if _, err := p.WaitFor(health, 30*time.Second); err != nil {
+		return 0, err
+	}
+	akid, secret, err := readAdmin(dir)
+	if err != nil {
+		return 0, err
+	}
+	c := client(p.Addr, akid, secret)
+	pr, err := fixture.Make(ctx, c, "cycles", fixture.WithBackups(2), fixture.WithPersistence(600))
+	if err != nil {
+		return 0, err
+	}
+	ids := make([]*string, o.Sessions)
+	for i := range ids {
+		out, err := c.CreateStreamingSessionWithContext(ctx, &nimblestudio.CreateStreamingSessionInput{StudioId: &pr.Studio, LaunchProfileId: &pr.LaunchProfile})
+		if err != nil {
+			return 0, err
+		}
+		ids[i] = out.Session.SessionId
+	}
+	for _, id := range ids {
+		if err := waitState(ctx, c, pr.Studio, id, "READY"); err != nil {
+			return 0, err
+		}
+	}
+	o.logf("cycling %d sessions for %v", len(ids), o.Duration)
+	var done atomic.Int64
+	var firstErr error
+	var mu sync.Mutex
+	deadline := time.Now().Add(o.Duration)
+	start := time.Now()
+	var wg sync.WaitGroup
+	for _, id := range ids {
+		wg.Add(1)
+		go func(id *string) {
+			defer wg.Done()
+			for time.Now().Before(deadline) {
+				err := func() error {
+					if _, err := c.StopStreamingSessionWithContext(ctx, &nimblestudio.StopStreamingSessionInput{StudioId: &pr.Studio, SessionId: id}); err != nil {
+						return err
+					}
+					if err := waitState(ctx, c, pr.Studio, id, "STOPPED"); err != nil {
+						return err
+					}
+					if _, err := c.StartStreamingSessionWithContext(ctx, &nimblestudio.StartStreamingSessionInput{StudioId: &pr.Studio, SessionId: id}); err != nil {
+						return err
+					}
+					return waitState(ctx, c, pr.Studio, id, "READY")
+				}()
+				if err != nil {
+					mu.Lock()
+					firstErr = err
+					mu.Unlock()
+					return
+				}
+				done.Add(1)
+			}
+		}(id)
+	}
+	wg.Wait()
+	if firstErr != nil {
+		return 0, firstErr
+	}
+	return float64(done.Load()) / time.Since(start).Seconds(), nil
+}
+
+func waitState(ctx context.Context, c *nimblestudio.NimbleStudio, studio string, id *string, want string) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		out, err := c.GetStreamingSessionWithContext(ctx, &nimblestudio.GetStreamingSessionInput{StudioId: &studio, SessionId: id})
+		if err != nil {
+			return err
+		}
+		switch st := aws.StringValue(out.Session.State); {
+		case st == want:
+			return nil
+		case strings.HasSuffix(st, "_FAILED"):
+			return fmt.Errorf("session %s: %s (%s)", *id, st, aws.StringValue(out.Session.StatusMessage))
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	return fmt.Errorf("session %s did not reach %s", *id, want)
+}
