@@ -225,7 +225,7 @@ func Start(ctx context.Context, cfg Config, o Options) (*App, error) {
 	}
 	a.Service = svc
 	verifier := &sigv4.Verifier{
-		Credentials:    store,
+		Credentials:    &sigv4.CachedCredentials{Source: store, TTL: time.Second},
 		Clock:          o.AuthClock,
 		Region:         cfg.Region,
 		Emulator:       cfg.Emulator,

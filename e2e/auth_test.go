@@ -60,7 +60,16 @@ func TestAuthenticatedMode(t *testing.T) {
 			t.Fatal(err)
 		}
 		check(t, e.App.Store.DeleteCredential(context.Background(), cred.AccessKeyID))
-		_, err := c.ListEulasWithContext(ctx(t), &nimblestudio.ListEulasInput{})
+		// Verified credentials are cached for a second: the deletion takes
+		// effect within that.
+		deadline := time.Now().Add(10 * time.Second)
+		var err error
+		for time.Now().Before(deadline) {
+			if _, err = c.ListEulasWithContext(ctx(t), &nimblestudio.ListEulasInput{}); err != nil {
+				break
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
 		mustCode(t, err, "UnrecognizedClientException")
 	})
 	t.Run("presigned URL", func(t *testing.T) {
