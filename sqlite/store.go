@@ -42,7 +42,8 @@ type Options struct {
 // concurrent use.
 type Store struct {
 	path        string
-	writer      *sql.DB // one connection, BEGIN IMMEDIATE
+	writer      *sql.DB // one connection, BEGIN IMMEDIATE, used by the group loop only
+	group       grouper
 	reader      *sql.DB // query_only connections
 	writerStmts stmts
 	readerStmts stmts
@@ -119,6 +120,7 @@ func (s *Store) Path() string { return s.path }
 // Close closes every connection. SQLite checkpoints the WAL into the database
 // file when the last connection closes; nothing else is needed.
 func (s *Store) Close() error {
+	s.stopGroup()
 	s.readerStmts.close()
 	s.writerStmts.close()
 	return errors.Join(s.reader.Close(), s.writer.Close())

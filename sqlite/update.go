@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"time"
 
 	sqlitedriver "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
@@ -37,46 +36,6 @@ func (s *Store) View(ctx context.Context, fn func(opennimble.Tx) error) error {
 // database lock for longer than the busy timeout.
 func (s *Store) Update(ctx context.Context, fn func(opennimble.Tx) error) error {
 	return s.write(ctx, func(t *tx) error { return fn(t) })
-}
-
-// write runs fn in a BEGIN IMMEDIATE transaction on the writer connection,
-// starting over when another process holds the lock for too long.
-func (s *Store) write(ctx context.Context, fn func(*tx) error) error {
-	for attempt := 1; ; attempt++ {
-		err := s.writeOnce(ctx, fn)
-		if err == nil || !isBusy(err) || attempt == busyRetries {
-			return err
-		}
-		if s.onBusy != nil {
-			s.onBusy()
-		}
-		select {
-		case <-ctx.Done():
-			return err
-		case <-time.After(time.Duration(attempt) * 10 * time.Millisecond):
-		}
-	}
-}
-
-func (s *Store) writeOnce(ctx context.Context, fn func(*tx) error) (err error) {
-	sqlTx, err := s.writer.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("sqlite: begin: %w", err)
-	}
-	committed := false
-	defer func() {
-		if !committed {
-			sqlTx.Rollback()
-		}
-	}()
-	if err := fn(&tx{tx: sqlTx, writable: true, stmts: s.writerStmts}); err != nil {
-		return err
-	}
-	if err := sqlTx.Commit(); err != nil {
-		return fmt.Errorf("sqlite: commit: %w", err)
-	}
-	committed = true
-	return nil
 }
 
 // isBusy reports whether err comes from a lock SQLite could not get.
