@@ -33,7 +33,7 @@ type Options struct {
 	// than any reconcile step takes, short enough to recover from a crash.
 	Lease time.Duration
 	// Batch is how many jobs one claim takes (32); Parallel how many of them
-	// run at once (4).
+	// run at once (16: most of a step is waiting for the store or a driver).
 	Batch, Parallel int
 	// Poll is the longest real-time wait between looks at the store (250ms),
 	// so that a FakeClock advanced by a test is noticed.
@@ -56,7 +56,7 @@ func (o *Options) defaults() {
 		o.Batch = 32
 	}
 	if o.Parallel <= 0 {
-		o.Parallel = 4
+		o.Parallel = 16
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 )
 
 // The simulation keeps what a real workstation fleet would keep across a
@@ -92,37 +93,92 @@ func readAll(dir string, fn func(id string, b []byte) error) error {
 	})
 }
 
-// persist saves the session and backup a call touched. It runs under d.mu.
-func (d *Driver) persist(c Call) error {
+// fileWrite is the new content of one state file (nil data removes it),
+// numbered so that a slower writer never replaces a newer state.
+type fileWrite struct {
+	path string
+	data []byte
+	seq  uint64
+}
+
+type fileState struct {
+	mu      sync.Mutex
+	written uint64
+}
+
+// capture records the state a call touched, to be written by writeFiles. It
+// runs under d.mu.
+func (d *Driver) capture(c Call) []fileWrite {
 	if d.dir == "" {
 		return nil
 	}
-	var errs []error
-	if c.SessionID != "" {
-		path := filepath.Join(d.dir, "sessions", c.SessionID+".json")
-		if s := d.sessions[c.SessionID]; s != nil {
-			errs = append(errs, writeJSON(path, sessionFile{Instance: s.instance, Volume: s.volume}))
-		} else {
-			errs = append(errs, remove(path))
+	var out []fileWrite
+	add := func(path string, v any, exists bool) {
+		d.seq++
+		w := fileWrite{path: path, seq: d.seq}
+		if exists {
+			w.data, _ = json.Marshal(v)
 		}
+		out = append(out, w)
+	}
+	if c.SessionID != "" {
+		s := d.sessions[c.SessionID]
+		var f sessionFile
+		if s != nil {
+			f = sessionFile{Instance: s.instance, Volume: s.volume.clone()}
+		}
+		add(filepath.Join(d.dir, "sessions", c.SessionID+".json"), f, s != nil)
 	}
 	if c.BackupID != "" {
-		path := filepath.Join(d.dir, "backups", c.BackupID+".json")
-		if b := d.backups[c.BackupID]; b != nil {
-			errs = append(errs, writeJSON(path, backupFile{SessionID: b.sessionID, Gen: b.gen, Data: b.data}))
-		} else {
-			errs = append(errs, remove(path))
+		b := d.backups[c.BackupID]
+		var f backupFile
+		if b != nil {
+			f = backupFile{SessionID: b.sessionID, Gen: b.gen, Data: b.data}
 		}
+		add(filepath.Join(d.dir, "backups", c.BackupID+".json"), f, b != nil)
+	}
+	return out
+}
+
+// writeFiles writes captured state, each file at most once per newer state.
+func (d *Driver) writeFiles(ws []fileWrite) error {
+	var errs []error
+	for _, w := range ws {
+		v, _ := d.files.LoadOrStore(w.path, &fileState{})
+		fs := v.(*fileState)
+		fs.mu.Lock()
+		if w.seq > fs.written {
+			var err error
+			if w.data == nil {
+				err = remove(w.path)
+			} else {
+				err = writeFile(w.path, w.data)
+			}
+			if err == nil {
+				fs.written = w.seq
+			}
+			errs = append(errs, err)
+		}
+		fs.mu.Unlock()
 	}
 	return errors.Join(errs...)
 }
 
-func writeJSON(path string, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
+// persist saves the session and backup a call touched, at once.
+func (d *Driver) persist(c Call) error {
+	return d.writeFiles(d.capture(c))
+}
+
+func (v *volume) clone() *volume {
+	if v == nil {
+		return nil
 	}
-	tmp := path + ".tmp"
+	c := *v
+	return &c
+}
+
+func writeFile(path string, b []byte) error {
+	tmp := fmt.Sprintf("%s.%d.tmp", path, os.Getpid())
 	if err := os.WriteFile(tmp, b, 0o600); err != nil {
 		return err
 	}

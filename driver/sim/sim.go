@@ -66,6 +66,8 @@ type Driver struct {
 	durations map[Step]time.Duration
 	fail      map[Step]opennimble.DriverError
 	ops       map[opKey]*op
+	seq       uint64   // orders the state files written
+	files     sync.Map // path → *fileState
 	sessions  map[string]*session
 	backups   map[string]*backup
 	calls     map[Step]int
@@ -173,7 +175,6 @@ func (d *Driver) do(ctx context.Context, c Call, key opKey, apply func() *openni
 		return opennimble.Progress{}, err
 	}
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	d.calls[c.Step]++
 	now := d.clock.Now()
 	o := d.ops[key]
@@ -183,25 +184,33 @@ func (d *Driver) do(ctx context.Context, c Call, key opKey, apply func() *openni
 		d.started[c.Step]++
 	}
 	if left := o.began.Add(o.dur).Sub(now); left > 0 {
+		d.mu.Unlock()
 		return opennimble.Progress{RetryAfter: left}, nil
 	}
+	var writes []fileWrite
 	if !o.finished {
 		if o.fail == nil {
 			o.fail = apply()
 			if o.fail == nil {
-				if err := d.persist(c); err != nil {
-					// The effect is not durable: report a temporary error so
-					// that the step runs again.
-					o.fail = nil
-					return opennimble.Progress{}, fmt.Errorf("sim: keep state: %w", err)
-				}
+				writes = d.capture(c)
 			}
 		}
 		o.finished = true
 		d.pruneOps(now)
 	}
-	if o.fail != nil {
-		e := *o.fail
+	fail := o.fail
+	d.mu.Unlock()
+	// The files are written outside the lock, so that operations on other
+	// sessions need not wait for this one's I/O.
+	if err := d.writeFiles(writes); err != nil {
+		// The effect is not durable: let the step run again.
+		d.mu.Lock()
+		o.finished = false
+		d.mu.Unlock()
+		return opennimble.Progress{}, fmt.Errorf("sim: keep state: %w", err)
+	}
+	if fail != nil {
+		e := *fail
 		return opennimble.Progress{}, &e
 	}
 	return opennimble.Progress{Done: true}, nil

@@ -370,10 +370,16 @@ func (o Options) cycles(ctx context.Context) (float64, error) {
 		}
 	}
 	o.logf("cycling %d sessions for %v", len(ids), o.Duration)
+	return runCycles(ctx, c, pr.Studio, ids, o.Duration)
+}
+
+// runCycles cycles every session through stop (with its backup) and start
+// until d has passed, and returns completed cycles per second.
+func runCycles(ctx context.Context, c *nimblestudio.NimbleStudio, studio string, ids []*string, d time.Duration) (float64, error) {
 	var done atomic.Int64
 	var firstErr error
 	var mu sync.Mutex
-	deadline := time.Now().Add(o.Duration)
+	deadline := time.Now().Add(d)
 	start := time.Now()
 	var wg sync.WaitGroup
 	for _, id := range ids {
@@ -382,16 +388,16 @@ func (o Options) cycles(ctx context.Context) (float64, error) {
 			defer wg.Done()
 			for time.Now().Before(deadline) {
 				err := func() error {
-					if _, err := c.StopStreamingSessionWithContext(ctx, &nimblestudio.StopStreamingSessionInput{StudioId: &pr.Studio, SessionId: id}); err != nil {
+					if _, err := c.StopStreamingSessionWithContext(ctx, &nimblestudio.StopStreamingSessionInput{StudioId: &studio, SessionId: id}); err != nil {
 						return err
 					}
-					if err := waitState(ctx, c, pr.Studio, id, "STOPPED"); err != nil {
+					if err := waitState(ctx, c, studio, id, "STOPPED"); err != nil {
 						return err
 					}
-					if _, err := c.StartStreamingSessionWithContext(ctx, &nimblestudio.StartStreamingSessionInput{StudioId: &pr.Studio, SessionId: id}); err != nil {
+					if _, err := c.StartStreamingSessionWithContext(ctx, &nimblestudio.StartStreamingSessionInput{StudioId: &studio, SessionId: id}); err != nil {
 						return err
 					}
-					return waitState(ctx, c, pr.Studio, id, "READY")
+					return waitState(ctx, c, studio, id, "READY")
 				}()
 				if err != nil {
 					mu.Lock()
@@ -423,7 +429,7 @@ func waitState(ctx context.Context, c *nimblestudio.NimbleStudio, studio string,
 		case strings.HasSuffix(st, "_FAILED"):
 			return fmt.Errorf("session %s: %s (%s)", *id, st, aws.StringValue(out.Session.StatusMessage))
 		}
-		time.Sleep(2 * time.Millisecond)
+		time.Sleep(10 * time.Millisecond) // a client polling as fast as is reasonable
 	}
 	return fmt.Errorf("session %s did not reach %s", *id, want)
 }
