@@ -99,6 +99,21 @@ func (s *sess) stopWithBackup() string {
 	return id
 }
 
+// advanceUntil moves the fake clock on, a step's duration at a time, until
+// the session is in state: each driver step begins when the lifecycle gets
+// to it, so the clock must move again after each one.
+func (s *sess) advanceUntil(state string) {
+	s.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for aws.StringValue(s.get().State) != state {
+		if time.Now().After(deadline) {
+			s.t.Fatalf("session never reached %s: %s", state, s.get())
+		}
+		s.e.Clock.Advance(2 * time.Minute)
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func TestSessionBackupRetentionAndRestore(t *testing.T) {
 	e := start(t)
 	pr := makeProfile(t, ctx(t), e.Admin, "retain", withBackups(2), withPersistence(600))
@@ -192,15 +207,13 @@ func TestSessionWrongStatesAndBadBackups(t *testing.T) {
 	_, err = e.Admin.CreateStreamingSessionStreamWithContext(ctx(t), &nimblestudio.CreateStreamingSessionStreamInput{StudioId: &s.studio, SessionId: s.id})
 	conflict(err, "CREATE_IN_PROGRESS")
 
-	e.Clock.Advance(2 * time.Minute) // the simulated workstation comes up
+	s.advanceUntil("READY") // the simulated workstation comes up
 	s.waitReady()
 	conflict(s.start(""), "READY")
 	check(t, s.stop())
 	conflict(s.stop(), "STOP_IN_PROGRESS")
 	conflict(s.start(""), "STOP_IN_PROGRESS")
-	e.Clock.Advance(2 * time.Minute) // stop
-	time.Sleep(300 * time.Millisecond)
-	e.Clock.Advance(2 * time.Minute) // snapshot
+	s.advanceUntil("STOPPED") // the stop, then the snapshot
 	check(t, e.Admin.WaitUntilStreamingSessionStoppedWithContext(ctx(t), s.in(), fast()))
 	conflict(s.stop(), "STOPPED")
 	_, err = e.Admin.CreateStreamingSessionStreamWithContext(ctx(t), &nimblestudio.CreateStreamingSessionStreamInput{StudioId: &s.studio, SessionId: s.id})
@@ -209,14 +222,9 @@ func TestSessionWrongStatesAndBadBackups(t *testing.T) {
 	// Starting from a backup: unknown, another session's.
 	mustCode(t, s.start("bak-doesnotexist"), "ResourceNotFoundException")
 	other := create()
-	e.Clock.Advance(2 * time.Minute)
-	other.waitReady()
+	other.advanceUntil("READY")
 	check(t, other.stop())
-	for i := 0; i < 3; i++ {
-		e.Clock.Advance(2 * time.Minute)
-		time.Sleep(300 * time.Millisecond)
-	}
-	check(t, e.Admin.WaitUntilStreamingSessionStoppedWithContext(ctx(t), other.in(), fast()))
+	other.advanceUntil("STOPPED")
 	var otherBackup string
 	for _, b := range other.backups() {
 		if *b.SessionId == *other.id {
