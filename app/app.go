@@ -19,6 +19,7 @@ import (
 
 	opennimble "github.com/opennimble/opennimble"
 	"github.com/opennimble/opennimble/authz"
+	"github.com/opennimble/opennimble/postgres"
 	"github.com/opennimble/opennimble/server"
 	"github.com/opennimble/opennimble/service"
 	"github.com/opennimble/opennimble/sigv4"
@@ -39,11 +40,46 @@ type Config struct {
 	Timestamps       string        // auto, iso8601 or epoch
 	RateLimit        float64       // requests per second per principal; 0 = none
 	PublicURL        string        // base URL clients reach the server at
-	Driver           string        // workstation driver: sim
+	Driver           string        // workstation driver: sim or local
 	Quotas           service.Quotas
 	PageSize         int // items per page of lists without maxResults
 	// SimStepDuration is how long each step of the simulated driver takes.
 	SimStepDuration time.Duration
+	// LocalImageRoots are the directories the local driver takes image
+	// sources from (default <data-dir>/images).
+	LocalImageRoots []string
+	// LocalIODelay slows every chunk write, read and delete of the local
+	// driver's backup store (crash tests only).
+	LocalIODelay time.Duration
+	// Controls serves the emulator controls under /_nimble/ to
+	// administrators; emulator mode always does.
+	Controls bool
+	// Seed, when not 0, draws ids and tokens from a deterministic sequence
+	// (emulator mode only: seeded tokens are guessable).
+	Seed uint64
+	// Store is "" (or "sqlite") for the embedded SQLite database of the data
+	// folder, or a postgres:// URL: a PostgreSQL database that any number of
+	// replicas share.
+	Store string
+	// SimDir is the simulated driver's folder (default <data-dir>/sim).
+	// Replicas on one PostgreSQL store must all name the same folder.
+	SimDir string
+	// JobLease is how long a replica owns a lifecycle job it claimed: the
+	// longest a killed replica's work waits to be taken over. 0: one minute
+	// with SQLite (a restart frees the leases at once), 15s with PostgreSQL.
+	JobLease time.Duration
+}
+
+// SharedStore reports whether the store is one that several servers share
+// (PostgreSQL) rather than the data folder's own.
+func (c *Config) SharedStore() bool { return postgres.IsURL(c.Store) }
+
+// storeKind names the store for the health check: sqlite or postgres.
+func storeKind(c Config) string {
+	if c.SharedStore() {
+		return "postgres"
+	}
+	return "sqlite"
 }
 
 // Defaults returns the default configuration.
@@ -96,10 +132,23 @@ func (c *Config) Validate() error {
 	if c.RateLimit < 0 {
 		errs = append(errs, "rate-limit must not be negative")
 	}
+	if c.Store != "" && c.Store != "sqlite" && !c.SharedStore() {
+		errs = append(errs, "store: want sqlite or a postgres:// URL")
+	}
+	if c.JobLease < 0 {
+		errs = append(errs, "job-lease must not be negative")
+	}
+	if c.Seed != 0 && !c.Emulator {
+		errs = append(errs, "seed needs emulator mode: seeded tokens, such as those of stream URLs, are guessable")
+	}
 	switch c.Driver {
 	case "sim":
+	case "local":
+		if c.SharedStore() {
+			errs = append(errs, "driver local keeps session volumes on this host: replicas on a shared store cannot use it")
+		}
 	default:
-		errs = append(errs, fmt.Sprintf("driver %q: want sim", c.Driver))
+		errs = append(errs, fmt.Sprintf("driver %q: want sim or local", c.Driver))
 	}
 	if len(errs) > 0 {
 		return errors.New(strings.Join(errs, "; "))
@@ -134,10 +183,14 @@ type App struct {
 	NewAdmin *opennimble.Credential
 
 	srv    *http.Server
+	ctl    *controlState // nil when the emulator controls are off
 	lock   *os.File
 	cancel context.CancelFunc
 	done   chan struct{}
 	log    *slog.Logger
+
+	// closeDriver stops a driver's background work (the local driver's).
+	closeDriver func() error
 }
 
 // DBPath is the SQLite database of a data folder.
@@ -146,8 +199,13 @@ func DBPath(dataDir string) string { return filepath.Join(dataDir, "opennimble.d
 // AdminCredentialFile is where the first administrator credential is written.
 func AdminCredentialFile(dataDir string) string { return filepath.Join(dataDir, "admin-credentials") }
 
-// OpenStore opens the store of a data folder.
-func OpenStore(ctx context.Context, cfg Config) (*sqlite.Store, error) {
+// OpenStore opens the store the configuration names: the PostgreSQL
+// database of a postgres:// Store, otherwise the SQLite database of the data
+// folder.
+func OpenStore(ctx context.Context, cfg Config) (opennimble.Store, error) {
+	if cfg.SharedStore() {
+		return postgres.Open(ctx, cfg.Store, postgres.Options{})
+	}
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, err
 	}
@@ -163,6 +221,7 @@ func Start(ctx context.Context, cfg Config, o Options) (*App, error) {
 	if o.Clock == nil {
 		o.Clock = opennimble.SystemClock{}
 	}
+	ctl := newControlState(cfg, &o)
 	if o.IDs == nil {
 		o.IDs = opennimble.RandomIDs{}
 	}
@@ -172,29 +231,37 @@ func Start(ctx context.Context, cfg Config, o Options) (*App, error) {
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, err
 	}
-	lock, err := lockDataDir(cfg.DataDir)
-	if err != nil {
-		return nil, err
+	// The embedded store is this process's alone: the data folder's lock
+	// keeps a second server away, and leases of jobs found at start were
+	// held by a process that died, so its work is taken over at once. A
+	// shared store has other replicas: their leases are theirs until they
+	// expire.
+	var lock *os.File
+	if !cfg.SharedStore() {
+		var err error
+		if lock, err = lockDataDir(cfg.DataDir); err != nil {
+			return nil, err
+		}
 	}
 	st, err := OpenStore(ctx, cfg)
 	if err != nil {
 		lock.Close()
 		return nil, err
 	}
-	// This process holds the data folder: leases of jobs it finds were held
-	// by a process that died, so its work is taken over at once.
-	if n, err := st.ReleaseLeases(ctx, o.Clock.Now()); err != nil {
-		lock.Close()
-		st.Close()
-		return nil, err
-	} else if n > 0 {
-		o.Logger.Info("took over lifecycle jobs of a previous run", "jobs", n)
+	if sq, ok := st.(*sqlite.Store); ok {
+		if n, err := sq.ReleaseLeases(ctx, o.Clock.Now()); err != nil {
+			lock.Close()
+			st.Close()
+			return nil, err
+		} else if n > 0 {
+			o.Logger.Info("took over lifecycle jobs of a previous run", "jobs", n)
+		}
 	}
 	var store opennimble.Store = st
 	if o.WrapStore != nil {
 		store = o.WrapStore(store)
 	}
-	a := &App{Config: cfg, Store: store, done: make(chan struct{}), log: o.Logger, lock: lock}
+	a := &App{Config: cfg, Store: store, done: make(chan struct{}), log: o.Logger, lock: lock, ctl: ctl}
 	fail := func(err error) (*App, error) {
 		_ = store.Close()
 		_ = lock.Close()
@@ -237,8 +304,10 @@ func Start(ctx context.Context, cfg Config, o Options) (*App, error) {
 		Logger:     o.Logger,
 		Timestamps: server.TimestampMode(cfg.Timestamps),
 		RateLimit:  cfg.RateLimit,
+		Hook:       ctl.hook(),
 	})
 	a.routes(srv)
+	a.mountControls(srv, verifier, svc, o.Clock, o.Logger)
 	a.srv = &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn)}
 	go func() {
 		defer close(a.done)
@@ -257,6 +326,11 @@ func (a *App) Close() error {
 	err := a.srv.Shutdown(ctx)
 	a.cancel()
 	<-a.done
+	if a.closeDriver != nil {
+		if cerr := a.closeDriver(); err == nil {
+			err = cerr
+		}
+	}
 	if cerr := a.Store.Close(); err == nil {
 		err = cerr
 	}

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	opennimble "github.com/opennimble/opennimble"
 	"github.com/opennimble/opennimble/server"
 )
 
@@ -16,14 +17,23 @@ var Version = "dev"
 func (a *App) routes(srv *server.Server) {
 	started := time.Now()
 	srv.Handle("/_nimble/health", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		// Ready once requests are served and the store answers a read, so
+		// that a load balancer skips a replica whose database is gone.
+		ready := a.Store.View(r.Context(), func(opennimble.Tx) error { return nil }) == nil
 		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "no-store")
+		if !ready {
+			w.WriteHeader(http.StatusServiceUnavailable)
+		}
 		_ = json.NewEncoder(w).Encode(map[string]any{
-			"ready":    true,
-			"version":  Version,
-			"uptime":   time.Since(started).Round(time.Millisecond).String(),
-			"store":    "sqlite",
-			"driver":   a.Config.Driver,
-			"emulator": a.Config.Emulator,
+			"ready":         ready,
+			"version":       Version,
+			"uptime":        time.Since(started).Round(time.Millisecond).String(),
+			"uptimeSeconds": time.Since(started).Seconds(),
+			"store":         storeKind(a.Config),
+			"driver":        a.Config.Driver,
+			"emulator":      a.Config.Emulator,
+			"controls":      a.Config.ControlsEnabled(),
 		})
 	}))
 	srv.Handle("/_stream/", http.HandlerFunc(a.streamPage))

@@ -2,11 +2,13 @@ package app
 
 import (
 	"context"
+	"io"
 	"path/filepath"
-	"time"
 	"sync/atomic"
+	"time"
 
 	opennimble "github.com/opennimble/opennimble"
+	"github.com/opennimble/opennimble/driver/local"
 	"github.com/opennimble/opennimble/driver/sim"
 	"github.com/opennimble/opennimble/lifecycle"
 	"github.com/opennimble/opennimble/service"
@@ -22,9 +24,13 @@ func (a *App) wire(ctx context.Context, cfg Config, o Options, publicURL string)
 			w.Kick()
 		}
 	}
-	drv, err := newDriver(cfg, o)
+	drv, err := newDriver(cfg, o, a.ctl.simRule())
 	if err != nil {
 		return nil, nil, err
+	}
+	a.ctl.setDriver(drv)
+	if c, ok := drv.(io.Closer); ok {
+		a.closeDriver = c.Close
 	}
 	svc, err := service.New(ctx, service.Config{
 		Region:           cfg.Region,
@@ -34,19 +40,45 @@ func (a *App) wire(ctx context.Context, cfg Config, o Options, publicURL string)
 		StreamBaseURL:    publicURL,
 		Quotas:           cfg.Quotas,
 		PageSize:         cfg.PageSize,
-	}, service.Options{Store: a.Store, Clock: o.Clock, IDs: o.IDs, Kick: kick, Driver: drv})
+	}, service.Options{Store: a.Store, Clock: o.Clock, IDs: o.IDs, Kick: kick, Driver: drv,
+		Transitions: a.ctl.transitionPolicy(), PageKey: a.ctl.paginationKey()})
 	if err != nil {
 		return nil, nil, err
 	}
-	w := lifecycle.New(a.Store, svc, o.Clock, lifecycle.Options{Logger: o.Logger})
+	w := lifecycle.New(a.Store, svc, o.Clock, lifecycle.Options{Logger: o.Logger, Lease: jobLease(cfg)})
 	worker.Store(w)
 	return w, svc, nil
 }
 
-func newDriver(cfg Config, o Options) (opennimble.Driver, error) {
+func newDriver(cfg Config, o Options, rule func(sim.Call) *opennimble.DriverError) (opennimble.Driver, error) {
+	if cfg.Driver == "local" {
+		return local.New(local.Options{DataDir: cfg.DataDir, ImageRoots: cfg.LocalImageRoots, IODelay: cfg.LocalIODelay, Logger: o.Logger})
+	}
 	durations := map[sim.Step]time.Duration{}
 	for _, step := range sim.Steps {
 		durations[step] = cfg.SimStepDuration
 	}
-	return sim.New(sim.Options{Clock: o.Clock, Dir: filepath.Join(cfg.DataDir, "sim"), Durations: durations})
+	dir := cfg.SimDir
+	if dir == "" {
+		dir = filepath.Join(cfg.DataDir, "sim")
+	}
+	// Replicas on a shared store share one simulated fleet: any of them
+	// may continue what another began.
+	return sim.New(sim.Options{Clock: o.Clock, Dir: dir, Shared: cfg.SharedStore(), Durations: durations, Rule: rule})
+}
+
+// jobLease is how long a claimed job stays the worker's. With a shared
+// store it bounds how long a killed replica's work waits for another: a
+// reconcile is a few transactions and one driver call that never waits for
+// the work to finish (drivers report progress), so 15s is ample and a
+// reconcile that outlives it is merely repeated, which reconcilers and
+// drivers tolerate.
+func jobLease(cfg Config) time.Duration {
+	switch {
+	case cfg.JobLease > 0:
+		return cfg.JobLease
+	case cfg.SharedStore():
+		return 15 * time.Second
+	}
+	return 0 // the lifecycle's default
 }

@@ -136,12 +136,10 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		s.log.Info("request", attrs...)
 	}()
 
-	for prefix, h := range s.extra {
-		if strings.HasPrefix(r.URL.Path, prefix) {
-			opName = prefix
-			h.ServeHTTP(w, r)
-			return
-		}
+	if prefix, h := s.extraFor(r.URL.Path); h != nil {
+		opName = prefix
+		h.ServeHTTP(w, r)
+		return
 	}
 
 	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
@@ -179,10 +177,11 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	}
 	ctx := opennimble.WithPrincipal(r.Context(), opennimble.Principal{ID: id.PrincipalID, AccessKeyID: id.AccessKeyID, Admin: id.Admin})
 	ctx = withOperation(ctx, op.Name)
+	ctx = context.WithValue(ctx, faultKey{}, &fault)
 	if s.hook != nil {
 		if err := s.hook(ctx, op, in); err != nil {
 			if f, ok := err.(interface{ Fault() string }); ok {
-				fault = f.Fault()
+				NoteFault(ctx, f.Fault())
 			}
 			restjson.WriteError(w, err)
 			return
@@ -211,6 +210,33 @@ func (s *Server) encodeOptions(r *http.Request) *api.EncodeOptions {
 		return &api.EncodeOptions{Timestamps: api.TimestampEpoch}
 	}
 	return &api.EncodeOptions{Timestamps: api.TimestampISO8601}
+}
+
+// extraFor returns the handler of the longest prefix of path given to
+// Handle ("/_nimble/health" before "/_nimble/"), or nil.
+func (s *Server) extraFor(path string) (string, http.Handler) {
+	best := ""
+	for prefix := range s.extra {
+		if strings.HasPrefix(path, prefix) && len(prefix) > len(best) {
+			best = prefix
+		}
+	}
+	return best, s.extra[best]
+}
+
+type faultKey struct{}
+
+// NoteFault records, for the access log's "fault" attribute, a fault that
+// the hook injected into the request ctx serves without failing it (added
+// latency). A hook's error with a Fault() string method is noted without
+// it.
+func NoteFault(ctx context.Context, desc string) {
+	if p, ok := ctx.Value(faultKey{}).(*string); ok {
+		if *p != "" {
+			*p += "; "
+		}
+		*p += desc
+	}
 }
 
 type operationKey struct{}

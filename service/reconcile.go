@@ -41,11 +41,34 @@ func (s *Service) due(ctx context.Context, t *txn, kind opennimble.Kind, id stri
 	if since == nil {
 		return true, nil
 	}
+	if s.transitions != nil {
+		return s.policyDue(ctx, t, kind, id, *since)
+	}
 	at := since.Add(s.cfg.TransitionDelay)
 	if !s.clock.Now().Before(at) {
 		return true, nil
 	}
 	return false, t.schedule(ctx, kind, id, at)
+}
+
+// policyDue asks the transition policy about the resource's current state;
+// a transition it holds gets no look until Wake.
+func (s *Service) policyDue(ctx context.Context, t *txn, kind opennimble.Kind, id string, since time.Time) (bool, error) {
+	rec, err := t.Get(ctx, kind, id)
+	if err != nil {
+		return false, err
+	}
+	ok, at := s.transitions.Due(kind, id, rec.State, since, s.clock.Now())
+	if ok || at.IsZero() {
+		return ok, nil
+	}
+	return false, t.schedule(ctx, kind, id, at)
+}
+
+// Wake asks the lifecycle to look at a resource now, for example after its
+// held transition was released.
+func (s *Service) Wake(ctx context.Context, kind opennimble.Kind, id string) error {
+	return s.update(ctx, func(t *txn) error { return t.schedule(ctx, kind, id, s.clock.Now()) })
 }
 
 // purgeDue reports whether a DELETED resource, deleted at since, may be

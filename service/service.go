@@ -68,6 +68,8 @@ type Service struct {
 	kick func()
 	// driver does the compute work of sessions; only reconcilers call it.
 	driver opennimble.Driver
+	// transitions, when set, decides when transitions complete (see due).
+	transitions TransitionPolicy
 }
 
 var _ api.Handler = (*Service)(nil)
@@ -81,6 +83,21 @@ type Options struct {
 	Kick func()
 	// Driver is the workstation driver the lifecycle uses for sessions.
 	Driver opennimble.Driver
+	// Transitions, when set, decides when *_IN_PROGRESS states complete in
+	// place of Config.TransitionDelay (emulator controls).
+	Transitions TransitionPolicy
+	// PageKey, when set, is the pagination key in place of the one kept in
+	// the store (a seeded emulator's tokens are reproducible).
+	PageKey []byte
+}
+
+// TransitionPolicy decides when a transition may complete.
+type TransitionPolicy interface {
+	// Due reports whether the transition of kind/id into state (an
+	// *_IN_PROGRESS state), which began at since, may complete at now. When
+	// it may not, at is when to look again; the zero time means only when
+	// the policy's owner wakes the resource (Service.Wake).
+	Due(kind opennimble.Kind, id, state string, since, now time.Time) (ok bool, at time.Time)
 }
 
 // New returns a service on store. The pagination key is created on first use
@@ -109,11 +126,19 @@ func New(ctx context.Context, cfg Config, o Options) (*Service, error) {
 	if cfg.AccountID == "" {
 		cfg.AccountID = "000000000000"
 	}
-	p, err := newPager(ctx, o.Store)
-	if err != nil {
-		return nil, err
+	if o.Transitions != nil {
+		// The policy decides every delay, so that the first look at a
+		// transition comes at once and asks it.
+		cfg.TransitionDelay = 0
 	}
-	return &Service{store: o.Store, clock: o.Clock, ids: o.IDs, cfg: cfg, pages: p, kick: o.Kick, driver: o.Driver}, nil
+	p := &pager{key: o.PageKey}
+	if o.PageKey == nil {
+		var err error
+		if p, err = newPager(ctx, o.Store); err != nil {
+			return nil, err
+		}
+	}
+	return &Service{store: o.Store, clock: o.Clock, ids: o.IDs, cfg: cfg, pages: p, kick: o.Kick, driver: o.Driver, transitions: o.Transitions}, nil
 }
 
 // Config returns the service's configuration.

@@ -81,8 +81,20 @@ func (s *Service) streamingImage(ctx context.Context, tx opennimble.Tx, studioID
 		return d, nil
 	}
 	d, _, err := loadIn[streamingImageDoc](ctx, tx, opennimble.KindStreamingImage, streamingImageNoun, studioID, imageID, true)
+	if d != nil {
+		// The tag is the source of truth, so that TagResource and
+		// UntagResource change the source of the sessions made afterwards.
+		d.Source = d.Tags[ImageSourceTag]
+	}
 	return d, err
 }
+
+// ImageSourceTag is the tag of a streaming image that names what a new
+// session volume is made from, for drivers with real volumes: a directory
+// or a .tar/.tar.gz/.tar.zst archive on the server (the local driver looks
+// for it in its image roots). Set it with CreateStreamingImage or
+// TagResource; sessions copy it when they are created.
+const ImageSourceTag = "opennimble:source"
 
 func (s *Service) CreateStreamingImage(ctx context.Context, in *api.CreateStreamingImageRequest) (*api.CreateStreamingImageResponse, error) {
 	return idempotent(ctx, s, "CreateStreamingImage", in.ClientToken, in, func(t *txn) (*api.CreateStreamingImageResponse, error) {
@@ -121,6 +133,7 @@ func (s *Service) CreateStreamingImage(ctx context.Context, in *api.CreateStream
 			StreamingImageId: id,
 			Tags:             in.Tags,
 		}}
+		d.Source = in.Tags[ImageSourceTag]
 		if err := s.saveAndSchedule(ctx, t, nil, d, now); err != nil {
 			return nil, err
 		}

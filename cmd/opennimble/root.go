@@ -13,8 +13,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	opennimble "github.com/opennimble/opennimble"
 	"github.com/opennimble/opennimble/app"
-	"github.com/opennimble/opennimble/sqlite"
 )
 
 func newRoot() *cobra.Command {
@@ -24,7 +24,7 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServe(), newCredentials(), newVersion())
+	root.AddCommand(newServe(), newCredentials(), newVersion(), newBackups())
 	return root
 }
 
@@ -33,6 +33,7 @@ func storeFlags(fs *pflag.FlagSet, cfg *app.Config, configFile *string) {
 	fs.StringVar(configFile, "config", "", "optional TOML configuration file whose keys are these flag names (env "+envName("config")+")")
 	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "data folder: the SQLite database, the first administrator credential, session volumes")
 	fs.StringVar(&cfg.Sync, "sync", cfg.Sync, "SQLite durability: full (survives power loss) or normal (survives a crash of the process)")
+	fs.StringVar(&cfg.Store, "store", cfg.Store, "where state is kept: sqlite (the data folder's database) or a postgres://user:password@host/db URL, which any number of replicas may share")
 }
 
 func newServe() *cobra.Command {
@@ -70,7 +71,8 @@ flags, then environment, then file, then defaults.`,
 			if cfg.Emulator {
 				mode = "emulator (any well-formed signature; the access key id is the principal)"
 			}
-			logger.Info("opennimble serving", "url", a.URL, "data_dir", cfg.DataDir, "mode", mode, "region", cfg.Region, "driver", cfg.Driver)
+			logger.Info("opennimble serving", "url", a.URL, "data_dir", cfg.DataDir, "mode", mode, "region", cfg.Region, "driver", cfg.Driver,
+				"controls", cfg.ControlsEnabled(), "seed", cfg.Seed)
 			<-ctx.Done()
 			logger.Info("shutting down")
 			return a.Close()
@@ -88,9 +90,16 @@ flags, then environment, then file, then defaults.`,
 	fs.StringVar(&cfg.Timestamps, "timestamps", cfg.Timestamps, "timestamp format of responses: auto (epoch seconds for paws, ISO 8601 otherwise), iso8601 or epoch")
 	fs.Float64Var(&cfg.RateLimit, "rate-limit", cfg.RateLimit, "requests per second allowed per principal before ThrottlingException (0: unlimited)")
 	fs.StringVar(&cfg.PublicURL, "public-url", cfg.PublicURL, "base URL clients reach this server at, for stream and portal URLs (default http://<listen>)")
-	fs.StringVar(&cfg.Driver, "driver", cfg.Driver, "workstation driver: sim (simulated workstations)")
+	fs.StringVar(&cfg.Driver, "driver", cfg.Driver, "workstation driver: sim (simulated workstations) or local (session volumes as directories in <data-dir>/volumes, backups in <data-dir>/backups)")
+	fs.StringSliceVar(&cfg.LocalImageRoots, "local-image-roots", cfg.LocalImageRoots, "with --driver local: directories a streaming image's opennimble:source may name (default <data-dir>/images)")
+	fs.DurationVar(&cfg.LocalIODelay, "local-io-delay", cfg.LocalIODelay, "with --driver local: slow every backup chunk write, read and delete by this long (crash tests)")
+	_ = fs.MarkHidden("local-io-delay")
+	fs.StringVar(&cfg.SimDir, "sim-dir", cfg.SimDir, "folder of the simulated workstations (default <data-dir>/sim); replicas on one PostgreSQL store must share it")
+	fs.DurationVar(&cfg.JobLease, "job-lease", cfg.JobLease, "how long a claimed lifecycle job is this server's, and so how long a killed replica's work waits for another (0: 15s with PostgreSQL, 1m with SQLite)")
 	fs.DurationVar(&cfg.SimStepDuration, "sim-step-duration", cfg.SimStepDuration, "how long each step of the simulated driver takes (provision, stop, start, snapshot, restore, ...)")
 	fs.IntVar(&cfg.PageSize, "page-size", cfg.PageSize, "items per page of list operations that have no maxResults (and the default where they have one)")
+	fs.BoolVar(&cfg.Controls, "controls", cfg.Controls, "serve the emulator controls under /_nimble/ (reset, transitions, faults, state) to administrators; always on with --emulator")
+	fs.Uint64Var(&cfg.Seed, "seed", cfg.Seed, "with --emulator: draw ids, tokens and the pagination key from this seed, so that runs are reproducible (0: random)")
 	fs.IntVar(&cfg.Quotas.Studios, "quota-studios", 0, "most studios in the account (0: 1000)")
 	fs.IntVar(&cfg.Quotas.StudioComponentsPerStudio, "quota-studio-components", 0, "most studio components per studio (0: 1000)")
 	fs.IntVar(&cfg.Quotas.LaunchProfilesPerStudio, "quota-launch-profiles", 0, "most launch profiles per studio (0: 1000)")
@@ -129,7 +138,7 @@ func newCredentials() *cobra.Command {
 		return fs
 	}())
 	// open resolves the configuration and opens the data folder's store.
-	open := func(cmd *cobra.Command) (*sqlite.Store, error) {
+	open := func(cmd *cobra.Command) (opennimble.Store, error) {
 		if configFile == "" {
 			configFile = os.Getenv(envName("config"))
 		}

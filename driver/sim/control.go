@@ -12,8 +12,7 @@ import (
 // Durations, failures and the rule stay. An operation in flight when Reset
 // runs may still leave its effect behind it.
 func (d *Driver) Reset() error {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	defer d.look(Call{})()
 	clear(d.ops)
 	clear(d.sessions)
 	clear(d.backups)
@@ -23,6 +22,9 @@ func (d *Driver) Reset() error {
 		return nil
 	}
 	var errs []error
+	if d.j != nil {
+		errs = append(errs, d.resetJournal())
+	}
 	for _, sub := range []string{"sessions", "backups"} {
 		dir := filepath.Join(d.dir, sub)
 		errs = append(errs, os.RemoveAll(dir), os.MkdirAll(dir, 0o700))
@@ -60,8 +62,7 @@ type State struct {
 
 // Dump returns a copy of everything the simulation holds.
 func (d *Driver) Dump() State {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	defer d.lookAll()()
 	st := State{Sessions: []SessionState{}, Backups: []BackupState{}}
 	for id, s := range d.sessions {
 		ss := SessionState{ID: id, Instance: s.instance}

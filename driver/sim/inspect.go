@@ -12,8 +12,7 @@ type VolumeInfo struct {
 
 // Volume returns the session's volume, or ok false when it has none.
 func (d *Driver) Volume(sessionID string) (VolumeInfo, bool) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	defer d.look(Call{SessionID: sessionID})()
 	s := d.sessions[sessionID]
 	if s == nil || s.volume == nil {
 		return VolumeInfo{}, false
@@ -24,8 +23,7 @@ func (d *Driver) Volume(sessionID string) (VolumeInfo, bool) {
 // Write stands for a user changing the session's volume: its data becomes
 // data. It reports false when the session has no volume.
 func (d *Driver) Write(sessionID, data string) bool {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	defer d.look(Call{SessionID: sessionID})()
 	s := d.sessions[sessionID]
 	if s == nil || s.volume == nil {
 		return false
@@ -38,8 +36,7 @@ func (d *Driver) Write(sessionID, data string) bool {
 // Instance returns the state of the session's instance (InstanceRunning,
 // InstanceStopped, InstanceTerminated), or "" if the driver never saw it.
 func (d *Driver) Instance(sessionID string) string {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	defer d.look(Call{SessionID: sessionID})()
 	if s := d.sessions[sessionID]; s != nil {
 		return s.instance
 	}
@@ -55,8 +52,7 @@ type BackupInfo struct {
 
 // Backup returns a backup's data, or ok false when it does not exist.
 func (d *Driver) Backup(backupID string) (BackupInfo, bool) {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	defer d.look(Call{BackupID: backupID})()
 	b := d.backups[backupID]
 	if b == nil {
 		return BackupInfo{}, false
@@ -66,13 +62,12 @@ func (d *Driver) Backup(backupID string) (BackupInfo, bool) {
 
 // Backups counts the backups that exist.
 func (d *Driver) Backups() int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	defer d.lookAll()()
 	return len(d.backups)
 }
 
 // Calls counts every call of a step, including repeated calls that only
-// asked how an operation was doing.
+// asked how an operation was doing, by this driver.
 func (d *Driver) Calls(step Step) int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -81,9 +76,9 @@ func (d *Driver) Calls(step Step) int {
 
 // Started counts the operations of a step that were begun: a repeated call
 // for the same operation does not count, so tests can check that no step
-// ran twice.
+// ran twice. With Options.Shared it counts what every driver on the folder
+// began, in every process.
 func (d *Driver) Started(step Step) int {
-	d.mu.Lock()
-	defer d.mu.Unlock()
+	defer d.look(Call{})()
 	return d.started[step]
 }

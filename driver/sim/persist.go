@@ -16,7 +16,8 @@ import (
 // backup, one small JSON file per object under Options.Dir, replaced with
 // write-then-rename so that a crash leaves either the old or the new file.
 // In-flight operations are not kept: after a restart a step begins again,
-// and every step's effect is idempotent.
+// and every step's effect is idempotent. (With Options.Shared they are kept
+// too; see shared.go.)
 
 type sessionFile struct {
 	Instance string  `json:"instance"`

@@ -6,6 +6,7 @@ package sim
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -54,6 +55,11 @@ type Options struct {
 	// Dir, when set, is where the simulated sessions, volumes and backups
 	// are kept, so that they survive a restart of the server.
 	Dir string
+	// Shared makes Dir the simulated fleet of every driver that names it, in
+	// any process on this machine (replicas of a server): calls take the
+	// folder's lock, read what others changed and keep operations there too.
+	// See shared.go.
+	Shared bool
 }
 
 // Driver is the simulated driver. It is safe for concurrent use.
@@ -72,6 +78,7 @@ type Driver struct {
 	backups   map[string]*backup
 	calls     map[Step]int
 	started   map[Step]int
+	j         *journal // with Options.Shared: the folder's lock and ops.log
 }
 
 var _ opennimble.Driver = (*Driver)(nil)
@@ -133,6 +140,14 @@ func New(o Options) (*Driver, error) {
 	for k, v := range o.Fail {
 		d.fail[k] = v
 	}
+	if o.Shared {
+		if o.Dir == "" {
+			return nil, errors.New("sim: Shared needs a Dir")
+		}
+		if err := d.openShared(); err != nil {
+			return nil, err
+		}
+	}
 	if err := d.load(); err != nil {
 		return nil, err
 	}
@@ -173,6 +188,9 @@ func (d *Driver) SetFailure(step Step, e *opennimble.DriverError) {
 func (d *Driver) do(ctx context.Context, c Call, key opKey, apply func() *opennimble.DriverError) (opennimble.Progress, error) {
 	if err := ctx.Err(); err != nil {
 		return opennimble.Progress{}, err
+	}
+	if d.j != nil {
+		return d.doShared(c, key, apply)
 	}
 	d.mu.Lock()
 	d.calls[c.Step]++

@@ -1,0 +1,212 @@
+package backup
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// RestoreStats say what a restore wrote.
+type RestoreStats struct {
+	Files, Dirs, Symlinks int
+	Bytes                 int64
+	Duration              time.Duration
+}
+
+// Restore writes the tree of backup id to dir, which must not exist: file
+// contents, modes, symlinks, empty directories, modification times, and
+// owners when running as root. Every chunk is checked against its hash as
+// it is read; a damaged or missing one fails the restore with a
+// *CorruptError naming it and the file it belongs to. The tree is complete
+// only when Restore returns nil: a caller writes to a scratch directory and
+// renames it into place.
+//
+// ErrNoBackup when the backup does not exist; failures to write dir are
+// *SourceError.
+func (r *Repo) Restore(ctx context.Context, id, dir string) (RestoreStats, error) {
+	began := time.Now()
+	var st RestoreStats
+	unlock, err := r.store.Lock(ctx, false)
+	if err != nil {
+		return st, err
+	}
+	defer unlock()
+	m, err := r.Manifest(ctx, id)
+	if err != nil {
+		return st, err
+	}
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return st, &SourceError{Err: err}
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return st, &SourceError{Err: err}
+	}
+	defer root.Close()
+	rs := &restore{r: r, key: manifestKey(id), root: root, chown: os.Geteuid() == 0, st: &st}
+	if rs.dirFD, err = os.Open(dir); err != nil {
+		return st, &SourceError{Err: err}
+	}
+	defer rs.dirFD.Close()
+	var files []int
+	for i, e := range m.Entries[1:] {
+		var err error
+		switch e.Type {
+		case TypeDir:
+			err = root.Mkdir(e.Path, 0o700)
+			st.Dirs++
+		case TypeSymlink:
+			if err = root.Symlink(e.Target, e.Path); err == nil {
+				err = rs.setMeta(e)
+			}
+			st.Symlinks++
+		case TypeFile:
+			files = append(files, i+1)
+		}
+		if err != nil {
+			return st, &SourceError{Err: err}
+		}
+	}
+	if err := rs.writeFiles(ctx, m, files); err != nil {
+		return st, err
+	}
+	// Directories last, deepest first: writing into a directory changes its
+	// modification time, and a read-only one could not be written into.
+	for i := len(m.Entries) - 1; i >= 0; i-- {
+		if e := m.Entries[i]; e.Type == TypeDir {
+			if err := rs.setMeta(e); err != nil {
+				return st, &SourceError{Err: err}
+			}
+		}
+	}
+	st.Duration = time.Since(began)
+	return st, nil
+}
+
+type restore struct {
+	r     *Repo
+	key   string // the manifest's
+	root  *os.Root
+	dirFD *os.File // the root, for createBeneath
+	chown bool
+	st    *RestoreStats
+	mu    sync.Mutex
+}
+
+// writeFiles writes the files, largest first, on several goroutines.
+func (rs *restore) writeFiles(ctx context.Context, m *Manifest, files []int) error {
+	slices.SortFunc(files, func(a, b int) int { return int(min(max(m.Entries[b].Size-m.Entries[a].Size, -1), 1)) })
+	ctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range min(rs.r.opts.Workers, len(files)) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var buf []byte
+			for ctx.Err() == nil {
+				i := int(next.Add(1)) - 1
+				if i >= len(files) {
+					return
+				}
+				var err error
+				if buf, err = rs.writeFile(ctx, m.Entries[files[i]], buf); err != nil {
+					cancel(err)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return ctx.Err()
+}
+
+func (rs *restore) writeFile(ctx context.Context, e Entry, buf []byte) ([]byte, error) {
+	f, err := createBeneath(rs.root, rs.dirFD, e.Path)
+	if err != nil {
+		return buf, &SourceError{Err: err}
+	}
+	defer f.Close()
+	var n int64
+	for _, c := range e.Chunks {
+		buf, err = rs.r.readChunk(ctx, c, buf)
+		if errors.Is(err, ErrNotExist) {
+			err = &CorruptError{Key: chunkKey(c), Reason: "missing from the store"}
+		}
+		if err != nil {
+			return buf, fmt.Errorf("restore %s: %w", e.Path, err)
+		}
+		if _, err := f.Write(buf); err != nil {
+			return buf, &SourceError{Err: err}
+		}
+		n += int64(len(buf))
+	}
+	if n != e.Size {
+		return buf, fmt.Errorf("restore %s: %w", e.Path, &CorruptError{Key: rs.key, Reason: fmt.Sprintf("file %s has %d bytes of chunks, the manifest says %d", e.Path, n, e.Size)})
+	}
+	// Owner, mode and time through the open file: no path lookups. Chmod
+	// after chown, which clears setuid and setgid.
+	if rs.chown {
+		err = f.Chown(e.UID, e.GID)
+	}
+	if err == nil {
+		err = f.Chmod(e.Mode)
+	}
+	if err == nil {
+		err = setMTime(f, time.Unix(0, e.MTime))
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return buf, &SourceError{Err: err}
+	}
+	rs.mu.Lock()
+	rs.st.Files++
+	rs.st.Bytes += n
+	rs.mu.Unlock()
+	return buf, nil
+}
+
+// setMeta gives an entry its owner, mode and modification time.
+func (rs *restore) setMeta(e Entry) error {
+	if rs.chown {
+		if err := rs.root.Lchown(e.Path, e.UID, e.GID); err != nil {
+			return err
+		}
+	}
+	mtime := time.Unix(0, e.MTime)
+	if e.Type == TypeSymlink {
+		return lutimes(rs.root, e.Path, mtime)
+	}
+	// Chmod after chown: chown clears setuid and setgid.
+	if err := rs.root.Chmod(e.Path, e.Mode); err != nil {
+		return err
+	}
+	return rs.root.Chtimes(e.Path, time.Time{}, mtime)
+}
+
+// lutimes sets a symlink's own modification time, which os.Root cannot.
+func lutimes(root *os.Root, name string, mtime time.Time) error {
+	dir, err := root.Open(path.Dir(name))
+	if err != nil {
+		return err
+	}
+	defer dir.Close()
+	ts := []unix.Timespec{{Nsec: unix.UTIME_OMIT}, unix.NsecToTimespec(mtime.UnixNano())}
+	if err := unix.UtimesNanoAt(int(dir.Fd()), path.Base(name), ts, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+		return &os.PathError{Op: "lutimes", Path: name, Err: err}
+	}
+	return nil
+}

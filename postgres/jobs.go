@@ -1,0 +1,151 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/opennimble/opennimble"
+)
+
+// Jobs keep run_at as the earliest moment a claim can succeed: the requested
+// time while the job is free, the end of the lease while it is leased, so that
+// claiming and NextJobAt are one range scan on jobs_by_run_at. An enqueue that
+// arrives during a lease is remembered in next_run_at (the earliest one wins)
+// and becomes run_at again when the lease is released. These are the SQLite
+// store's semantics; least() ignores NULLs, which saves the CASEs SQLite's
+// min() needs.
+//
+// EnqueueJob runs inside Update's SERIALIZABLE transaction. The other job
+// statements run alone, each one statement (so atomic) at READ COMMITTED:
+// they see the latest committed row whatever their snapshot, and ClaimJobs
+// skips rows another replica is claiming (FOR UPDATE SKIP LOCKED) rather than
+// waiting for them. A serializable enqueue that races with them fails with a
+// serialization error and Update runs it again on the new row.
+
+const (
+	sqlEnqueue = `
+		INSERT INTO jobs AS j (kind, resource_id, run_at, gen) VALUES ($1, $2, $3, nextval('job_gen'))
+		ON CONFLICT (kind, resource_id) DO UPDATE SET
+			gen = excluded.gen,
+			run_at = CASE WHEN j.lease_owner IS NULL THEN least(j.run_at, excluded.run_at) ELSE j.run_at END,
+			next_run_at = CASE WHEN j.lease_owner IS NULL THEN NULL ELSE least(j.next_run_at, excluded.run_at) END`
+	// sqlClaim leases the earliest due jobs. A leased job is due when its
+	// lease has expired: its worker is presumed dead and the claim counts an
+	// attempt. RETURNING gives the run_at before the claim.
+	sqlClaim = `
+		WITH due AS (
+			SELECT kind, resource_id, run_at FROM jobs
+			WHERE run_at <= $1 ORDER BY run_at LIMIT $2
+			FOR UPDATE SKIP LOCKED)
+		UPDATE jobs AS j SET lease_owner = $3, lease_until = $4, run_at = $4, next_run_at = NULL,
+			attempts = j.attempts + CASE WHEN j.lease_owner IS NULL THEN 0 ELSE 1 END
+		FROM due WHERE j.kind = due.kind AND j.resource_id = due.resource_id
+		RETURNING j.kind, j.resource_id, due.run_at, j.attempts, j.gen`
+	// sqlComplete deletes the job if its gen is unchanged, and otherwise
+	// releases the lease. The release runs only when the delete deleted
+	// nothing, so no row is changed twice by the one statement.
+	sqlComplete = `
+		WITH gone AS (DELETE FROM jobs WHERE kind = $1 AND resource_id = $2 AND gen = $3 RETURNING 1)
+		UPDATE jobs SET lease_owner = NULL, lease_until = NULL,
+			run_at = coalesce(next_run_at, run_at), next_run_at = NULL
+		WHERE kind = $1 AND resource_id = $2 AND lease_owner IS NOT NULL
+			AND NOT EXISTS (SELECT FROM gone)`
+	sqlRetry = `
+		UPDATE jobs SET
+			run_at = CASE
+				WHEN gen = $1 THEN $2
+				WHEN lease_owner IS NULL THEN least(run_at, $2)
+				ELSE least(next_run_at, $2) END,
+			attempts = attempts + CASE WHEN gen = $1 THEN 1 ELSE 0 END,
+			lease_owner = NULL, lease_until = NULL, next_run_at = NULL
+		WHERE kind = $3 AND resource_id = $4`
+	sqlNextJobAt = `SELECT min(run_at) FROM jobs`
+)
+
+// EnqueueJob schedules a look at kind/id at runAt. A free job keeps the
+// earlier of its run time and runAt; a leased job keeps its lease and will run
+// again, at the earliest time asked for during the lease, once it is released.
+// Every enqueue gives the job a new Gen.
+func (t *tx) EnqueueJob(ctx context.Context, kind opennimble.Kind, id string, runAt time.Time) error {
+	if !t.writable {
+		return errReadOnly
+	}
+	if !storable(string(kind), id) {
+		return fmt.Errorf("postgres: enqueue %s %q: the id holds a NUL byte or invalid UTF-8", kind, id)
+	}
+	if _, err := t.exec(ctx, sqlEnqueue, string(kind), id, toTime(runAt)); err != nil {
+		return fmt.Errorf("postgres: enqueue %s %s: %w", kind, id, err)
+	}
+	return nil
+}
+
+// ClaimJobs leases to owner, until now+lease, up to limit jobs that are due:
+// free jobs whose RunAt is not after now, and leased jobs whose lease has
+// expired. The earliest due come first. Jobs that another replica is
+// claiming at this moment are skipped, not waited for.
+func (s *Store) ClaimJobs(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]opennimble.Job, error) {
+	if limit <= 0 {
+		return nil, nil
+	}
+	rows, err := s.pool.Query(ctx, sqlClaim, toTime(now), limit, owner, toTime(now.Add(lease)))
+	if err != nil {
+		return nil, fmt.Errorf("postgres: claim jobs: %w", err)
+	}
+	defer rows.Close()
+	var jobs []opennimble.Job
+	for rows.Next() {
+		var j opennimble.Job
+		var kind string
+		if err := rows.Scan(&kind, &j.ResourceID, &j.RunAt, &j.Attempts, &j.Gen); err != nil {
+			return nil, fmt.Errorf("postgres: claim jobs: %w", err)
+		}
+		j.Kind, j.RunAt = opennimble.Kind(kind), j.RunAt.UTC()
+		jobs = append(jobs, j)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("postgres: claim jobs: %w", err)
+	}
+	// RETURNING keeps no order.
+	slices.SortStableFunc(jobs, func(a, b opennimble.Job) int { return a.RunAt.Compare(b.RunAt) })
+	return jobs, nil
+}
+
+// CompleteJob deletes a claimed job if nobody enqueued it since the claim
+// (its Gen is unchanged); otherwise it releases the lease so that the job runs
+// again at the time asked for. Completing a job that is gone is not an error.
+func (s *Store) CompleteJob(ctx context.Context, j opennimble.Job) error {
+	if _, err := s.pool.Exec(ctx, sqlComplete, string(j.Kind), j.ResourceID, j.Gen); err != nil {
+		return fmt.Errorf("postgres: complete job %s %s: %w", j.Kind, j.ResourceID, err)
+	}
+	return nil
+}
+
+// RetryJob releases a claimed job to run again at runAt and counts an
+// attempt. If the job was enqueued since the claim it runs at the earlier of
+// runAt and the time asked for, without counting an attempt. It returns an
+// error wrapping ErrNoRecord if the job is gone.
+func (s *Store) RetryJob(ctx context.Context, j opennimble.Job, runAt time.Time) error {
+	tag, err := s.pool.Exec(ctx, sqlRetry, j.Gen, toTime(runAt), string(j.Kind), j.ResourceID)
+	if err != nil {
+		return fmt.Errorf("postgres: retry job %s %s: %w", j.Kind, j.ResourceID, err)
+	}
+	if tag.RowsAffected() == 0 {
+		return fmt.Errorf("postgres: retry job %s %s: %w", j.Kind, j.ResourceID, opennimble.ErrNoRecord)
+	}
+	return nil
+}
+
+// NextJobAt returns the earliest moment a claim could succeed: the RunAt of
+// the earliest free job or the lease end of the earliest leased one.
+func (s *Store) NextJobAt(ctx context.Context) (time.Time, bool, error) {
+	var at *time.Time
+	if err := s.pool.QueryRow(ctx, sqlNextJobAt).Scan(&at); err != nil {
+		return time.Time{}, false, fmt.Errorf("postgres: next job: %w", err)
+	}
+	if at == nil {
+		return time.Time{}, false, nil
+	}
+	return at.UTC(), true, nil
+}

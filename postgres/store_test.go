@@ -1,0 +1,369 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/opennimble/opennimble"
+	"github.com/opennimble/opennimble/internal/pgtest"
+	"github.com/opennimble/opennimble/postgres"
+	"github.com/opennimble/opennimble/storetest"
+)
+
+// cluster is the throwaway PostgreSQL server of this test binary; every
+// test gets databases of its own on it.
+var cluster *pgtest.Cluster
+
+func TestMain(m *testing.M) {
+	c, err := pgtest.New()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	cluster = c
+	code := m.Run()
+	if err := c.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+	}
+	os.Exit(code)
+}
+
+func open(t testing.TB, dsn string) *postgres.Store {
+	t.Helper()
+	s, err := postgres.Open(context.Background(), dsn, postgres.Options{MaxConns: 8})
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) opennimble.Store { return open(t, cluster.Database(t)) })
+}
+
+// TestMigrateTogether opens one fresh database from several stores at once,
+// as replicas starting together do: the advisory lock makes them take turns,
+// and all of them end up on one schema.
+func TestMigrateTogether(t *testing.T) {
+	dsn := cluster.Database(t)
+	const n = 6
+	stores := make([]*postgres.Store, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			stores[i], errs[i] = postgres.Open(context.Background(), dsn, postgres.Options{MaxConns: 2})
+		})
+	}
+	wg.Wait()
+	for i := range n {
+		if errs[i] != nil {
+			t.Fatalf("Open #%d: %v", i, errs[i])
+		}
+		defer stores[i].Close()
+	}
+	ctx := t.Context()
+	err := stores[0].Update(ctx, func(tx opennimble.Tx) error {
+		return tx.Put(ctx, &opennimble.Record{Kind: opennimble.KindStudio, ID: "a"})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range stores {
+		err := s.View(ctx, func(tx opennimble.Tx) error {
+			_, err := tx.Get(ctx, opennimble.KindStudio, "a")
+			return err
+		})
+		if err != nil {
+			t.Errorf("store #%d: %v", i, err)
+		}
+	}
+}
+
+// TestReopen checks that data and migrations survive closing and reopening,
+// and that reopening does not apply migrations twice.
+func TestReopen(t *testing.T) {
+	dsn := cluster.Database(t)
+	ctx := context.Background()
+	for i := range 3 {
+		s := open(t, dsn)
+		err := s.Update(ctx, func(tx opennimble.Tx) error {
+			rs, err := tx.List(ctx, opennimble.ListQuery{Kind: opennimble.KindStudio})
+			if err != nil {
+				return err
+			}
+			if len(rs) != i {
+				t.Errorf("open #%d sees %d studios, want %d", i, len(rs), i)
+			}
+			return tx.Put(ctx, &opennimble.Record{Kind: opennimble.KindStudio, ID: string(rune('a' + i))})
+		})
+		if err != nil {
+			t.Fatalf("Update #%d: %v", i, err)
+		}
+		s.Close()
+	}
+}
+
+// TestUnstorableText: values PostgreSQL text cannot hold (NUL bytes, invalid
+// UTF-8) are found nowhere rather than failing the transaction; the
+// idempotency key, which joins its parts with NUL bytes, is stored as is.
+func TestUnstorableText(t *testing.T) {
+	s := open(t, cluster.Database(t))
+	defer s.Close()
+	ctx := t.Context()
+	bad := []string{"a\x00b", "\xff\xfe"}
+	err := s.Update(ctx, func(tx opennimble.Tx) error {
+		for _, id := range bad {
+			if _, err := tx.Get(ctx, opennimble.KindStudio, id); !errors.Is(err, opennimble.ErrNoRecord) {
+				t.Errorf("Get(%q) = %v, want ErrNoRecord", id, err)
+			}
+			if err := tx.Delete(ctx, opennimble.KindStudio, id); !errors.Is(err, opennimble.ErrNoRecord) {
+				t.Errorf("Delete(%q) = %v, want ErrNoRecord", id, err)
+			}
+			if rs, err := tx.List(ctx, opennimble.ListQuery{Kind: opennimble.KindStudio, StudioID: id}); err != nil || len(rs) != 0 {
+				t.Errorf("List(studio %q) = %v, %v", id, rs, err)
+			}
+			if _, err := tx.GetMeta(ctx, id); !errors.Is(err, opennimble.ErrNoRecord) {
+				t.Errorf("GetMeta(%q) = %v, want ErrNoRecord", id, err)
+			}
+			if err := tx.Put(ctx, &opennimble.Record{Kind: opennimble.KindStudio, ID: id}); err == nil {
+				t.Errorf("Put(%q) succeeded", id)
+			}
+		}
+		rs, err := tx.List(ctx, opennimble.ListQuery{Kind: opennimble.KindStudio, ExcludeStates: bad})
+		if err != nil || len(rs) != 0 {
+			t.Errorf("List excluding unstorable states = %v, %v", rs, err)
+		}
+		return tx.PutIdempotency(ctx, &opennimble.IdempotencyRecord{Key: "user\x00Op\x00tok\xff", RequestHash: "h"})
+	})
+	if err != nil {
+		t.Fatalf("the transaction did not survive: %v", err)
+	}
+	for _, id := range bad {
+		if _, err := s.GetCredential(ctx, id); !errors.Is(err, opennimble.ErrNoRecord) {
+			t.Errorf("GetCredential(%q) = %v, want ErrNoRecord", id, err)
+		}
+	}
+	err = s.View(ctx, func(tx opennimble.Tx) error {
+		_, err := tx.GetIdempotency(ctx, "user\x00Op\x00tok\xff")
+		return err
+	})
+	if err != nil {
+		t.Errorf("GetIdempotency: %v", err)
+	}
+}
+
+// TestUpdateRetries: two transactions that read and write the same rows in
+// opposite orders cannot both commit under SERIALIZABLE; the loser runs again
+// on the winner's result, so the caller sees no error and no lost write.
+func TestUpdateRetries(t *testing.T) {
+	s := open(t, cluster.Database(t))
+	defer s.Close()
+	ctx := t.Context()
+	var retries atomic.Int64
+	postgres.OnRetry(s, func() { retries.Add(1) })
+	for _, id := range []string{"x", "y"} {
+		err := s.Update(ctx, func(tx opennimble.Tx) error {
+			return tx.Put(ctx, &opennimble.Record{Kind: opennimble.KindStudio, ID: id, Data: []byte("0")})
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	// Both read x and y, then each writes one of them: a write skew that
+	// only a serializable store refuses.
+	var ready sync.WaitGroup
+	ready.Add(2)
+	var runs atomic.Int64
+	var wg sync.WaitGroup
+	for _, id := range []string{"x", "y"} {
+		wg.Go(func() {
+			first := true
+			err := s.Update(ctx, func(tx opennimble.Tx) error {
+				runs.Add(1)
+				n := 0
+				for _, k := range []string{"x", "y"} {
+					r, err := tx.Get(ctx, opennimble.KindStudio, k)
+					if err != nil {
+						return err
+					}
+					if string(r.Data) == "1" {
+						n++
+					}
+				}
+				if first {
+					first = false
+					ready.Done()
+					ready.Wait() // both have read before either writes
+				}
+				if n > 0 {
+					return nil // someone already wrote: nothing to do
+				}
+				r, err := tx.Get(ctx, opennimble.KindStudio, id)
+				if err != nil {
+					return err
+				}
+				r.Data = []byte("1")
+				return tx.Put(ctx, r)
+			})
+			if err != nil {
+				t.Errorf("Update %s: %v", id, err)
+			}
+		})
+	}
+	wg.Wait()
+	ones := 0
+	_ = s.View(ctx, func(tx opennimble.Tx) error {
+		for _, k := range []string{"x", "y"} {
+			r, err := tx.Get(ctx, opennimble.KindStudio, k)
+			if err != nil {
+				return err
+			}
+			if string(r.Data) == "1" {
+				ones++
+			}
+		}
+		return nil
+	})
+	if ones != 1 || retries.Load() == 0 || runs.Load() < 3 {
+		t.Errorf("%d rows written, %d retries, fn ran %d times; want 1 row and at least one retry", ones, retries.Load(), runs.Load())
+	}
+}
+
+// TestClaimsAcrossStores: replicas (separate stores, separate pools) claiming
+// from one queue at once get every job exactly once, and jobs enqueued while
+// others claim are not lost.
+func TestClaimsAcrossStores(t *testing.T) {
+	dsn := cluster.Database(t)
+	stores := []*postgres.Store{open(t, dsn), open(t, dsn), open(t, dsn)}
+	defer func() {
+		for _, s := range stores {
+			s.Close()
+		}
+	}()
+	ctx := t.Context()
+	const n = 600
+	now := time.Now()
+	// Enqueue from all stores while all of them claim.
+	var mu sync.Mutex
+	claimed := map[string]int{}
+	var enqueued atomic.Int64
+	var wg sync.WaitGroup
+	for i, s := range stores {
+		wg.Go(func() {
+			for k := i; k < n; k += len(stores) {
+				err := s.Update(ctx, func(tx opennimble.Tx) error {
+					return tx.EnqueueJob(ctx, opennimble.KindStreamingSession, fmt.Sprintf("s-%d", k), now)
+				})
+				if err != nil {
+					t.Errorf("enqueue: %v", err)
+					return
+				}
+				enqueued.Add(1)
+			}
+		})
+		for w := range 2 {
+			wg.Go(func() {
+				idle := 0
+				for idle < 20 {
+					jobs, err := s.ClaimJobs(ctx, fmt.Sprintf("r%d/w%d", i, w), now, time.Hour, 5)
+					if err != nil {
+						t.Errorf("claim: %v", err)
+						return
+					}
+					if len(jobs) == 0 {
+						if enqueued.Load() == n {
+							idle++
+						}
+						time.Sleep(time.Millisecond)
+						continue
+					}
+					for _, j := range jobs {
+						if err := s.CompleteJob(ctx, j); err != nil {
+							t.Errorf("complete: %v", err)
+						}
+					}
+					mu.Lock()
+					for _, j := range jobs {
+						claimed[j.ResourceID]++
+					}
+					mu.Unlock()
+				}
+			})
+		}
+	}
+	wg.Wait()
+	for k := range n {
+		if c := claimed[fmt.Sprintf("s-%d", k)]; c != 1 {
+			t.Errorf("s-%d claimed %d times", k, c)
+		}
+	}
+	if _, ok, err := stores[0].NextJobAt(ctx); err != nil || ok {
+		t.Errorf("jobs left: %v, %v", ok, err)
+	}
+}
+
+// TestReset: a reset empties resources, jobs and idempotency records, keeps
+// credentials and meta, and numbers records from the start again.
+func TestReset(t *testing.T) {
+	s := open(t, cluster.Database(t))
+	defer s.Close()
+	ctx := t.Context()
+	if err := s.PutCredential(ctx, opennimble.Credential{AccessKeyID: "AK", SecretAccessKey: "s", PrincipalID: "p"}); err != nil {
+		t.Fatal(err)
+	}
+	put := func(id string) *opennimble.Record {
+		r := &opennimble.Record{Kind: opennimble.KindStudio, ID: id, State: "READY"}
+		err := s.Update(ctx, func(tx opennimble.Tx) error {
+			if err := tx.Put(ctx, r); err != nil {
+				return err
+			}
+			if err := tx.EnqueueJob(ctx, r.Kind, id, time.Now()); err != nil {
+				return err
+			}
+			if err := tx.PutIdempotency(ctx, &opennimble.IdempotencyRecord{Key: id, RequestHash: "h"}); err != nil {
+				return err
+			}
+			return tx.PutMeta(ctx, "k", []byte("v"))
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	first := put("stu-1")
+	put("stu-2")
+	if err := s.Reset(ctx); err != nil {
+		t.Fatal(err)
+	}
+	err := s.View(ctx, func(tx opennimble.Tx) error {
+		if n, err := tx.Count(ctx, opennimble.ListQuery{Kind: opennimble.KindStudio}); err != nil || n != 0 {
+			t.Errorf("studios after reset: %d, %v", n, err)
+		}
+		if _, err := tx.GetIdempotency(ctx, "stu-1"); !errors.Is(err, opennimble.ErrNoRecord) {
+			t.Errorf("idempotency record after reset: %v", err)
+		}
+		if v, err := tx.GetMeta(ctx, "k"); err != nil || string(v) != "v" {
+			t.Errorf("meta after reset: %q, %v", v, err)
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := s.NextJobAt(ctx); err != nil || ok {
+		t.Errorf("jobs after reset: %v, %v", ok, err)
+	}
+	if _, err := s.GetCredential(ctx, "AK"); err != nil {
+		t.Errorf("credential after reset: %v", err)
+	}
+	if again := put("stu-3"); again.Seq != first.Seq {
+		t.Errorf("first record after reset has Seq %d, want %d", again.Seq, first.Seq)
+	}
+}

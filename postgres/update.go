@@ -1,0 +1,138 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+
+	"github.com/opennimble/opennimble"
+)
+
+// maxAttempts bounds how often Update starts over after serialization
+// failures. PostgreSQL promises that a retried transaction does not fail
+// again on the same conflict, so a few attempts suffice even under heavy
+// contention; the bound only keeps a pathological case from spinning.
+const maxAttempts = 50
+
+// errReadOnly is returned by the writing methods of a View transaction.
+var errReadOnly = errors.New("postgres: write in a read-only transaction")
+
+// The statements that open transactions. They are not sent on their own:
+// the first statement of a transaction travels with its BEGIN, in one round
+// trip, and a transaction that runs no statement is never begun.
+const (
+	sqlBeginView   = `BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY`
+	sqlBeginUpdate = `BEGIN ISOLATION LEVEL SERIALIZABLE`
+)
+
+// View runs fn in a read-only transaction on one snapshot of the database.
+// A View that runs no statement still checks that the database answers, so
+// that an empty View is a health check.
+func (s *Store) View(ctx context.Context, fn func(opennimble.Tx) error) error {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("postgres: begin read: %w", err)
+	}
+	t := &tx{conn: conn, begin: sqlBeginView}
+	defer t.end(ctx)
+	if err := fn(t); err != nil {
+		return err
+	}
+	if t.begin != "" {
+		if err := conn.Ping(ctx); err != nil {
+			return fmt.Errorf("postgres: %w", err)
+		}
+	}
+	return nil
+}
+
+// Update runs fn in a SERIALIZABLE transaction and commits it when fn
+// returns nil. An error from fn rolls the transaction back and is returned
+// unchanged. When PostgreSQL reports a serialization failure or a deadlock,
+// at any statement or at the commit, the transaction starts over and fn runs
+// again, even if fn swallowed the error.
+func (s *Store) Update(ctx context.Context, fn func(opennimble.Tx) error) error {
+	for attempt := 1; ; attempt++ {
+		retry, err := s.updateOnce(ctx, fn)
+		if !retry || attempt == maxAttempts {
+			return err
+		}
+		if s.onRetry != nil {
+			s.onRetry()
+		}
+		// Jittered exponential backoff, so that transactions that collided
+		// do not collide again in lock step.
+		d := time.Duration(rand.Int64N(int64(min(time.Millisecond<<min(attempt, 7), 100*time.Millisecond)) + 1))
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(d):
+		}
+	}
+}
+
+// updateOnce runs one attempt and reports whether to start over.
+func (s *Store) updateOnce(ctx context.Context, fn func(opennimble.Tx) error) (retry bool, err error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return false, fmt.Errorf("postgres: begin: %w", err)
+	}
+	t := &tx{conn: conn, begin: sqlBeginUpdate, writable: true}
+	defer t.end(ctx)
+	if err := fn(t); err != nil {
+		return t.conflict != nil, err
+	}
+	switch {
+	case t.conflict != nil:
+		// fn carried on after a failed statement; the transaction is void.
+		return true, fmt.Errorf("postgres: %w", t.conflict)
+	case t.failed != nil:
+		return false, fmt.Errorf("postgres: a statement failed, so the transaction cannot commit: %w", t.failed)
+	}
+	// A context canceled while fn ran must not commit: the caller has been
+	// told the Update failed.
+	if err := ctx.Err(); err != nil {
+		return false, err
+	}
+	if t.begin != "" {
+		return false, nil // nothing was sent: nothing to commit
+	}
+	tag, err := conn.Exec(ctx, "COMMIT")
+	t.done = true
+	if err != nil {
+		return retryable(err), fmt.Errorf("postgres: commit: %w", err)
+	}
+	if tag.String() != "COMMIT" { // PostgreSQL answers a doomed COMMIT with ROLLBACK
+		return false, fmt.Errorf("postgres: commit: %w", pgx.ErrTxCommitRollback)
+	}
+	return false, nil
+}
+
+// end rolls back what was begun and not committed, and returns the
+// connection to the pool (which discards it if it is still in a
+// transaction, after a failed rollback).
+func (t *tx) end(ctx context.Context) {
+	if t.begin == "" && !t.done {
+		_, _ = t.conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+	}
+	t.conn.Release()
+}
+
+// retryable reports whether err is a serialization failure or a deadlock:
+// the transaction lost a race and running it again is the cure.
+func retryable(err error) bool {
+	var pe *pgconn.PgError
+	if !errors.As(err, &pe) {
+		return false
+	}
+	switch pe.Code {
+	case "40001", "40P01": // serialization_failure, deadlock_detected
+		return true
+	}
+	return false
+}
