@@ -147,3 +147,10 @@ type Store interface {
 
 	Close() error
 }
+
+// RecordGetter is an optional capability of a Store: a single committed
+// record, read outside any transaction, possibly from a cache that the store
+// keeps exact. Read-only operations that need one record use it.
+type RecordGetter interface {
+	GetRecord(ctx context.Context, kind Kind, id string) (*Record, error)
+}

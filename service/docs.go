@@ -89,3 +89,28 @@ func list[T any, P docPtr[T]](ctx context.Context, tx opennimble.Tx, q opennimbl
 	}
 	return out, recs, nil
 }
+
+// getCommitted reads one committed document outside any transaction, through
+// the store's RecordGetter when it has one (the SQLite store answers from an
+// exact cache), for read-only operations that need nothing else. It returns
+// (nil, nil) when the record does not exist.
+func getCommitted[T any, P docPtr[T]](ctx context.Context, s *Service, kind opennimble.Kind, id string) (P, error) {
+	g, ok := s.store.(opennimble.RecordGetter)
+	if !ok || id == "" {
+		var d P
+		err := s.view(ctx, func(tx opennimble.Tx) error {
+			var err error
+			d, _, err = get[T, P](ctx, tx, kind, id)
+			return err
+		})
+		return d, err
+	}
+	rec, err := g.GetRecord(ctx, kind, id)
+	if errors.Is(err, opennimble.ErrNoRecord) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	return decode[T, P](rec)
+}

@@ -230,16 +230,15 @@ func (d *sessionDoc) setLimits(from time.Time) {
 func minutes(n int32) time.Duration { return time.Duration(n) * time.Minute }
 
 func (s *Service) GetStreamingSession(ctx context.Context, in *api.GetStreamingSessionRequest) (*api.GetStreamingSessionResponse, error) {
-	var out *api.GetStreamingSessionResponse
-	err := s.view(ctx, func(tx opennimble.Tx) error {
-		d, _, err := s.loadSession(ctx, tx, in.StudioId, in.SessionId)
-		if err != nil {
-			return err
-		}
-		out = &api.GetStreamingSessionResponse{Session: &d.StreamingSession}
-		return nil
-	})
-	return out, err
+	// Clients poll this while a session changes state: one committed read.
+	d, err := getCommitted[sessionDoc](ctx, s, opennimble.KindStreamingSession, in.SessionId)
+	if err != nil {
+		return nil, err
+	}
+	if d == nil || d.StudioId != in.StudioId {
+		return nil, opennimble.NotFound("streaming session", in.SessionId)
+	}
+	return &api.GetStreamingSessionResponse{Session: &d.StreamingSession}, nil
 }
 
 func (s *Service) ListStreamingSessions(ctx context.Context, in *api.ListStreamingSessionsRequest) (*api.ListStreamingSessionsResponse, error) {

@@ -63,20 +63,16 @@ func (s *Service) checkRestorable(ctx context.Context, tx opennimble.Tx, d *sess
 }
 
 func (s *Service) GetStreamingSessionBackup(ctx context.Context, in *api.GetStreamingSessionBackupRequest) (*api.GetStreamingSessionBackupResponse, error) {
-	var out *api.GetStreamingSessionBackupResponse
-	err := s.view(ctx, func(tx opennimble.Tx) error {
-		b, _, err := get[backupDoc](ctx, tx, opennimble.KindStreamingBackup, in.BackupId)
-		if err != nil {
-			return err
-		}
-		// DELETED backups still answer until purged, like sessions.
-		if b == nil || b.StudioId != in.StudioId {
-			return opennimble.NotFound("streaming session backup", in.BackupId)
-		}
-		out = &api.GetStreamingSessionBackupResponse{StreamingSessionBackup: &b.StreamingSessionBackup}
-		return nil
-	})
-	return out, err
+	// Clients poll this while a session stops: one committed read.
+	b, err := getCommitted[backupDoc](ctx, s, opennimble.KindStreamingBackup, in.BackupId)
+	if err != nil {
+		return nil, err
+	}
+	// DELETED backups still answer until purged, like sessions.
+	if b == nil || b.StudioId != in.StudioId {
+		return nil, opennimble.NotFound("streaming session backup", in.BackupId)
+	}
+	return &api.GetStreamingSessionBackupResponse{StreamingSessionBackup: &b.StreamingSessionBackup}, nil
 }
 
 func (s *Service) ListStreamingSessionBackups(ctx context.Context, in *api.ListStreamingSessionBackupsRequest) (*api.ListStreamingSessionBackupsResponse, error) {

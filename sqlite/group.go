@@ -146,6 +146,7 @@ func (s *Store) runGroupOnce(batch []*writeReq) ([]writeResult, error) {
 	t := &tx{tx: sqlTx, writable: true, stmts: s.writerStmts}
 	single := len(batch) == 1
 	ok := 0
+	var written txWrites
 	for i, r := range batch {
 		if err := r.ctx.Err(); err != nil {
 			results[i].err = err
@@ -157,6 +158,7 @@ func (s *Store) runGroupOnce(batch []*writeReq) ([]writeResult, error) {
 				return results, fmt.Errorf("sqlite: savepoint: %w", err)
 			}
 		}
+		t.writes = &txWrites{}
 		results[i] = call(r.fn, t)
 		if results[i].err == nil && results[i].panic == nil && r.ctx.Err() != nil {
 			// Cancelled while fn ran: the caller may have given up, so
@@ -174,6 +176,7 @@ func (s *Store) runGroupOnce(batch []*writeReq) ([]writeResult, error) {
 			}
 		} else {
 			ok++
+			written.merge(t.writes)
 		}
 		if !single {
 			if _, err := sqlTx.Exec("RELEASE w"); err != nil {
@@ -189,6 +192,7 @@ func (s *Store) runGroupOnce(batch []*writeReq) ([]writeResult, error) {
 	if err := sqlTx.Commit(); err != nil {
 		return results, fmt.Errorf("sqlite: commit: %w", err)
 	}
+	s.cache.commit(&written)
 	return results, nil
 }
 

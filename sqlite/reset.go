@@ -13,6 +13,7 @@ import (
 // before the reset lose their meaning.
 func (s *Store) Reset(ctx context.Context) error {
 	err := s.write(ctx, func(t *tx) error {
+		t.writes.all = true
 		for _, q := range []string{
 			`DELETE FROM resources`,
 			`DELETE FROM jobs`,

@@ -15,6 +15,7 @@ type tx struct {
 	tx       *sql.Tx
 	writable bool
 	stmts    stmts
+	writes   *txWrites // what a write transaction changed, for the record cache
 }
 
 var _ opennimble.Tx = (*tx)(nil)
@@ -103,7 +104,15 @@ func (t *tx) insert(ctx context.Context, r *opennimble.Record) error {
 	}
 	r.Seq, r.Version = seq, 1
 	r.CreatedAt, r.UpdatedAt = fromNanos(toNanos(created)), fromNanos(toNanos(updated))
+	t.wrote(r)
 	return nil
+}
+
+// wrote notes a record a write transaction stored, for the record cache.
+func (t *tx) wrote(r *opennimble.Record) {
+	if t.writes != nil {
+		t.writes.put = append(t.writes.put, *r)
+	}
 }
 
 func (t *tx) update(ctx context.Context, r *opennimble.Record) error {
@@ -123,6 +132,7 @@ func (t *tx) update(ctx context.Context, r *opennimble.Record) error {
 	}
 	r.Seq, r.Version = seq, r.Version+1
 	r.CreatedAt, r.UpdatedAt = fromNanos(created), fromNanos(toNanos(updated))
+	t.wrote(r)
 	return nil
 }
 
@@ -154,6 +164,9 @@ func (t *tx) Delete(ctx context.Context, kind opennimble.Kind, id string) error 
 		return fmt.Errorf("sqlite: delete %s %s: %w", kind, id, err)
 	} else if n == 0 {
 		return fmt.Errorf("sqlite: delete %s %s: %w", kind, id, opennimble.ErrNoRecord)
+	}
+	if t.writes != nil {
+		t.writes.deleted = append(t.writes.deleted, cacheKey{kind, id})
 	}
 	return nil
 }

@@ -44,6 +44,7 @@ type Store struct {
 	path        string
 	writer      *sql.DB // one connection, BEGIN IMMEDIATE, used by the group loop only
 	group       grouper
+	cache       *recordCache
 	reader      *sql.DB // query_only connections
 	writerStmts stmts
 	readerStmts stmts
@@ -83,7 +84,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	writer.SetMaxIdleConns(1)
 	writer.SetConnMaxLifetime(0)
 	writer.SetConnMaxIdleTime(0)
-	s := &Store{path: abs, writer: writer}
+	s := &Store{path: abs, writer: writer, cache: newRecordCache(100_000)}
 	if err := s.migrate(ctx); err != nil {
 		writer.Close()
 		return nil, err
