@@ -93,7 +93,8 @@ func list[T any, P docPtr[T]](ctx context.Context, tx opennimble.Tx, q opennimbl
 // getCommitted reads one committed document outside any transaction, through
 // the store's RecordGetter when it has one (the SQLite store answers from an
 // exact cache), for read-only operations that need nothing else. It returns
-// (nil, nil) when the record does not exist.
+// (nil, nil) when the record does not exist. The document may be shared with
+// other requests: callers must not modify it.
 func getCommitted[T any, P docPtr[T]](ctx context.Context, s *Service, kind opennimble.Kind, id string) (P, error) {
 	g, ok := s.store.(opennimble.RecordGetter)
 	if !ok || id == "" {
@@ -112,5 +113,15 @@ func getCommitted[T any, P docPtr[T]](ctx context.Context, s *Service, kind open
 	if err != nil {
 		return nil, err
 	}
-	return decode[T, P](rec)
+	if d, ok := s.docs.get(rec); ok {
+		if p, ok := d.(P); ok {
+			return p, nil
+		}
+	}
+	d, err := decode[T, P](rec)
+	if err != nil {
+		return nil, err
+	}
+	s.docs.put(rec, d)
+	return d, nil
 }

@@ -70,6 +70,8 @@ type Service struct {
 	driver opennimble.Driver
 	// transitions, when set, decides when transitions complete (see due).
 	transitions TransitionPolicy
+	// docs keeps decoded documents of records read by getCommitted.
+	docs *docCache
 }
 
 var _ api.Handler = (*Service)(nil)
@@ -138,7 +140,7 @@ func New(ctx context.Context, cfg Config, o Options) (*Service, error) {
 			return nil, err
 		}
 	}
-	return &Service{store: o.Store, clock: o.Clock, ids: o.IDs, cfg: cfg, pages: p, kick: o.Kick, driver: o.Driver, transitions: o.Transitions}, nil
+	return &Service{store: o.Store, clock: o.Clock, ids: o.IDs, cfg: cfg, pages: p, kick: o.Kick, driver: o.Driver, transitions: o.Transitions, docs: newDocCache(50_000)}, nil
 }
 
 // Config returns the service's configuration.
