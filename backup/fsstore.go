@@ -324,6 +324,21 @@ func (s *FSStore) Sync(ctx context.Context) error {
 	return nil
 }
 
+// syncData makes the contents of files durable: one syncfs(2) when there
+// are many, otherwise an fsync each (syncfs also waits for everything else
+// written to the filesystem, which is more than a manifest should wait for).
+func syncData(root string, files []string) error {
+	if len(files) > 16 {
+		return syncFiles(root, files)
+	}
+	for _, name := range files {
+		if err := syncDir(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return err // a file that vanished is the caller's to notice
+		}
+	}
+	return nil
+}
+
 // syncNames makes the changed entries of dirs durable: one syncfs(2) when
 // there are many (it commits the filesystem's journal once), otherwise an
 // fsync of each directory.
@@ -350,24 +365,38 @@ func (s *FSStore) place(batch map[string]pendingPut) error {
 	for _, p := range batch {
 		tmps = append(tmps, p.tmp)
 	}
-	if err := syncFiles(s.root, tmps); err != nil {
+	if err := syncData(s.root, tmps); err != nil {
 		return err
 	}
+	var lost []string
 	for key, p := range batch {
 		path, _ := s.path(key)
 		dir := filepath.Dir(path)
 		if err := s.mkdirs(dir); err != nil {
 			return err
 		}
-		if err := os.Rename(p.tmp, path); err != nil {
+		err := os.Rename(p.tmp, path)
+		if errors.Is(err, fs.ErrNotExist) {
+			// Removed by another process's CleanTemp while no lock was
+			// held (the Put's snapshot had failed): the object was never
+			// stored. This Sync fails, so that no manifest can name it.
+			lost = append(lost, key)
+			delete(batch, key)
+			continue
+		}
+		if err != nil {
 			return err
 		}
 		s.markDirty(dir)
 		delete(batch, key)
 	}
+	if len(lost) > 0 {
+		return fmt.Errorf("%d objects waiting to be synced were removed (%s…)", len(lost), lost[0])
+	}
 	return nil
 }
 
+// syncDir fsyncs a directory or file.
 func syncDir(dir string) error {
 	f, err := os.Open(dir)
 	if err != nil {

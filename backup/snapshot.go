@@ -7,6 +7,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"slices"
 	"sync"
@@ -151,57 +152,163 @@ func (r *Repo) parentManifest(ctx context.Context, id string) *Manifest {
 // walk records every entry of the tree in m and returns the indexes of the
 // files whose contents must be read.
 func (s *snapshot) walk(ctx context.Context, m *Manifest) ([]int, error) {
+	entries, skipped, err := scanTree(ctx, s.dir, s.r.opts.Workers)
+	if err != nil {
+		return nil, err
+	}
+	m.Entries, m.Skipped = entries, skipped
+	s.st.Skipped = len(skipped)
 	var todo []int
-	err := filepath.WalkDir(s.dir, func(full string, d fs.DirEntry, err error) error {
-		if err != nil {
-			return &SourceError{Err: err}
-		}
-		if err := ctx.Err(); err != nil {
-			return err
-		}
-		rel, err := filepath.Rel(s.dir, full)
-		if err != nil {
-			return err
-		}
-		rel = filepath.ToSlash(rel)
-		fi, err := d.Info()
-		if err != nil {
-			return &SourceError{Err: err}
-		}
-		if rel == "." && !fi.IsDir() {
-			return &SourceError{Err: fmt.Errorf("%s is not a directory", s.dir)}
-		}
-		e := Entry{Path: rel, Mode: fi.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky), MTime: fi.ModTime().UnixNano()}
-		if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
-			e.UID, e.GID = int(sys.Uid), int(sys.Gid)
-			e.Inode, e.CTime = sys.Ino, time.Unix(int64(sys.Ctim.Sec), int64(sys.Ctim.Nsec)).UnixNano()
-		}
-		switch fi.Mode().Type() {
-		case fs.ModeDir:
-			e.Type, e.Inode, e.CTime = TypeDir, 0, 0
+	for i := range m.Entries {
+		e := &m.Entries[i]
+		switch e.Type {
+		case TypeDir:
 			s.st.Dirs++
-		case fs.ModeSymlink:
-			e.Type, e.Inode, e.CTime = TypeSymlink, 0, 0
-			if e.Target, err = os.Readlink(full); err != nil {
-				return &SourceError{Err: err}
-			}
+		case TypeSymlink:
 			s.st.Symlinks++
-		case 0:
-			e.Type, e.Size = TypeFile, fi.Size()
+		case TypeFile:
 			s.st.Files++
 			s.st.Bytes += e.Size
-			if !s.takeOver(&e) {
-				todo = append(todo, len(m.Entries))
+			if !s.takeOver(e) {
+				todo = append(todo, i)
 			}
-		default:
-			m.Skipped = append(m.Skipped, rel)
-			s.st.Skipped++
-			return nil
 		}
-		m.Entries = append(m.Entries, e)
-		return nil
-	})
-	return todo, err
+	}
+	return todo, nil
+}
+
+// scanTree lists the tree at dir in the order of filepath.WalkDir (a
+// directory, then what it holds, by name), reading directories on several
+// goroutines: an unchanged snapshot is mostly this walk, and it is mostly
+// waiting for lstat(2).
+func scanTree(ctx context.Context, dir string, workers int) ([]Entry, []string, error) {
+	fi, err := os.Lstat(dir)
+	if err != nil {
+		return nil, nil, &SourceError{Err: err}
+	}
+	if !fi.IsDir() {
+		return nil, nil, &SourceError{Err: fmt.Errorf("%s is not a directory", dir)}
+	}
+	w := &walker{ctx: ctx, sem: make(chan struct{}, workers)}
+	root := &dirNode{}
+	w.wg.Add(1)
+	w.scan(dir, ".", root)
+	w.wg.Wait()
+	if w.err != nil {
+		return nil, nil, w.err
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	rootEntry := entryOf(".", fi)
+	out := []Entry{rootEntry}
+	var skipped []string
+	var flatten func(n *dirNode)
+	flatten = func(n *dirNode) {
+		skipped = append(skipped, n.skipped...)
+		for i, e := range n.entries {
+			out = append(out, e)
+			if n.subs[i] != nil {
+				flatten(n.subs[i])
+			}
+		}
+	}
+	flatten(root)
+	return out, skipped, nil
+}
+
+// dirNode is what one directory holds.
+type dirNode struct {
+	entries []Entry
+	subs    []*dirNode // the node of entries[i] when it is a directory
+	skipped []string
+}
+
+type walker struct {
+	ctx context.Context
+	sem chan struct{}
+	wg  sync.WaitGroup
+	mu  sync.Mutex
+	err error
+}
+
+func (w *walker) fail(err error) {
+	w.mu.Lock()
+	if w.err == nil {
+		w.err = err
+	}
+	w.mu.Unlock()
+}
+
+// scan fills n with the directory full (rel in the tree) and scans its
+// subdirectories, on another goroutine when one is free.
+func (w *walker) scan(full, rel string, n *dirNode) {
+	defer w.wg.Done()
+	if w.ctx.Err() != nil {
+		return
+	}
+	des, err := os.ReadDir(full)
+	if err != nil {
+		w.fail(&SourceError{Err: err})
+		return
+	}
+	n.entries = make([]Entry, 0, len(des))
+	n.subs = make([]*dirNode, 0, len(des))
+	for _, de := range des {
+		childFull := filepath.Join(full, de.Name())
+		childRel := path.Join(rel, de.Name())
+		fi, err := de.Info()
+		if err != nil {
+			w.fail(&SourceError{Err: err})
+			return
+		}
+		e := entryOf(childRel, fi)
+		switch e.Type {
+		case "":
+			n.skipped = append(n.skipped, childRel)
+			continue
+		case TypeSymlink:
+			if e.Target, err = os.Readlink(childFull); err != nil {
+				w.fail(&SourceError{Err: err})
+				return
+			}
+		}
+		var sub *dirNode
+		if e.Type == TypeDir {
+			sub = &dirNode{}
+			w.wg.Add(1)
+			select {
+			case w.sem <- struct{}{}:
+				go func() {
+					defer func() { <-w.sem }()
+					w.scan(childFull, childRel, sub)
+				}()
+			default:
+				w.scan(childFull, childRel, sub)
+			}
+		}
+		n.entries = append(n.entries, e)
+		n.subs = append(n.subs, sub)
+	}
+}
+
+// entryOf describes what lstat said of rel; its Type is "" for what a
+// backup does not copy (devices, sockets, pipes).
+func entryOf(rel string, fi fs.FileInfo) Entry {
+	e := Entry{Path: rel, Mode: fi.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky), MTime: fi.ModTime().UnixNano()}
+	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
+		e.UID, e.GID = int(sys.Uid), int(sys.Gid)
+		e.Inode, e.CTime = sys.Ino, time.Unix(int64(sys.Ctim.Sec), int64(sys.Ctim.Nsec)).UnixNano()
+	}
+	switch fi.Mode().Type() {
+	case fs.ModeDir:
+		e.Type, e.Inode, e.CTime = TypeDir, 0, 0
+	case fs.ModeSymlink:
+		e.Type, e.Inode, e.CTime = TypeSymlink, 0, 0
+	case 0:
+		e.Type, e.Size = TypeFile, fi.Size()
+	}
+	return e
 }
 
 // takeOver gives e the parent's chunks when the file is unchanged since the

@@ -54,3 +54,33 @@ func TestFSStoreCleansTemporaryFiles(t *testing.T) {
 		t.Fatalf("temporary file left: %v", err)
 	}
 }
+
+// An object whose temporary file another process removed (a GC run from
+// the command line while a failed snapshot's chunks waited for their sync)
+// fails one Sync, so that no manifest can name it, and is then forgotten.
+func TestFSStoreLostTemporaryFile(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "store")
+	s, err := backup.OpenFS(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Put(t.Context(), "chunks/ab/x", []byte("data")); err != nil {
+		t.Fatal(err)
+	}
+	tmps, _ := filepath.Glob(filepath.Join(dir, "chunks", "ab", ".put-*"))
+	if len(tmps) != 1 {
+		t.Fatalf("temporary files: %v", tmps)
+	}
+	if err := os.Remove(tmps[0]); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Sync(t.Context()); err == nil {
+		t.Fatal("Sync succeeded although an object was lost")
+	}
+	if err := s.Sync(t.Context()); err != nil {
+		t.Fatalf("the next Sync: %v", err)
+	}
+	if _, err := s.Get(t.Context(), "chunks/ab/x"); err != backup.ErrNotExist {
+		t.Fatalf("Get = %v, want ErrNotExist", err)
+	}
+}

@@ -110,7 +110,9 @@ type txWrites struct {
 	all     bool // a bulk change: forget everything
 }
 
-func (w *txWrites) empty() bool { return w == nil || (len(w.put) == 0 && len(w.deleted) == 0 && !w.all) }
+func (w *txWrites) empty() bool {
+	return w == nil || (len(w.put) == 0 && len(w.deleted) == 0 && !w.all)
+}
 
 func (w *txWrites) merge(o *txWrites) {
 	w.put = append(w.put, o.put...)
