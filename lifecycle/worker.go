@@ -104,17 +104,43 @@ func (w *Worker) Kick() {
 	}
 }
 
-// Run runs due jobs until ctx is done.
+// Run runs due jobs until ctx is done. It keeps up to Parallel reconciles
+// running and claims more as soon as one finishes, so that one slow step
+// never holds up the others.
 func (w *Worker) Run(ctx context.Context) {
+	slots := make(chan struct{}, w.opts.Parallel)
+	var wg sync.WaitGroup
+	defer wg.Wait()
 	for ctx.Err() == nil {
-		n, err := w.RunDue(ctx)
-		if err != nil && ctx.Err() == nil {
-			w.opts.Logger.Error("lifecycle: claiming jobs failed", "owner", w.opts.Owner, "err", err)
+		free := w.opts.Parallel - len(slots)
+		if free == 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case slots <- struct{}{}: // wait for a slot, then give it back
+				<-slots
+			}
+			continue
 		}
-		if n > 0 && err == nil {
-			continue // there may be more due
+		jobs, err := w.store.ClaimJobs(ctx, w.opts.Owner, w.clock.Now(), w.opts.Lease, min(free, w.opts.Batch))
+		if err != nil {
+			if ctx.Err() == nil {
+				w.opts.Logger.Error("lifecycle: claiming jobs failed", "owner", w.opts.Owner, "err", err)
+			}
+			w.wait(ctx)
+			continue
 		}
-		w.wait(ctx)
+		for _, j := range jobs {
+			slots <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer func() { <-slots; wg.Done(); w.Kick() }()
+				w.runJob(ctx, j)
+			}()
+		}
+		if len(jobs) == 0 {
+			w.wait(ctx)
+		}
 	}
 }
 
