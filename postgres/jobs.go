@@ -23,6 +23,15 @@ import (
 // skips rows another replica is claiming (FOR UPDATE SKIP LOCKED) rather than
 // waiting for them. A serializable enqueue that races with them fails with a
 // serialization error and Update runs it again on the new row.
+//
+// Claims, completions and retries commit asynchronously (their connections
+// have synchronous_commit off): they do not wait for the WAL to reach the
+// disk, which takes two of the four waits for a flush off each lifecycle
+// step. A database crash may forget the last few of them, and that is
+// harmless: a forgotten claim or retry leaves the job to run again, a
+// forgotten completion runs it once more, and reconcilers are built to run
+// again. Whatever a reconcile records goes through Update, durably, and
+// flushes the WAL before it, claims included.
 
 const (
 	sqlEnqueue = `
@@ -89,7 +98,7 @@ func (s *Store) ClaimJobs(ctx context.Context, owner string, now time.Time, leas
 	if limit <= 0 {
 		return nil, nil
 	}
-	rows, err := s.pool.Query(ctx, sqlClaim, toTime(now), limit, owner, toTime(now.Add(lease)))
+	rows, err := s.jobs.Query(ctx, sqlClaim, toTime(now), limit, owner, toTime(now.Add(lease)))
 	if err != nil {
 		return nil, fmt.Errorf("postgres: claim jobs: %w", err)
 	}
@@ -116,7 +125,7 @@ func (s *Store) ClaimJobs(ctx context.Context, owner string, now time.Time, leas
 // (its Gen is unchanged); otherwise it releases the lease so that the job runs
 // again at the time asked for. Completing a job that is gone is not an error.
 func (s *Store) CompleteJob(ctx context.Context, j opennimble.Job) error {
-	if _, err := s.pool.Exec(ctx, sqlComplete, string(j.Kind), j.ResourceID, j.Gen); err != nil {
+	if _, err := s.jobs.Exec(ctx, sqlComplete, string(j.Kind), j.ResourceID, j.Gen); err != nil {
 		return fmt.Errorf("postgres: complete job %s %s: %w", j.Kind, j.ResourceID, err)
 	}
 	return nil
@@ -127,7 +136,7 @@ func (s *Store) CompleteJob(ctx context.Context, j opennimble.Job) error {
 // runAt and the time asked for, without counting an attempt. It returns an
 // error wrapping ErrNoRecord if the job is gone.
 func (s *Store) RetryJob(ctx context.Context, j opennimble.Job, runAt time.Time) error {
-	tag, err := s.pool.Exec(ctx, sqlRetry, j.Gen, toTime(runAt), string(j.Kind), j.ResourceID)
+	tag, err := s.jobs.Exec(ctx, sqlRetry, j.Gen, toTime(runAt), string(j.Kind), j.ResourceID)
 	if err != nil {
 		return fmt.Errorf("postgres: retry job %s %s: %w", j.Kind, j.ResourceID, err)
 	}
@@ -141,7 +150,7 @@ func (s *Store) RetryJob(ctx context.Context, j opennimble.Job, runAt time.Time)
 // the earliest free job or the lease end of the earliest leased one.
 func (s *Store) NextJobAt(ctx context.Context) (time.Time, bool, error) {
 	var at *time.Time
-	if err := s.pool.QueryRow(ctx, sqlNextJobAt).Scan(&at); err != nil {
+	if err := s.jobs.QueryRow(ctx, sqlNextJobAt).Scan(&at); err != nil {
 		return time.Time{}, false, fmt.Errorf("postgres: next job: %w", err)
 	}
 	if at == nil {

@@ -281,3 +281,21 @@ func (t *tx) Delete(ctx context.Context, kind opennimble.Kind, id string) error 
 	}
 	return nil
 }
+
+// GetRecord returns the committed record kind/id, or an error wrapping
+// ErrNoRecord, in one statement outside any transaction: the polling
+// clients' reads cost one round trip. There is no cache: other replicas
+// write the same database, so only the database knows the latest version.
+func (s *Store) GetRecord(ctx context.Context, kind opennimble.Kind, id string) (*opennimble.Record, error) {
+	if !storable(string(kind), id) {
+		return nil, fmt.Errorf("postgres: %s %q: %w", kind, id, opennimble.ErrNoRecord)
+	}
+	r, err := scanRecord(s.pool.QueryRow(ctx, sqlGetResource, string(kind), id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, fmt.Errorf("postgres: %s %s: %w", kind, id, opennimble.ErrNoRecord)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("postgres: get %s %s: %w", kind, id, err)
+	}
+	return r, nil
+}

@@ -367,3 +367,48 @@ func TestReset(t *testing.T) {
 		t.Errorf("first record after reset has Seq %d, want %d", again.Seq, first.Seq)
 	}
 }
+
+// TestGetRecord: the single committed read sees every commit at once, from
+// any store on the database, and finds nothing for a missing or unstorable
+// id.
+func TestGetRecord(t *testing.T) {
+	dsn := cluster.Database(t)
+	a, b := open(t, dsn), open(t, dsn)
+	defer a.Close()
+	defer b.Close()
+	ctx := t.Context()
+	r := &opennimble.Record{Kind: opennimble.KindStudio, ID: "stu-1", State: "CREATE_IN_PROGRESS", Data: []byte("{}")}
+	for _, state := range []string{"CREATE_IN_PROGRESS", "READY"} {
+		r.State = state
+		if err := a.Update(ctx, func(tx opennimble.Tx) error { return tx.Put(ctx, r) }); err != nil {
+			t.Fatal(err)
+		}
+		got, err := b.GetRecord(ctx, r.Kind, r.ID)
+		if err != nil || got.State != state || got.Version != r.Version || !got.UpdatedAt.Equal(r.UpdatedAt) {
+			t.Fatalf("GetRecord after writing %s = %+v, %v", state, got, err)
+		}
+	}
+	for _, id := range []string{"stu-2", "a\x00b"} {
+		if _, err := b.GetRecord(ctx, opennimble.KindStudio, id); !errors.Is(err, opennimble.ErrNoRecord) {
+			t.Errorf("GetRecord(%q) = %v, want ErrNoRecord", id, err)
+		}
+	}
+}
+
+// TestDurability: transactions commit synchronously (an acknowledged Update
+// survives a crash of the database); only the job queue's own statements
+// commit asynchronously.
+func TestDurability(t *testing.T) {
+	s := open(t, cluster.Database(t))
+	defer s.Close()
+	for name, want := range map[string][2]string{
+		"synchronous_commit":            {"on", "off"},
+		"default_transaction_isolation": {"read committed", "read committed"},
+		"enable_seqscan":                {"off", "off"},
+	} {
+		main, jobs, err := postgres.Settings(s, name)
+		if err != nil || main != want[0] || jobs != want[1] {
+			t.Errorf("%s = %q (main), %q (jobs), %v; want %q, %q", name, main, jobs, err, want[0], want[1])
+		}
+	}
+}

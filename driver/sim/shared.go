@@ -89,6 +89,20 @@ func (d *Driver) reopenJournal() error {
 	return nil
 }
 
+// loadShared is load, under the folder's lock when it is shared: other
+// drivers change the files only while they hold it.
+func (d *Driver) loadShared() error {
+	if d.j == nil {
+		return d.load()
+	}
+	unlock, err := d.lock()
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	return d.load()
+}
+
 // lock takes d.mu and the folder's lock, and brings the operations up to
 // date. The returned function lets go of both.
 func (d *Driver) lock() (func(), error) {

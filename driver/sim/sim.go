@@ -148,7 +148,7 @@ func New(o Options) (*Driver, error) {
 			return nil, err
 		}
 	}
-	if err := d.load(); err != nil {
+	if err := d.loadShared(); err != nil {
 		return nil, err
 	}
 	return d, nil

@@ -115,7 +115,9 @@ func NewWith(o Options) (*Cluster, error) {
 		"-c", "max_connections=300", "-c", "shared_buffers=128MB"}
 	if !o.Durable {
 		// Durability is pointless for a cluster that is deleted at the end.
-		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
+		// (synchronous_commit stays on, as clients may set it themselves;
+		// without fsync it costs nothing.)
+		args = append(args, "-c", "fsync=off", "-c", "full_page_writes=off")
 	}
 	c.cmd = exec.Command(filepath.Join(bin, "postgres"), args...)
 	c.cmd.Stdout, c.cmd.Stderr = logf, logf
