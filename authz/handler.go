@@ -20,6 +20,22 @@ func guard[I, O any](ctx context.Context, h *Handler, op string, t target, in *I
 	return next(ctx, in)
 }
 
+// narrowed authorises op on t and, for a studio user, calls next with a copy
+// of the request whose filter (set) names the user: users see and create
+// only what is theirs, whatever they asked for.
+func narrowed[I, O any](ctx context.Context, h *Handler, op string, t target, in *I, set func(*I, string), next func(context.Context, *I) (*O, error)) (*O, error) {
+	p, role, err := h.authorize(ctx, op, t)
+	if err != nil {
+		return nil, err
+	}
+	if role == roleUser {
+		c := *in
+		set(&c, p.ID)
+		in = &c
+	}
+	return next(ctx, in)
+}
+
 func inStudio(studioID string) target        { return target{studio: studioID} }
 func in(studioID, id string) target          { return target{studio: studioID, id: id} }
 func onARN(arn string) target                { return target{arn: arn} }
@@ -204,59 +220,23 @@ func (h *Handler) UpdateStudioComponent(ctx context.Context, r *api.UpdateStudio
 
 // CreateStreamingSession: a studio user creates sessions owned by itself.
 func (h *Handler) CreateStreamingSession(ctx context.Context, r *api.CreateStreamingSessionRequest) (*api.CreateStreamingSessionResponse, error) {
-	p, role, err := h.authorize(ctx, "CreateStreamingSession", target{studio: r.StudioId, id: r.LaunchProfileId, ownedBy: r.OwnedBy})
-	if err != nil {
-		return nil, err
-	}
-	if role == roleUser {
-		c := *r
-		c.OwnedBy = p.ID
-		r = &c
-	}
-	return h.next.CreateStreamingSession(ctx, r)
+	return narrowed(ctx, h, "CreateStreamingSession", target{studio: r.StudioId, id: r.LaunchProfileId, ownedBy: r.OwnedBy}, r, func(c *api.CreateStreamingSessionRequest, id string) { c.OwnedBy = id }, h.next.CreateStreamingSession)
 }
 
 // ListStreamingSessions: a studio user lists its own sessions only.
 func (h *Handler) ListStreamingSessions(ctx context.Context, r *api.ListStreamingSessionsRequest) (*api.ListStreamingSessionsResponse, error) {
-	p, role, err := h.authorize(ctx, "ListStreamingSessions", listing(r.StudioId, r.OwnedBy))
-	if err != nil {
-		return nil, err
-	}
-	if role == roleUser {
-		c := *r
-		c.OwnedBy = p.ID
-		r = &c
-	}
-	return h.next.ListStreamingSessions(ctx, r)
+	return narrowed(ctx, h, "ListStreamingSessions", listing(r.StudioId, r.OwnedBy), r, func(c *api.ListStreamingSessionsRequest, id string) { c.OwnedBy = id }, h.next.ListStreamingSessions)
 }
 
 // ListStreamingSessionBackups: a studio user lists its own backups only.
 func (h *Handler) ListStreamingSessionBackups(ctx context.Context, r *api.ListStreamingSessionBackupsRequest) (*api.ListStreamingSessionBackupsResponse, error) {
-	p, role, err := h.authorize(ctx, "ListStreamingSessionBackups", listing(r.StudioId, r.OwnedBy))
-	if err != nil {
-		return nil, err
-	}
-	if role == roleUser {
-		c := *r
-		c.OwnedBy = p.ID
-		r = &c
-	}
-	return h.next.ListStreamingSessionBackups(ctx, r)
+	return narrowed(ctx, h, "ListStreamingSessionBackups", listing(r.StudioId, r.OwnedBy), r, func(c *api.ListStreamingSessionBackupsRequest, id string) { c.OwnedBy = id }, h.next.ListStreamingSessionBackups)
 }
 
 // ListLaunchProfiles: a studio user lists the launch profiles it is a
 // member of only.
 func (h *Handler) ListLaunchProfiles(ctx context.Context, r *api.ListLaunchProfilesRequest) (*api.ListLaunchProfilesResponse, error) {
-	p, role, err := h.authorize(ctx, "ListLaunchProfiles", listing(r.StudioId, r.PrincipalId))
-	if err != nil {
-		return nil, err
-	}
-	if role == roleUser {
-		c := *r
-		c.PrincipalId = p.ID
-		r = &c
-	}
-	return h.next.ListLaunchProfiles(ctx, r)
+	return narrowed(ctx, h, "ListLaunchProfiles", listing(r.StudioId, r.PrincipalId), r, func(c *api.ListLaunchProfilesRequest, id string) { c.PrincipalId = id }, h.next.ListLaunchProfiles)
 }
 
 // ListStudios: an account administrator sees every studio, anyone else the
