@@ -19,6 +19,7 @@ import (
 	"path/filepath"
 
 	"github.com/opennimble/opennimble/internal/bench"
+	"github.com/opennimble/opennimble/internal/pgtest"
 )
 
 func main() {
@@ -28,14 +29,15 @@ func main() {
 	}
 	quick := flag.Bool("quick", false, "the everyday size: 100,000 backups and short load phases")
 	keep := flag.Bool("keep", false, "keep the work folder")
+	store := flag.String("store", "sqlite", "sqlite, or postgres: also measure stop_backup_cycles_per_s on a throwaway PostgreSQL cluster with one and three replicas")
 	flag.Parse()
-	if err := run(*quick, *keep); err != nil {
+	if err := run(*quick, *keep, *store); err != nil {
 		fmt.Fprintln(os.Stderr, "nimblebench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(quick, keep bool) error {
+func run(quick, keep bool, store string) error {
 	dir, err := os.MkdirTemp("", "nimblebench")
 	if err != nil {
 		return err
@@ -56,6 +58,19 @@ func run(quick, keep bool) error {
 	build.Stderr = os.Stderr
 	if err := build.Run(); err != nil {
 		return fmt.Errorf("go build ./cmd/opennimble (run nimblebench from the repository root): %w", err)
+	}
+	switch store {
+	case "sqlite":
+	case "postgres":
+		pg, err := pgtest.NewWith(pgtest.Options{Durable: true})
+		if err != nil {
+			return fmt.Errorf("postgres: %w", err)
+		}
+		defer pg.Stop()
+		o.Postgres = "throwaway cluster"
+		o.NewDatabase = pg.NewDatabase
+	default:
+		return fmt.Errorf("-store %q: want sqlite or postgres", store)
 	}
 	return bench.Run(context.Background(), o, os.Stdout)
 }

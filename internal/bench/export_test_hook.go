@@ -10,6 +10,6 @@ import (
 // CycleForTest runs the cycle loop of the benchmark against a client, for
 // profiling in-process.
 func CycleForTest(ctx context.Context, c *nimblestudio.NimbleStudio, studio string, ids []*string, d time.Duration) float64 {
-	n, _ := runCycles(ctx, c, studio, ids, d)
+	n, _ := runCycles(ctx, []*nimblestudio.NimbleStudio{c}, studio, ids, d)
 	return n
 }

@@ -37,7 +37,13 @@ type Options struct {
 	Small    int           // backups in the small store
 	Sessions int           // sessions cycling in parallel
 	Log      io.Writer
+	// Postgres, when set, also measures the cycles on PostgreSQL with one
+	// and with three replicas; NewDatabase makes a fresh database URL.
+	Postgres    string
+	NewDatabase func(ctx context.Context) (string, error)
 }
+
+func (o Options) newDatabase(ctx context.Context) (string, error) { return o.NewDatabase(ctx) }
 
 // Defaults returns the full or the quick size.
 func Defaults(quick bool) Options {
@@ -193,11 +199,25 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	add(fmt.Sprintf("startup_ms_%s_backups", count(o.Big)), ms, "ms", "<= 1000", ms <= 1000)
 
 	// 4: stop → backup READY → STOPPED → start → READY cycles.
-	cycles, err := o.cycles(ctx)
+	cycles, err := o.cycles(ctx, "cycles", 1)
 	if err != nil {
 		return err
 	}
 	add("stop_backup_cycles_per_s", cycles, "cycles/s", ">= 500", cycles >= 500)
+	if o.Postgres != "" {
+		simDir := filepath.Join(o.Dir, "pg-sim")
+		for _, n := range []int{1, 3} {
+			db, err := o.newDatabase(ctx)
+			if err != nil {
+				return err
+			}
+			c, err := o.cycles(ctx, fmt.Sprintf("pg%d", n), n, "--store", db, "--sim-dir", fmt.Sprintf("%s-%d", simDir, n))
+			if err != nil {
+				return err
+			}
+			add(fmt.Sprintf("stop_backup_cycles_per_s_postgres_%d_replica", n), c, "cycles/s", "", true)
+		}
+	}
 
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "figure\tvalue\tunit\tgoal\tmet")
@@ -336,22 +356,30 @@ func (o Options) listPage(addr string, s *store) (time.Duration, error) {
 
 // cycles runs sessions through stop (with a backup) and start in parallel
 // and returns completed cycles per second.
-func (o Options) cycles(ctx context.Context) (float64, error) {
-	dir := filepath.Join(o.Dir, "cycles")
-	p, err := o.serve(dir)
-	if err != nil {
-		return 0, err
-	}
-	defer p.Stop()
+func (o Options) cycles(ctx context.Context, name string, replicas int, extra ...string) (float64, error) {
+	dir := filepath.Join(o.Dir, name)
 	health := []byte("GET /_nimble/health HTTP/1.1\r\nHost: x\r\n\r\n")
-	if _, err := p.WaitFor(health, 30*time.Second); err != nil {
-		return 0, err
+	var clients []*nimblestudio.NimbleStudio
+	var akid, secret string
+	for i := 0; i < replicas; i++ {
+		// The first replica creates the administrator credential; the
+		// others share its store and find it there.
+		p, err := o.serve(filepath.Join(dir, fmt.Sprint(i)), extra...)
+		if err != nil {
+			return 0, err
+		}
+		defer p.Stop()
+		if _, err := p.WaitFor(health, 30*time.Second); err != nil {
+			return 0, err
+		}
+		if i == 0 {
+			if akid, secret, err = readAdmin(filepath.Join(dir, "0")); err != nil {
+				return 0, err
+			}
+		}
+		clients = append(clients, client(p.Addr, akid, secret))
 	}
-	akid, secret, err := readAdmin(dir)
-	if err != nil {
-		return 0, err
-	}
-	c := client(p.Addr, akid, secret)
+	c := clients[0]
 	pr, err := fixture.Make(ctx, c, "cycles", fixture.WithBackups(2), fixture.WithPersistence(600))
 	if err != nil {
 		return 0, err
@@ -369,20 +397,21 @@ func (o Options) cycles(ctx context.Context) (float64, error) {
 			return 0, err
 		}
 	}
-	o.logf("cycling %d sessions for %v", len(ids), o.Duration)
-	return runCycles(ctx, c, pr.Studio, ids, o.Duration)
+	o.logf("%s: cycling %d sessions on %d replica(s) for %v", name, len(ids), replicas, o.Duration)
+	return runCycles(ctx, clients, pr.Studio, ids, o.Duration)
 }
 
 // runCycles cycles every session through stop (with its backup) and start
 // until d has passed, and returns completed cycles per second.
-func runCycles(ctx context.Context, c *nimblestudio.NimbleStudio, studio string, ids []*string, d time.Duration) (float64, error) {
+func runCycles(ctx context.Context, clients []*nimblestudio.NimbleStudio, studio string, ids []*string, d time.Duration) (float64, error) {
 	var done atomic.Int64
 	var firstErr error
 	var mu sync.Mutex
 	deadline := time.Now().Add(d)
 	start := time.Now()
 	var wg sync.WaitGroup
-	for _, id := range ids {
+	for i, id := range ids {
+		c := clients[i%len(clients)] // sessions spread over the replicas
 		wg.Add(1)
 		go func(id *string) {
 			defer wg.Done()
