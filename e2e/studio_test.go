@@ -1,6 +1,8 @@
 package e2e
 
 import (
+	"io"
+	"net/http"
 	"strings"
 	"testing"
 
@@ -92,4 +94,17 @@ func TestValidationThroughClient(t *testing.T) {
 	}
 	_, err = c.GetStudioWithContext(ctx(t), &nimblestudio.GetStudioInput{StudioId: aws.String("stu-missing")})
 	mustCode(t, err, "ResourceNotFoundException")
+}
+
+func TestStudioURLServesAPage(t *testing.T) {
+	e := start(t)
+	id := e.studio("portal")
+	s := must[*nimblestudio.GetStudioOutput](t)(e.Admin.GetStudioWithContext(ctx(t), &nimblestudio.GetStudioInput{StudioId: &id}))
+	resp, err := http.Get(aws.StringValue(s.Studio.StudioUrl))
+	check(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(string(body), "Studio portal") {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
 }
