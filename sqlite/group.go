@@ -25,6 +25,12 @@ type writeReq struct {
 	ctx  context.Context
 	fn   func(*tx) error
 	done chan writeResult
+	// relaxed writes (lifecycle job claims, completions and retries) need
+	// not be on disk when acknowledged: a group made only of them commits
+	// without an fsync. A later synced commit makes them durable with it
+	// (the WAL is written in order); a power loss before that only makes a
+	// level-based job run again.
+	relaxed bool
 }
 
 type writeResult struct {
@@ -65,8 +71,18 @@ func (s *Store) stopGroup() {
 // are waiting, and returns fn's error unchanged. A panic in fn rolls back its
 // savepoint and is raised again in the caller.
 func (s *Store) write(ctx context.Context, fn func(*tx) error) error {
+	return s.submit(&writeReq{ctx: ctx, fn: fn, done: make(chan writeResult, 1)})
+}
+
+// writeRelaxed is write for changes that may be lost on a power failure
+// without harm (see writeReq.relaxed).
+func (s *Store) writeRelaxed(ctx context.Context, fn func(*tx) error) error {
+	return s.submit(&writeReq{ctx: ctx, fn: fn, done: make(chan writeResult, 1), relaxed: true})
+}
+
+func (s *Store) submit(req *writeReq) error {
+	ctx := req.ctx
 	s.startGroup()
-	req := &writeReq{ctx: ctx, fn: fn, done: make(chan writeResult, 1)}
 	select {
 	case s.group.reqs <- req:
 	case <-ctx.Done():
@@ -137,6 +153,20 @@ func (s *Store) runGroup(batch []*writeReq) {
 // which concerns the writes whose fn succeeded.
 func (s *Store) runGroupOnce(batch []*writeReq) ([]writeResult, error) {
 	results := make([]writeResult, len(batch))
+	if s.syncFull {
+		// Only the group loop uses the writer connection, so its setting
+		// is ours to switch between groups.
+		want := "FULL"
+		if allRelaxed(batch) {
+			want = "NORMAL"
+		}
+		if want != s.curSync {
+			if _, err := s.writer.Exec("PRAGMA synchronous = " + want); err != nil {
+				return results, fmt.Errorf("sqlite: synchronous %s: %w", want, err)
+			}
+			s.curSync = want
+		}
+	}
 	// The transaction must outlive any one writer's context: a cancelled
 	// request rolls back only its own savepoint.
 	sqlTx, err := s.writer.BeginTx(context.Background(), nil)
@@ -194,6 +224,15 @@ func (s *Store) runGroupOnce(batch []*writeReq) ([]writeResult, error) {
 	}
 	s.cache.commit(&written)
 	return results, nil
+}
+
+func allRelaxed(batch []*writeReq) bool {
+	for _, r := range batch {
+		if !r.relaxed {
+			return false
+		}
+	}
+	return true
 }
 
 // call runs fn, catching a panic so that it can be raised in the caller.

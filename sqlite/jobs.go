@@ -81,7 +81,7 @@ func (s *Store) ClaimJobs(ctx context.Context, owner string, now time.Time, leas
 		return nil, nil
 	}
 	var jobs []opennimble.Job
-	err := s.write(ctx, func(t *tx) error {
+	err := s.writeRelaxed(ctx, func(t *tx) error {
 		jobs = jobs[:0]
 		rows, err := t.query(ctx, sqlDueJobs, toNanos(now), limit)
 		if err != nil {
@@ -133,7 +133,7 @@ func boolInt(b bool) int {
 // (its Gen is unchanged); otherwise it releases the lease so that the job runs
 // again at the time asked for. Completing a job that is gone is not an error.
 func (s *Store) CompleteJob(ctx context.Context, j opennimble.Job) error {
-	err := s.write(ctx, func(t *tx) error {
+	err := s.writeRelaxed(ctx, func(t *tx) error {
 		res, err := t.exec(ctx, sqlDeleteJob, string(j.Kind), j.ResourceID, j.Gen)
 		if err != nil {
 			return err
@@ -155,7 +155,7 @@ func (s *Store) CompleteJob(ctx context.Context, j opennimble.Job) error {
 // runAt and the time asked for, without counting an attempt. It returns an
 // error wrapping ErrNoRecord if the job is gone.
 func (s *Store) RetryJob(ctx context.Context, j opennimble.Job, runAt time.Time) error {
-	err := s.write(ctx, func(t *tx) error {
+	err := s.writeRelaxed(ctx, func(t *tx) error {
 		res, err := t.exec(ctx, sqlRetryJob, j.Gen, toNanos(runAt), string(j.Kind), j.ResourceID)
 		if err != nil {
 			return err

@@ -45,6 +45,8 @@ type Store struct {
 	writer      *sql.DB // one connection, BEGIN IMMEDIATE, used by the group loop only
 	group       grouper
 	cache       *recordCache
+	syncFull    bool    // synchronous=FULL: relaxed groups switch to NORMAL for their commit
+	curSync     string  // the writer connection's synchronous setting now
 	reader      *sql.DB // query_only connections
 	writerStmts stmts
 	readerStmts stmts
@@ -84,7 +86,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 	writer.SetMaxIdleConns(1)
 	writer.SetConnMaxLifetime(0)
 	writer.SetConnMaxIdleTime(0)
-	s := &Store{path: abs, writer: writer, cache: newRecordCache(100_000)}
+	s := &Store{path: abs, writer: writer, cache: newRecordCache(100_000), syncFull: sync == "FULL", curSync: sync}
 	if err := s.migrate(ctx); err != nil {
 		writer.Close()
 		return nil, err
