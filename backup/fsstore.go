@@ -20,14 +20,14 @@ import (
 
 // FSStore is a Store in a directory of this host. An object is a file
 // named by its key. Put writes a temporary file ".put-…" beside that name
-// and returns; Sync
-// then makes the data of every such file durable with one syncfs(2),
-// renames them into place and fsyncs the directories whose entries changed
-// (a Put also syncs by itself once many are waiting). So a file under its
-// final name is always complete and synced: one syncfs for thousands of
-// chunks instead of an fsync each, which costs as much as writing a small
-// file. Objects waiting for Sync are seen at once through the same FSStore,
-// by other processes once Sync has run. The lock is flock(2) on the file
+// (and, for a large one such as a pack, starts writing it to disk without
+// waiting: sync_file_range(2)) and returns; Sync then makes the data of
+// every such file durable (an fsync each, or one syncfs(2) when there are
+// many), renames them into place and fsyncs the directories whose entries
+// changed (a Put also syncs by itself once many objects or bytes are
+// waiting). So a file under its final name is always complete and synced.
+// Objects waiting for Sync are seen at once through the same FSStore, by
+// other processes once Sync has run. The lock is flock(2) on the file
 // "lock", so it excludes other processes and dies with its holder.
 type FSStore struct {
 	root string
@@ -170,6 +170,28 @@ func (s *FSStore) Get(ctx context.Context, key string) ([]byte, error) {
 		path = p.tmp
 	}
 	b, err := readFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, ErrNotExist
+	}
+	return b, err
+}
+
+// GetRange reads length bytes of the object key from offset on.
+func (s *FSStore) GetRange(ctx context.Context, key string, offset, length int64) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	path, err := s.path(key)
+	if err != nil {
+		return nil, err
+	}
+	if p, ok := s.waitingPut(key); ok {
+		path = p.tmp
+	}
+	if offset < 0 || length < 0 {
+		return nil, fmt.Errorf("backup store: invalid range %d+%d of %s", offset, length, key)
+	}
+	b, err := readRange(path, offset, length)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, ErrNotExist
 	}

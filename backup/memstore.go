@@ -3,6 +3,7 @@ package backup
 import (
 	"context"
 	"fmt"
+	"io"
 	"strings"
 	"sync"
 	"time"
@@ -47,6 +48,22 @@ func (s *MemStore) Get(ctx context.Context, key string) ([]byte, error) {
 		return nil, ErrNotExist
 	}
 	return append([]byte(nil), b...), nil
+}
+
+func (s *MemStore) GetRange(ctx context.Context, key string, offset, length int64) ([]byte, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	b, ok := s.objects[key]
+	if !ok {
+		return nil, ErrNotExist
+	}
+	if offset < 0 || length < 0 || offset+length > int64(len(b)) {
+		return nil, fmt.Errorf("backup store: %s has %d bytes, not %d from %d: %w", key, len(b), length, offset, io.ErrUnexpectedEOF)
+	}
+	return append([]byte(nil), b[offset:offset+length]...), nil
 }
 
 func (s *MemStore) Stat(ctx context.Context, key string) (int64, error) {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"runtime"
 	"time"
@@ -24,6 +25,7 @@ type Repo struct {
 	enc   *zstd.Encoder
 	dec   *zstd.Decoder // chunks: at most chunkMaxSize, so a damaged frame cannot ask for more
 	mdec  *zstd.Decoder // manifests, which are checksummed before they are decoded
+	idx   *index        // where each chunk lies
 }
 
 // Options tune a Repo; the zero value is good.
@@ -33,8 +35,12 @@ type Options struct {
 	// Workers is how many files a snapshot or restore handles at once
 	// (default: twice the CPUs, at least 4; I/O waits overlap hashing).
 	Workers int
-	// Delay slows every chunk write, read and delete by this long. Crash
-	// tests use it to kill a process in the middle of an operation.
+	// PackSize is the size at which a pack of chunks is closed and
+	// written (default DefaultPackSize, 16 MiB). Tests use small ones.
+	PackSize int
+	// Delay slows every chunk write, read, copy (by a GC) and free (the
+	// deletion of a pack waits once per chunk it frees) by this long.
+	// Crash tests use it to kill a process in the middle of an operation.
 	Delay  time.Duration
 	Logger *slog.Logger
 }
@@ -42,9 +48,8 @@ type Options struct {
 // The keys of a repository's objects.
 const (
 	configKey       = "config"
-	chunkPrefix     = "chunks/"
 	manifestPrefix  = "manifests/"
-	repoVersion     = 1
+	repoVersion     = 2               // 1 stored each chunk as its own object
 	chunkMinSize    = chunker.MinSize // 512 KiB
 	chunkMaxSize    = chunker.MaxSize // 8 MiB; the average is 1 MiB
 	formatRaw       = 'r'             // a chunk stored as it is
@@ -96,6 +101,10 @@ func Open(ctx context.Context, store Store, o Options) (*Repo, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.PackSize <= 0 {
+		o.PackSize = DefaultPackSize
+	}
+	o.PackSize = min(o.PackSize, maxPackSize)
 	cfg, err := readConfig(ctx, store)
 	if errors.Is(err, ErrNotExist) && o.Create {
 		cfg, err = createConfig(ctx, store)
@@ -106,7 +115,10 @@ func Open(ctx context.Context, store Store, o Options) (*Repo, error) {
 	if err != nil {
 		return nil, err
 	}
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(o.Workers), zstd.WithLowerEncoderMem(true))
+	// No zstd checksum: every chunk is checked against its BLAKE3 id, and
+	// every manifest against its BLAKE3 checksum.
+	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(o.Workers), zstd.WithLowerEncoderMem(true),
+		zstd.WithEncoderCRC(false))
 	if err != nil {
 		return nil, err
 	}
@@ -118,7 +130,7 @@ func Open(ctx context.Context, store Store, o Options) (*Repo, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Repo{store: store, pol: cfg.Chunker, opts: o, enc: enc, dec: dec, mdec: mdec}, nil
+	return &Repo{store: store, pol: cfg.Chunker, opts: o, enc: enc, dec: dec, mdec: mdec, idx: newIndex()}, nil
 }
 
 func readConfig(ctx context.Context, store Store) (repoConfig, error) {
@@ -190,85 +202,85 @@ func (id *ChunkID) UnmarshalText(b []byte) error {
 	return err
 }
 
-func chunkKey(id ChunkID) string {
-	s := id.String()
-	return chunkPrefix + s[:2] + "/" + s
-}
-
-// parseChunkKey returns the id a chunk key names.
-func parseChunkKey(key string) (ChunkID, bool) {
-	var id ChunkID
-	if len(key) != len(chunkPrefix)+3+64 || key[:len(chunkPrefix)] != chunkPrefix {
-		return id, false
-	}
-	if err := id.UnmarshalText([]byte(key[len(chunkPrefix)+3:])); err != nil || key[len(chunkPrefix):len(chunkPrefix)+2] != key[len(chunkPrefix)+3:len(chunkPrefix)+5] {
-		return id, false
-	}
-	return id, true
-}
-
 func manifestKey(id string) string { return manifestPrefix + id }
 
 func hashChunk(data []byte) ChunkID { return blake3.Sum256(data) }
 
-// encodeChunk appends the stored form of data to dst: a format byte, then
-// the zstd frame, or the data itself when it does not compress.
-func (r *Repo) encodeChunk(dst, data []byte) []byte {
-	dst = append(dst[:0], formatZstd)
-	dst = r.enc.EncodeAll(data, dst)
-	if len(dst)-1 > len(data)-len(data)/incompressibleN {
-		dst = append(dst[:0], formatRaw)
-		dst = append(dst, data...)
+// encodeChunk returns the stored form of data and its format: the zstd
+// frame (written in *buf, which grows as needed), or data itself when it
+// does not compress.
+func (r *Repo) encodeChunk(buf *[]byte, data []byte) (byte, []byte) {
+	*buf = r.enc.EncodeAll(data, (*buf)[:0])
+	if len(*buf) > len(data)-len(data)/incompressibleN {
+		return formatRaw, data
 	}
-	return dst
+	return formatZstd, *buf
 }
 
-// readChunk fetches a chunk, decodes it into dst and checks it against its
-// id. A damaged chunk is a *CorruptError; a missing one ErrNotExist.
+// errMissing is why a chunk cannot be read when no pack holds it.
+var errMissing = fmt.Errorf("backup: chunk missing from the store: %w", ErrNotExist)
+
+// readChunk fetches a chunk from its pack, decodes it into dst and checks
+// it against its id. A damaged chunk is a *CorruptError naming the pack
+// and the chunk; a missing one matches ErrNotExist.
 func (r *Repo) readChunk(ctx context.Context, id ChunkID, dst []byte) ([]byte, error) {
 	r.delay()
-	key := chunkKey(id)
-	b, err := r.store.Get(ctx, key)
-	if err != nil {
+	p, e, ok := r.idx.lookup(id)
+	if !ok {
+		return nil, errMissing
+	}
+	b, err := r.store.GetRange(ctx, p.key(), int64(e.off), int64(e.size))
+	switch {
+	case errors.Is(err, ErrNotExist):
+		return nil, errMissing
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return nil, &CorruptError{Key: p.key(), Reason: fmt.Sprintf("chunk %s: the pack is truncated", id)}
+	case err != nil:
 		return nil, err
 	}
-	if len(b) == 0 {
-		return nil, &CorruptError{Key: key, Reason: "empty object"}
-	}
-	switch b[0] {
-	case formatRaw:
-		dst = append(dst[:0], b[1:]...)
-	case formatZstd:
-		dst, err = r.dec.DecodeAll(b[1:], dst[:0])
-		if err != nil {
-			return nil, &CorruptError{Key: key, Reason: "cannot decompress: " + err.Error()}
-		}
-	default:
-		return nil, &CorruptError{Key: key, Reason: fmt.Sprintf("unknown format byte %#x", b[0])}
-	}
-	if hashChunk(dst) != id {
-		return nil, &CorruptError{Key: key, Reason: "contents do not match the hash"}
+	return r.decodeBlob(p.key(), e, b, dst)
+}
+
+// decodeBlob decodes the stored form b of the chunk e describes (in pack
+// key) into dst, or returns b itself when it is stored raw, and checks it
+// against its id.
+func (r *Repo) decodeBlob(key string, e blobEntry, b, dst []byte) ([]byte, error) {
+	dst, why := r.checkBlob(e, b, dst)
+	if why != "" {
+		return nil, &CorruptError{Key: key, Reason: fmt.Sprintf("chunk %s (%d bytes at offset %d): %s", e.id, e.size, e.off, why)}
 	}
 	return dst, nil
+}
+
+// checkBlob is decodeBlob, saying what is wrong in a few words.
+func (r *Repo) checkBlob(e blobEntry, b, dst []byte) ([]byte, string) {
+	if len(b) != int(e.size) {
+		return nil, "truncated"
+	}
+	switch e.format {
+	case formatRaw:
+		dst = b
+	case formatZstd:
+		if cap(dst) < int(e.raw) {
+			dst = make([]byte, 0, e.raw)
+		}
+		var err error
+		if dst, err = r.dec.DecodeAll(b, dst[:0]); err != nil {
+			return nil, "cannot decompress: " + err.Error()
+		}
+	default:
+		return nil, fmt.Sprintf("unknown format %#x", e.format)
+	}
+	if len(dst) != int(e.raw) || hashChunk(dst) != e.id {
+		return nil, "contents do not match the hash"
+	}
+	return dst, ""
 }
 
 func (r *Repo) delay() {
 	if r.opts.Delay > 0 {
 		time.Sleep(r.opts.Delay)
 	}
-}
-
-// listChunks returns the ids of the chunks in the store and their stored
-// sizes.
-func (r *Repo) listChunks(ctx context.Context) (map[ChunkID]int64, error) {
-	chunks := map[ChunkID]int64{}
-	err := r.store.List(ctx, chunkPrefix, func(key string, size int64) error {
-		if id, ok := parseChunkKey(key); ok {
-			chunks[id] = size
-		}
-		return nil
-	})
-	return chunks, err
 }
 
 // Exists reports whether the backup id is complete in the store.

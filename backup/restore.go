@@ -7,6 +7,7 @@ import (
 	"os"
 	"path"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -41,6 +42,9 @@ func (r *Repo) Restore(ctx context.Context, id, dir string) (RestoreStats, error
 	defer unlock()
 	m, err := r.Manifest(ctx, id)
 	if err != nil {
+		return st, err
+	}
+	if err := r.idx.refresh(ctx, r); err != nil {
 		return st, err
 	}
 	if err := os.Mkdir(dir, 0o700); err != nil {
@@ -142,7 +146,7 @@ func (rs *restore) writeFile(ctx context.Context, e Entry, buf []byte) ([]byte, 
 	for _, c := range e.Chunks {
 		buf, err = rs.r.readChunk(ctx, c, buf)
 		if errors.Is(err, ErrNotExist) {
-			err = &CorruptError{Key: chunkKey(c), Reason: "missing from the store"}
+			err = rs.r.missingChunk(c)
 		}
 		if err != nil {
 			return buf, fmt.Errorf("restore %s: %w", e.Path, err)
@@ -209,4 +213,14 @@ func lutimes(root *os.Root, name string, mtime time.Time) error {
 		return &os.PathError{Op: "lutimes", Path: name, Err: err}
 	}
 	return nil
+}
+
+// missingChunk is the error for a chunk that no pack holds, naming the
+// packs whose header cannot be read (which may hold it).
+func (r *Repo) missingChunk(id ChunkID) error {
+	reason := "missing from the store"
+	if bad := r.idx.badPacks(); len(bad) > 0 {
+		reason += fmt.Sprintf(" (packs whose header is damaged, which may hold it: %s)", strings.Join(bad, ", "))
+	}
+	return &CorruptError{Key: "chunk " + id.String(), Reason: reason}
 }

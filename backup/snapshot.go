@@ -7,15 +7,15 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"path"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/restic/chunker"
+	"golang.org/x/sys/unix"
 )
 
 // SnapshotOptions name a snapshot.
@@ -40,20 +40,24 @@ type SnapshotStats struct {
 	ReadFiles                      int   // files read; the others were taken over from the parent
 	ReadBytes                      int64
 	NewChunks                      int   // chunks the store did not have
-	NewBytes                       int64 // their stored (compressed) size
+	NewPacks                       int   // the packs they were written to
+	NewBytes                       int64 // the packs' size (chunks compressed, and the packs' headers)
+	IndexBytes                     int64 // the index file listing the new packs
 	ManifestBytes                  int64
 	Duration                       time.Duration
 }
 
 // Stored is what the snapshot added to the store.
-func (s SnapshotStats) Stored() int64 { return s.NewBytes + s.ManifestBytes }
+func (s SnapshotStats) Stored() int64 { return s.NewBytes + s.IndexBytes + s.ManifestBytes }
 
 // Snapshot backs up the tree at dir as backup o.ID. It holds the store's
 // lock shared, so garbage collection cannot remove a chunk it counts on.
-// New chunks are written (and synced) first, the manifest last: until the
+// New chunks are appended to packs, which are written (and synced) first;
+// then an index file listing them, and the manifest last: until the
 // manifest is in place the backup does not exist, and a snapshot that dies
-// half-way leaves only chunks that the next snapshot reuses or garbage
-// collection removes. A backup that exists already is not taken again.
+// half-way leaves only packs whose chunks the next snapshot reuses or
+// garbage collection removes. A backup that exists already is not taken
+// again.
 //
 // Failures to read dir are *SourceError.
 func (r *Repo) Snapshot(ctx context.Context, dir string, o SnapshotOptions) (SnapshotStats, error) {
@@ -71,47 +75,62 @@ func (r *Repo) Snapshot(ctx context.Context, dir string, o SnapshotOptions) (Sna
 		st.Existed = ok
 		return st, err
 	}
-	s := &snapshot{r: r, dir: dir, known: map[ChunkID]bool{}, st: &st}
-	m := &Manifest{ID: o.ID, Created: began.UTC(), Meta: o.Meta}
-	if parent := r.parentManifest(ctx, o.Parent); parent != nil {
-		// The parent's chunks exist (no GC runs while we hold the lock);
-		// any other chunk is looked up before it is written.
-		m.Parent = o.Parent
-		s.parent, s.stat = map[string]*Entry{}, true
-		for i := range parent.Entries {
-			e := &parent.Entries[i]
-			if e.Type == TypeFile {
-				s.parent[e.Path] = e
-			}
-			for _, c := range e.Chunks {
-				s.known[c] = true
-			}
+	// While the tree is scanned, the index is brought up to date (it then
+	// knows every chunk in the store, and no GC removes one while we hold
+	// the lock) and the parent's manifest read.
+	var parent *Manifest
+	var storeErr error
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		if storeErr = r.idx.refresh(ctx, r); storeErr == nil {
+			parent = r.parentManifest(ctx, o.Parent)
 		}
-	} else {
-		// Without a parent, one listing answers every lookup.
-		known, err := r.listChunks(ctx)
-		if err != nil {
-			return st, err
-		}
-		for id := range known {
-			s.known[id] = true
-		}
-	}
-	todo, err := s.walk(ctx, m)
+	}()
+	entries, skipped, err := scanTree(ctx, dir, r.opts.Workers)
+	<-read
 	if err != nil {
 		return st, err
 	}
+	if storeErr != nil {
+		return st, storeErr
+	}
+	s := &snapshot{r: r, dir: dir, mine: map[ChunkID]bool{}, st: &st, pk: r.newPacker()}
+	m := &Manifest{ID: o.ID, Created: began.UTC(), Meta: o.Meta, Entries: entries, Skipped: skipped}
+	if parent != nil {
+		m.Parent = o.Parent
+		s.parent = make(map[string]*Entry, len(parent.Entries))
+		for i := range parent.Entries {
+			if e := &parent.Entries[i]; e.Type == TypeFile {
+				s.parent[e.Path] = e
+			}
+		}
+	}
+	todo := s.walk(m)
+	walked := time.Now()
 	if err := s.chunkFiles(ctx, m, todo); err != nil {
 		return st, err
 	}
-	// The chunks' names must be durable before a manifest names them.
+	if err := s.pk.flush(ctx); err != nil {
+		return st, err
+	}
+	chunked := time.Now()
+	st.NewPacks, st.NewBytes = len(s.pk.written), s.pk.bytes
+	// The packs' names must be durable before a manifest names their
+	// chunks.
 	if err := r.store.Sync(ctx); err != nil {
 		return st, err
+	}
+	if len(s.pk.written) > 0 {
+		if _, st.IndexBytes, err = r.writeIndexes(ctx, s.pk.written); err != nil {
+			return st, err
+		}
 	}
 	b, err := r.encodeManifest(m)
 	if err != nil {
 		return st, err
 	}
+	encoded := time.Now()
 	if err := r.store.Put(ctx, manifestKey(o.ID), b); err != nil {
 		return st, err
 	}
@@ -120,6 +139,8 @@ func (r *Repo) Snapshot(ctx context.Context, dir string, o SnapshotOptions) (Sna
 	}
 	st.ManifestBytes = int64(len(b))
 	st.Duration = time.Since(began)
+	r.opts.Logger.Debug("backup: snapshot taken", "id", o.ID, "walk", walked.Sub(began), "chunk", chunked.Sub(walked),
+		"encode", encoded.Sub(chunked), "write", time.Since(encoded), "newPacks", st.NewPacks, "newBytes", st.NewBytes)
 	return st, nil
 }
 
@@ -127,11 +148,11 @@ type snapshot struct {
 	r      *Repo
 	dir    string
 	parent map[string]*Entry // the parent's files by path
-	stat   bool              // known holds only the parent's chunks: ask the store about others
 	st     *SnapshotStats
+	pk     *packer
 
-	mu    sync.Mutex
-	known map[ChunkID]bool // chunks in the store, or being written by this snapshot
+	mu   sync.Mutex
+	mine map[ChunkID]bool // chunks this snapshot added to its packs
 }
 
 // parentManifest reads the parent backup; nil when there is no usable one.
@@ -149,15 +170,11 @@ func (r *Repo) parentManifest(ctx context.Context, id string) *Manifest {
 	return m
 }
 
-// walk records every entry of the tree in m and returns the indexes of the
-// files whose contents must be read.
-func (s *snapshot) walk(ctx context.Context, m *Manifest) ([]int, error) {
-	entries, skipped, err := scanTree(ctx, s.dir, s.r.opts.Workers)
-	if err != nil {
-		return nil, err
-	}
-	m.Entries, m.Skipped = entries, skipped
-	s.st.Skipped = len(skipped)
+// walk counts the entries of the tree scanned into m and returns the
+// indexes of the files whose contents must be read: those it cannot take
+// over from the parent.
+func (s *snapshot) walk(m *Manifest) []int {
+	s.st.Skipped = len(m.Skipped)
 	var todo []int
 	for i := range m.Entries {
 		e := &m.Entries[i]
@@ -174,7 +191,7 @@ func (s *snapshot) walk(ctx context.Context, m *Manifest) ([]int, error) {
 			}
 		}
 	}
-	return todo, nil
+	return todo
 }
 
 // scanTree lists the tree at dir in the order of filepath.WalkDir (a
@@ -182,11 +199,11 @@ func (s *snapshot) walk(ctx context.Context, m *Manifest) ([]int, error) {
 // goroutines: an unchanged snapshot is mostly this walk, and it is mostly
 // waiting for lstat(2).
 func scanTree(ctx context.Context, dir string, workers int) ([]Entry, []string, error) {
-	fi, err := os.Lstat(dir)
-	if err != nil {
-		return nil, nil, &SourceError{Err: err}
+	var st unix.Stat_t
+	if err := unix.Lstat(dir, &st); err != nil {
+		return nil, nil, &SourceError{Err: &os.PathError{Op: "lstat", Path: dir, Err: err}}
 	}
-	if !fi.IsDir() {
+	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
 		return nil, nil, &SourceError{Err: fmt.Errorf("%s is not a directory", dir)}
 	}
 	w := &walker{ctx: ctx, sem: make(chan struct{}, workers)}
@@ -200,7 +217,7 @@ func scanTree(ctx context.Context, dir string, workers int) ([]Entry, []string, 
 	if err := ctx.Err(); err != nil {
 		return nil, nil, err
 	}
-	rootEntry := entryOf(".", fi)
+	rootEntry := entryOf(".", &st)
 	out := []Entry{rootEntry}
 	var skipped []string
 	var flatten func(n *dirNode)
@@ -247,34 +264,48 @@ func (w *walker) scan(full, rel string, n *dirNode) {
 	if w.ctx.Err() != nil {
 		return
 	}
-	des, err := os.ReadDir(full)
+	// lstat(2) relative to the open directory (fstatat), into a Stat_t on
+	// the stack: a path lookup from the root and an os.FileInfo for each
+	// of tens of thousands of files cost a third of an unchanged snapshot.
+	d, err := os.Open(full)
 	if err != nil {
 		w.fail(&SourceError{Err: err})
 		return
 	}
+	defer d.Close()
+	des, err := d.ReadDir(-1)
+	if err != nil {
+		w.fail(&SourceError{Err: err})
+		return
+	}
+	slices.SortFunc(des, func(a, b fs.DirEntry) int { return strings.Compare(a.Name(), b.Name()) })
+	dfd := int(d.Fd())
 	n.entries = make([]Entry, 0, len(des))
 	n.subs = make([]*dirNode, 0, len(des))
 	for _, de := range des {
-		childFull := filepath.Join(full, de.Name())
-		childRel := path.Join(rel, de.Name())
-		fi, err := de.Info()
-		if err != nil {
-			w.fail(&SourceError{Err: err})
+		var st unix.Stat_t
+		if err := unix.Fstatat(dfd, de.Name(), &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
+			w.fail(&SourceError{Err: &os.PathError{Op: "lstat", Path: filepath.Join(full, de.Name()), Err: err}})
 			return
 		}
-		e := entryOf(childRel, fi)
+		childRel := de.Name() // rel is clean, and a name has no slash
+		if rel != "." {
+			childRel = rel + "/" + childRel
+		}
+		e := entryOf(childRel, &st)
 		switch e.Type {
 		case "":
 			n.skipped = append(n.skipped, childRel)
 			continue
 		case TypeSymlink:
-			if e.Target, err = os.Readlink(childFull); err != nil {
+			if e.Target, err = os.Readlink(filepath.Join(full, de.Name())); err != nil {
 				w.fail(&SourceError{Err: err})
 				return
 			}
 		}
 		var sub *dirNode
 		if e.Type == TypeDir {
+			childFull := filepath.Join(full, de.Name())
 			sub = &dirNode{}
 			w.wg.Add(1)
 			select {
@@ -294,19 +325,25 @@ func (w *walker) scan(full, rel string, n *dirNode) {
 
 // entryOf describes what lstat said of rel; its Type is "" for what a
 // backup does not copy (devices, sockets, pipes).
-func entryOf(rel string, fi fs.FileInfo) Entry {
-	e := Entry{Path: rel, Mode: fi.Mode() & (fs.ModePerm | fs.ModeSetuid | fs.ModeSetgid | fs.ModeSticky), MTime: fi.ModTime().UnixNano()}
-	if sys, ok := fi.Sys().(*syscall.Stat_t); ok {
-		e.UID, e.GID = int(sys.Uid), int(sys.Gid)
-		e.Inode, e.CTime = sys.Ino, time.Unix(int64(sys.Ctim.Sec), int64(sys.Ctim.Nsec)).UnixNano()
+func entryOf(rel string, st *unix.Stat_t) Entry {
+	mode := fs.FileMode(st.Mode & 0o777)
+	if st.Mode&unix.S_ISUID != 0 {
+		mode |= fs.ModeSetuid
 	}
-	switch fi.Mode().Type() {
-	case fs.ModeDir:
-		e.Type, e.Inode, e.CTime = TypeDir, 0, 0
-	case fs.ModeSymlink:
-		e.Type, e.Inode, e.CTime = TypeSymlink, 0, 0
-	case 0:
-		e.Type, e.Size = TypeFile, fi.Size()
+	if st.Mode&unix.S_ISGID != 0 {
+		mode |= fs.ModeSetgid
+	}
+	if st.Mode&unix.S_ISVTX != 0 {
+		mode |= fs.ModeSticky
+	}
+	e := Entry{Path: rel, Mode: mode, MTime: st.Mtim.Nano(), UID: int(st.Uid), GID: int(st.Gid)}
+	switch st.Mode & unix.S_IFMT {
+	case unix.S_IFDIR:
+		e.Type = TypeDir
+	case unix.S_IFLNK:
+		e.Type = TypeSymlink
+	case unix.S_IFREG:
+		e.Type, e.Size, e.Inode, e.CTime = TypeFile, st.Size, st.Ino, st.Ctim.Nano()
 	}
 	return e
 }
@@ -318,10 +355,8 @@ func (s *snapshot) takeOver(e *Entry) bool {
 	if p == nil || e.Inode == 0 || p.Inode != e.Inode || p.CTime != e.CTime || p.MTime != e.MTime || p.Size != e.Size {
 		return false
 	}
-	for _, c := range p.Chunks {
-		if !s.known[c] {
-			return false
-		}
+	if !s.r.idx.hasAll(p.Chunks) {
+		return false
 	}
 	e.Chunks = slices.Clone(p.Chunks)
 	return true
@@ -346,7 +381,7 @@ func (s *snapshot) chunkFiles(ctx context.Context, m *Manifest, todo []int) erro
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			w := &worker{buf: make([]byte, 0, chunkMaxSize)}
+			w := &worker{buf: make([]byte, 0, chunkMaxSize), out: make([]byte, 0, chunkMaxSize+chunkMaxSize/64+1024)}
 			for ctx.Err() == nil {
 				i := int(next.Add(1)) - 1
 				if i >= len(todo) {
@@ -395,21 +430,13 @@ func (s *snapshot) chunkFile(ctx context.Context, w *worker, e *Entry) error {
 		if !s.claim(id) {
 			continue
 		}
-		if s.stat {
-			if _, err := s.r.store.Stat(ctx, chunkKey(id)); err == nil {
-				continue
-			} else if !errors.Is(err, ErrNotExist) {
-				return err
-			}
-		}
 		s.r.delay()
-		w.out = s.r.encodeChunk(w.out, c.Data)
-		if err := s.r.store.Put(ctx, chunkKey(id), w.out); err != nil {
+		format, blob := s.r.encodeChunk(&w.out, c.Data)
+		if err := s.pk.add(ctx, id, format, len(c.Data), blob); err != nil {
 			return err
 		}
 		s.mu.Lock()
 		s.st.NewChunks++
-		s.st.NewBytes += int64(len(w.out))
 		s.mu.Unlock()
 	}
 	// A file that grew or shrank while it was read is recorded as read.
@@ -422,13 +449,15 @@ func (s *snapshot) chunkFile(ctx context.Context, w *worker, e *Entry) error {
 	return nil
 }
 
-// claim reports whether this goroutine is the one to write chunk id.
+// claim reports whether this goroutine is the one to write chunk id: the
+// store does not have it, and no other goroutine of this snapshot added
+// it to a pack.
 func (s *snapshot) claim(id ChunkID) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.known[id] {
+	if s.mine[id] || s.r.idx.has(id) {
 		return false
 	}
-	s.known[id] = true
+	s.mine[id] = true
 	return true
 }

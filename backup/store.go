@@ -1,9 +1,10 @@
 // Package backup keeps deduplicated, crash-safe snapshots of directory
 // trees: a snapshot cuts every file into content-defined chunks (Rabin
-// fingerprints), stores each chunk once under its BLAKE3 hash, compressed
-// with zstd, and records the tree in a manifest. A Repo does that on top of
-// a Store, which only keeps named objects: a directory on this host now
-// (FSStore), an S3-compatible bucket later.
+// fingerprints), stores each chunk once, known by its BLAKE3 hash and
+// compressed with zstd, in packs of many chunks (see pack.go), and records
+// the tree in a manifest. A Repo does that on top of a Store, which only
+// keeps named objects: a directory on this host now (FSStore), an
+// S3-compatible bucket later.
 package backup
 
 import (
@@ -16,13 +17,14 @@ import (
 var ErrNotExist = errors.New("backup store: no such object")
 
 // Store keeps the objects of a repository under keys such as
-// "chunks/ab/ab12…" or "manifests/bak-1": slash-separated, of the characters
+// "chunks/ab/ab12…" (a pack of chunks) or "manifests/bak-1": slash-separated, of the characters
 // [A-Za-z0-9._-] and "/", never starting with "/" or containing "..".
 //
 // Every method is safe for concurrent use, also by several processes
 // sharing one store.
 type Store interface {
-	// Put stores data under key, replacing any object there. Whoever can
+	// Put stores data under key, replacing any object there; it does not
+	// keep data once it returns. Whoever can
 	// see the object sees all of data, never a part of it. It can be seen
 	// through the same Store at once, and by other processes, and after a
 	// crash, at the latest when a Sync that began after Put returned has
@@ -31,6 +33,11 @@ type Store interface {
 	Put(ctx context.Context, key string, data []byte) error
 	// Get returns the object key, or ErrNotExist.
 	Get(ctx context.Context, key string) ([]byte, error)
+	// GetRange returns length bytes of the object key from offset on (a
+	// ranged GET in S3), ErrNotExist when there is no such object, or an
+	// error matching io.ErrUnexpectedEOF when the object ends before
+	// offset+length.
+	GetRange(ctx context.Context, key string, offset, length int64) ([]byte, error)
 	// Stat returns the size of the object key, or ErrNotExist.
 	Stat(ctx context.Context, key string) (int64, error)
 	// List calls fn for every object whose key starts with prefix, in no

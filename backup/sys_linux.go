@@ -2,6 +2,7 @@ package backup
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -54,18 +55,39 @@ func createBeneath(root *os.Root, dir *os.File, name string) (*os.File, error) {
 // writeNew creates the file path, which must not exist, holding data. It
 // uses the system calls directly: os.OpenFile also asks fcntl and epoll
 // about every file, which costs as much again as creating a small one.
+//
+// A large file (a pack) is written with O_DIRECT where the filesystem
+// allows it: a backup is written once and read rarely, so it has no
+// business in the page cache, and copying into the page cache (and
+// writing it back) cost this project's machine four times the CPU time of
+// the direct write (2 s of system time for the 800 MB of a first backup).
+// The rest, the tail that is not a whole number of blocks or all of a
+// file the filesystem will not write directly, goes through the page
+// cache, whose writeback is started at once (sync_file_range(2)), so
+// that the Sync making it durable has little left to wait for.
 func writeNew(path string, data []byte) error {
 	fd, err := unix.Open(path, unix.O_WRONLY|unix.O_CREAT|unix.O_EXCL|unix.O_CLOEXEC, 0o600)
 	if err != nil {
 		return &os.PathError{Op: "open", Path: path, Err: err}
 	}
-	for len(data) > 0 && err == nil {
-		var n int
-		n, err = unix.Write(fd, data)
-		data = data[n:]
-		if errors.Is(err, unix.EINTR) {
-			err = nil
+	big := len(data) >= writebackMin
+	if big && uintptr(unsafe.Pointer(unsafe.SliceData(data)))%directAlign == 0 && setDirect(fd, true) == nil {
+		n := len(data) &^ (directAlign - 1)
+		err = writeAll(fd, data[:n])
+		if errors.Is(err, unix.EINVAL) { // the filesystem accepts O_DIRECT but not these writes
+			_, err = unix.Seek(fd, 0, io.SeekStart)
+			n = 0
 		}
+		if ferr := setDirect(fd, false); err == nil {
+			err = ferr
+		}
+		data = data[n:]
+	}
+	if err == nil {
+		err = writeAll(fd, data)
+	}
+	if err == nil && big {
+		_ = unix.SyncFileRange(fd, 0, 0, unix.SYNC_FILE_RANGE_WRITE)
 	}
 	if cerr := unix.Close(fd); err == nil {
 		err = cerr
@@ -75,6 +97,30 @@ func writeNew(path string, data []byte) error {
 	}
 	return nil
 }
+
+// directAlign is the alignment of the memory, offsets and lengths of
+// O_DIRECT writes: a page, which is also the largest logical block size of
+// the disks in use.
+const directAlign = 4096
+
+// writeAll writes data to fd.
+func writeAll(fd int, data []byte) error {
+	for len(data) > 0 {
+		n, err := unix.Write(fd, data)
+		if errors.Is(err, unix.EINTR) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		data = data[n:]
+	}
+	return nil
+}
+
+// writeNew writes files of this size or more (packs) directly, or starts
+// their writeback at once.
+const writebackMin = 1 << 20
 
 // rawFile reads a file through the system calls directly (see writeNew).
 type rawFile struct {
@@ -134,4 +180,47 @@ func readFile(name string) ([]byte, error) {
 			return nil, err
 		}
 	}
+}
+
+// readRange reads length bytes of a file from offset on (see writeNew).
+func readRange(name string, offset, length int64) ([]byte, error) {
+	f, err := openRead(name)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if length == 0 {
+		var st unix.Stat_t
+		if err := unix.Fstat(f.fd, &st); err != nil {
+			return nil, &os.PathError{Op: "stat", Path: name, Err: err}
+		}
+		if offset > st.Size {
+			return nil, &os.PathError{Op: "pread", Path: name, Err: fmt.Errorf("from %d: the file ends at %d: %w", offset, st.Size, io.ErrUnexpectedEOF)}
+		}
+		return []byte{}, nil
+	}
+	b := make([]byte, length)
+	for n := 0; n < len(b); {
+		m, err := unix.Pread(f.fd, b[n:], offset+int64(n))
+		switch {
+		case errors.Is(err, unix.EINTR):
+			continue
+		case err != nil:
+			return nil, &os.PathError{Op: "pread", Path: name, Err: err}
+		case m == 0:
+			return nil, &os.PathError{Op: "pread", Path: name, Err: fmt.Errorf("%d bytes from %d: the file ends at %d: %w", length, offset, offset+int64(n), io.ErrUnexpectedEOF)}
+		}
+		n += m
+	}
+	return b, nil
+}
+
+// setDirect turns O_DIRECT on or off for fd.
+func setDirect(fd int, on bool) error {
+	flags := 0
+	if on {
+		flags = unix.O_DIRECT
+	}
+	_, err := unix.FcntlInt(uintptr(fd), unix.F_SETFL, flags)
+	return err
 }

@@ -53,9 +53,9 @@ func snapshotOf(t *testing.T, dir string) string {
 	return dst
 }
 
-// chunkStats counts the chunks in a data folder's backup store and their
-// bytes (placed chunks only: those written but not yet synced wait under
-// temporary names, .put-…).
+// chunkStats counts the packs of chunks in a data folder's backup store
+// and their bytes (placed packs only: those written but not yet synced
+// wait under temporary names, .put-…).
 func chunkStats(dataDir string) (n int, bytes int64) {
 	_ = filepath.WalkDir(filepath.Join(dataDir, "backups", "chunks"), func(p string, e fs.DirEntry, err error) error {
 		if err == nil && e.Type().IsRegular() && !strings.HasPrefix(e.Name(), ".put-") {
@@ -200,8 +200,8 @@ func TestLocalDriverRetentionFreesSpace(t *testing.T) {
 }
 
 // TestLocalDriverCorruptChunk: a damaged chunk is found when the backup is
-// restored: the session goes to START_FAILED with a message saying so, its
-// volume untouched, and `opennimble backups verify` reports it.
+// restored: the session goes to START_FAILED with a message naming its
+// pack, its volume untouched, and `opennimble backups verify` reports it.
 func TestLocalDriverCorruptChunk(t *testing.T) {
 	e := start(t, localDriver)
 	pr := makeProfile(t, ctx(t), e.Admin, "corrupt", withBackups(3), withPersistence(600))
@@ -209,7 +209,8 @@ func TestLocalDriverCorruptChunk(t *testing.T) {
 	vol := filepath.Join(e.dir, "volumes", *s.id)
 	check(t, backuptest.FillTree(vol, 3))
 	id := s.stopWithBackup()
-	// Flip one byte in the middle of the largest chunk.
+	// Flip one byte in the middle of the largest pack (among its chunks:
+	// the header is at the end).
 	var victim string
 	var size int64
 	_ = filepath.WalkDir(filepath.Join(e.dir, "backups", "chunks"), func(p string, d fs.DirEntry, err error) error {
@@ -252,8 +253,9 @@ func verifyStore(t *testing.T, dataDir string) {
 }
 
 // writeFiles fills dir with n files of 64 KiB of random bytes: a chunk
-// each, so that with --local-io-delay a snapshot, restore or garbage
-// collection takes long enough to be killed half-way.
+// each (256 to a pack of 16 MiB), so that with --local-io-delay a
+// snapshot, restore or garbage collection takes long enough to be killed
+// half-way.
 func writeFiles(t *testing.T, dir string, n int, seed byte) {
 	t.Helper()
 	check(t, os.MkdirAll(dir, 0o755))
@@ -289,15 +291,15 @@ func TestLocalDriverKill9(t *testing.T) {
 	s := &sess{studio: pr.Studio, id: out.Session.SessionId, c: p.client(), t: t}
 	s.waitReady()
 	vol := filepath.Join(dir, "volumes", *s.id)
-	writeFiles(t, filepath.Join(vol, "v1"), 240, 1)
+	writeFiles(t, filepath.Join(vol, "v1"), 600, 1)
 	check(t, backuptest.FillTree(vol, 4))
 	want := snapshotOf(t, vol)
 
-	// 1. Killed while the snapshot writes chunks (they wait under
-	// temporary names for their sync): after the restart the stop
-	// finishes with a complete backup.
+	// 1. Killed while the snapshot writes packs (a full one waits under a
+	// temporary name for its sync, the next is being filled): after the
+	// restart the stop finishes with a complete backup.
 	check(t, s.stop())
-	awaitCond(t, "the snapshot to be under way", func() bool { return countFiles(filepath.Join(dir, "backups", "chunks"), ".put-") >= 60 })
+	awaitCond(t, "the snapshot to be under way", func() bool { return countFiles(filepath.Join(dir, "backups", "chunks"), ".put-") >= 1 })
 	restart()
 	s.c = p.client()
 	check(t, s.c.WaitUntilStreamingSessionStoppedWithContext(cx, s.in(), fast()))
@@ -322,23 +324,23 @@ func TestLocalDriverKill9(t *testing.T) {
 		t.Fatalf("%d files left in the scratch folder", n)
 	}
 
-	// 3. Killed while garbage collection deletes the first backup's chunks
-	// (retention keeps one backup): the restarted server finishes the
-	// collection and the kept backup is intact.
+	// 3. Killed while garbage collection deletes the packs of the first
+	// backup's chunks (retention keeps one backup): the restarted server
+	// finishes the collection and the kept backup is intact.
 	check(t, os.RemoveAll(filepath.Join(vol, "v1")))
-	writeFiles(t, filepath.Join(vol, "v2"), 240, 2)
+	writeFiles(t, filepath.Join(vol, "v2"), 600, 2)
 	want2 := snapshotOf(t, vol)
-	peak := 0
+	var peak int64
 	check(t, s.stop())
 	awaitCond(t, "garbage collection to be under way", func() bool {
-		n, _ := chunkStats(dir)
-		peak = max(peak, n)
-		return peak > 400 && n < peak-40
+		_, b := chunkStats(dir)
+		peak = max(peak, b)
+		return peak > 80<<20 && b < peak-8<<20 // one pack of v1 freed, more to go
 	})
 	restart()
 	s.c = p.client()
 	check(t, s.c.WaitUntilStreamingSessionStoppedWithContext(cx, s.in(), fast()))
-	awaitCond(t, "garbage collection to finish", func() bool { n, _ := chunkStats(dir); return n < 300 })
+	awaitCond(t, "garbage collection to finish", func() bool { _, b := chunkStats(dir); return b < peak-30<<20 })
 	verifyStore(t, dir)
 	awaitCond(t, "retention to leave one backup", func() bool {
 		list = s.backups()

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"slices"
 	"strings"
 	"sync"
@@ -27,6 +28,7 @@ func Run(t *testing.T, newStore func(t *testing.T) backup.Store) {
 	}{
 		{"PutGetStat", testPutGetStat},
 		{"PutReplaces", testPutReplaces},
+		{"GetRange", testGetRange},
 		{"MissingObjects", testMissing},
 		{"InvalidKeys", testInvalidKeys},
 		{"ListByPrefix", testList},
@@ -38,15 +40,20 @@ func Run(t *testing.T, newStore func(t *testing.T) backup.Store) {
 		{"LockWaitHonoursContext", testLockContext},
 		{"RepoRoundTrip", testRoundTrip},
 		{"RepoIncremental", testIncremental},
+		{"RepoManySmallFiles", testManyFiles},
 		{"RepoSnapshotIsTakenOnce", testSnapshotOnce},
 		{"RepoMissingBackup", testMissingBackup},
 		{"RepoGCFreesOnlyUnused", testGC},
+		{"RepoGCRepacksPacksMostlyGarbage", testRepack},
 		{"RepoGCWaitsForSnapshots", testGCWaits},
 		{"RepoConcurrentSnapshotsDeletesAndGC", testConcurrent},
 		{"RepoCorruptChunk", testCorruptChunk},
+		{"RepoCorruptPackHeader", testCorruptPackHeader},
+		{"RepoIndexFilesAreACache", testIndexFiles},
 		{"RepoMissingChunk", testMissingChunk},
 		{"RepoCorruptManifest", testCorruptManifest},
 		{"RepoCrashAtEveryWrite", testCrashes},
+		{"RepoCrashAtEveryRepackWrite", testRepackCrashes},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, newStore(t)) })
@@ -77,6 +84,31 @@ func testPutGetStat(t *testing.T, s backup.Store) {
 	check(t, s.Put(bg, "empty", nil))
 	if got, err := s.Get(bg, "empty"); err != nil || len(got) != 0 {
 		t.Fatalf("Get(empty) = %q, %v", got, err)
+	}
+}
+
+func testGetRange(t *testing.T, s backup.Store) {
+	b := make([]byte, 1000)
+	for i := range b {
+		b[i] = byte(i)
+	}
+	check(t, s.Put(bg, "r/x", b)) // read before and after Sync
+	for range 2 {
+		for _, r := range [][2]int64{{0, 1000}, {10, 5}, {999, 1}, {1000, 0}, {0, 0}} {
+			got, err := s.GetRange(bg, "r/x", r[0], r[1])
+			if err != nil || !bytes.Equal(got, b[r[0]:r[0]+r[1]]) {
+				t.Fatalf("GetRange(%d, %d) = %v, %v", r[0], r[1], got, err)
+			}
+		}
+		for _, r := range [][2]int64{{995, 10}, {1001, 0}, {2000, 1}} {
+			if _, err := s.GetRange(bg, "r/x", r[0], r[1]); !errors.Is(err, io.ErrUnexpectedEOF) {
+				t.Fatalf("GetRange(%d, %d) past the end = %v, want io.ErrUnexpectedEOF", r[0], r[1], err)
+			}
+		}
+		check(t, s.Sync(bg))
+	}
+	if _, err := s.GetRange(bg, "r/nope", 0, 1); !errors.Is(err, backup.ErrNotExist) {
+		t.Fatalf("GetRange of a missing object = %v", err)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -20,9 +21,20 @@ import (
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
+// testPackSize is the pack size of the repositories the suite opens: the
+// trees it backs up (about 15 MB) then take several packs, as a volume
+// takes many.
+const testPackSize = 1 << 20
+
 func openRepo(t *testing.T, s backup.Store) *backup.Repo {
 	t.Helper()
-	r, err := backup.Open(bg, s, backup.Options{Create: true, Logger: quiet})
+	return openRepoWith(t, s, backup.Options{PackSize: testPackSize})
+}
+
+func openRepoWith(t *testing.T, s backup.Store, o backup.Options) *backup.Repo {
+	t.Helper()
+	o.Create, o.Logger = true, quiet
+	r, err := backup.Open(bg, s, o)
 	check(t, err)
 	t.Cleanup(func() { _ = r.Close() })
 	return r
@@ -74,11 +86,12 @@ func verifyOK(t *testing.T, r *backup.Repo) backup.Report {
 	return rep
 }
 
-// chunkKeys lists the chunks in the store.
-func chunkKeys(t *testing.T, s backup.Store) []string {
+// packKeys lists the packs in the store, sorted.
+func packKeys(t *testing.T, s backup.Store) []string {
 	t.Helper()
 	var keys []string
 	check(t, s.List(bg, "chunks/", func(k string, _ int64) error { keys = append(keys, k); return nil }))
+	slices.Sort(keys)
 	return keys
 }
 
@@ -86,8 +99,12 @@ func testRoundTrip(t *testing.T, s backup.Store) {
 	r := openRepo(t, s)
 	dir := tree(t, 1)
 	st := snap(t, r, dir, "b1", "")
-	if st.Files != 12 || st.Symlinks != 5 || st.Skipped != 0 || st.NewChunks == 0 || st.Existed {
+	if st.Files != 12 || st.Symlinks != 5 || st.Skipped != 0 || st.NewChunks == 0 || st.NewPacks < 5 || st.NewPacks >= st.NewChunks ||
+		st.IndexBytes == 0 || st.Existed {
 		t.Fatalf("stats %+v", st)
+	}
+	if n := len(packKeys(t, s)); n != st.NewPacks {
+		t.Fatalf("%d packs stored, the snapshot wrote %d", n, st.NewPacks)
 	}
 	restoreMatches(t, r, "b1", describe(t, dir))
 	list, err := r.List(bg)
@@ -95,6 +112,14 @@ func testRoundTrip(t *testing.T, s backup.Store) {
 	if len(list) != 1 || list[0].ID != "b1" || list[0].Files != 12 || list[0].Bytes != st.Bytes {
 		t.Fatalf("List = %+v", list)
 	}
+	// With the default pack size, a tree of 15 MB fits one pack.
+	other := tree(t, 11)
+	r16 := openRepoWith(t, s, backup.Options{})
+	if st := snap(t, r16, other, "b16", ""); st.NewPacks != 1 || st.NewChunks < 10 {
+		t.Fatalf("stats with 16 MiB packs: %+v", st)
+	}
+	restoreMatches(t, r16, "b16", describe(t, other))
+	restoreMatches(t, r, "b16", describe(t, other))
 	// An empty directory is a backup too.
 	empty := t.TempDir()
 	snap(t, r, empty, "b-empty", "")
@@ -128,6 +153,35 @@ func testIncremental(t *testing.T, s backup.Store) {
 	restoreMatches(t, r, "b4", describe(t, dir))
 	restoreMatches(t, r, "b1", before)
 	verifyOK(t, r)
+}
+
+// testManyFiles backs up many small files, each its own chunk: they share
+// packs, a second snapshot stores no chunk (with or without a parent),
+// and the manifest is large enough to be compressed in parts.
+func testManyFiles(t *testing.T, s backup.Store) {
+	r := openRepo(t, s)
+	dir := t.TempDir()
+	const n = 12_000 // with their paths, more than 2 MiB of manifest before compression
+	for d := range 12 {
+		sub := filepath.Join(dir, fmt.Sprintf("a-directory-with-a-rather-long-name-as-they-often-are-%02d", d))
+		check(t, os.Mkdir(sub, 0o755))
+		for i := range n / 12 {
+			check(t, os.WriteFile(filepath.Join(sub, fmt.Sprintf("a-file-with-a-long-name-too-%05d.conf", i)), fmt.Appendf(nil, "setting = %d\n", d*n+i), 0o644))
+		}
+	}
+	want := describe(t, dir)
+	first := snap(t, r, dir, "b1", "")
+	if first.NewChunks != n || first.NewPacks != 1 || first.ManifestBytes < 400<<10 {
+		t.Fatalf("first snapshot: %+v", first)
+	}
+	if st := snap(t, r, dir, "b2", ""); st.NewChunks != 0 || st.ReadFiles != n {
+		t.Fatalf("a second snapshot without a parent stored chunks: %+v", st)
+	}
+	if st := snap(t, r, dir, "b3", "b1"); st.NewChunks != 0 || st.ReadFiles != 0 {
+		t.Fatalf("a second snapshot with a parent read files: %+v", st)
+	}
+	restoreMatches(t, r, "b3", want)
+	restoreMatches(t, openRepo(t, s), "b1", want)
 }
 
 func testSnapshotOnce(t *testing.T, s backup.Store) {
@@ -193,28 +247,103 @@ func testGC(t *testing.T, s backup.Store) {
 	if onlyA == 0 {
 		t.Fatal("a has no chunks of its own")
 	}
-	if st, err := r.GC(bg); err != nil || st.FreedChunks != 0 {
+	if st, err := r.GC(bg); err != nil || st.FreedChunks != 0 || st.DeletedPacks != 0 || st.NewPacks != 0 || st.GarbageChunks != 0 {
 		t.Fatalf("GC with every chunk in use = %+v, %v", st, err)
 	}
 	check(t, r.Delete(bg, "a"))
 	st, err := r.GC(bg)
 	check(t, err)
-	if st.FreedChunks != onlyA || st.Chunks != len(cb) || st.Backups != 1 {
-		t.Fatalf("GC = %+v, want %d freed and %d kept", st, onlyA, len(cb))
+	// a's own chunks are freed, or left in packs mostly in use.
+	if st.Backups != 1 || st.FreedChunks == 0 || st.DeletedPacks == 0 || st.FreedChunks+st.GarbageChunks != onlyA ||
+		st.Chunks != len(cb)+st.GarbageChunks || st.FreedBytes <= 0 {
+		t.Fatalf("GC = %+v; a had %d chunks of its own, b has %d", st, onlyA, len(cb))
 	}
-	if n := len(chunkKeys(t, s)); n != len(cb) {
-		t.Fatalf("%d chunks stored, want %d", n, len(cb))
+	if n := len(packKeys(t, s)); n != st.Packs {
+		t.Fatalf("%d packs stored, GC says %d", n, st.Packs)
 	}
 	restoreMatches(t, r, "b", want)
-	if rep := verifyOK(t, r); rep.Unreferenced != 0 {
-		t.Fatalf("after GC: %+v", rep)
+	rep := verifyOK(t, r)
+	if rep.Chunks != st.Chunks || rep.Unreferenced != st.GarbageChunks || rep.UnreferencedBytes > rep.ChunkBytes/2 {
+		t.Fatalf("after GC: %+v (GC: %+v)", rep, st)
+	}
+	if again, err := r.GC(bg); err != nil || again.DeletedPacks != 0 || again.NewPacks != 0 || again.FreedChunks != 0 {
+		t.Fatalf("a second GC = %+v, %v: it should find nothing to do", again, err)
 	}
 	check(t, r.Delete(bg, "b"))
 	_, err = r.GC(bg)
 	check(t, err)
-	if n := len(chunkKeys(t, s)); n != 0 {
-		t.Fatalf("%d chunks stored with no backup", n)
+	if n := len(packKeys(t, s)); n != 0 {
+		t.Fatalf("%d packs stored with no backup", n)
 	}
+	var left []string
+	check(t, s.List(bg, "index/", func(k string, _ int64) error { left = append(left, k); return nil }))
+	if len(left) != 0 {
+		t.Fatalf("index files left with no pack: %v", left)
+	}
+}
+
+// testRepack: a pack mostly garbage is rewritten with only what is in use;
+// a pack mostly in use stays as it is.
+func testRepack(t *testing.T, s backup.Store) {
+	r, dir, gone := repackSetup(t, s)
+	check(t, r.Delete(bg, "a"))
+	st, err := r.GC(bg)
+	check(t, err)
+	if st.RepackedPacks != 1 || st.NewPacks != 1 || st.DeletedPacks != 1 || st.FreedChunks != 2 {
+		t.Fatalf("GC = %+v, want the first pack repacked", st)
+	}
+	if slices.Contains(packKeys(t, s), gone) {
+		t.Fatalf("the repacked pack %s is still there", gone)
+	}
+	restoreMatches(t, r, "b", describe(t, dir))
+	if rep := verifyOK(t, r); rep.Unreferenced != 0 {
+		t.Fatalf("garbage left: %+v", rep)
+	}
+	// A new process finds the chunks in the new pack, through the index
+	// file the GC wrote and, without it, through the pack's header.
+	restoreMatches(t, openRepo(t, s), "b", describe(t, dir))
+	var idx []string
+	check(t, s.List(bg, "index/", func(k string, _ int64) error { idx = append(idx, k); return nil }))
+	if len(idx) != 1 {
+		t.Fatalf("index files after GC: %v, want one", idx)
+	}
+	check(t, s.Delete(bg, idx[0]))
+	fresh := openRepo(t, s)
+	restoreMatches(t, fresh, "b", describe(t, dir))
+	verifyOK(t, fresh)
+}
+
+// repackSetup backs up, as "a", a tree whose first pack (one goroutine
+// writes the largest files first, into packs of 1 MiB) holds two files
+// that "b" no longer has and one it keeps. It returns the pack.
+func repackSetup(t *testing.T, s backup.Store) (*backup.Repo, string, string) {
+	r := openRepoWith(t, s, backup.Options{PackSize: testPackSize, Workers: 1})
+	dir := t.TempDir()
+	rng := rand.NewChaCha8([32]byte{9})
+	for _, f := range []struct {
+		name string
+		size int
+	}{{"drop-1", 460_000}, {"drop-2", 450_000}, {"keep", 400_000}, {"small", 5000}, {"tiny", 10}} {
+		b := make([]byte, f.size)
+		_, _ = rng.Read(b)
+		check(t, os.WriteFile(filepath.Join(dir, f.name), b, 0o644))
+	}
+	snap(t, r, dir, "a", "")
+	packs := packKeys(t, s)
+	if len(packs) != 2 {
+		t.Fatalf("packs %v, want two", packs)
+	}
+	check(t, os.Remove(filepath.Join(dir, "drop-1")))
+	check(t, os.Remove(filepath.Join(dir, "drop-2")))
+	if st := snap(t, r, dir, "b", "a"); st.NewChunks != 0 {
+		t.Fatalf("b wrote chunks: %+v", st)
+	}
+	// The first pack is the one with the three large files.
+	first := packs[0]
+	if size, _ := s.Stat(bg, packs[1]); size > 1_000_000 {
+		first = packs[1]
+	}
+	return r, dir, first
 }
 
 func testGCWaits(t *testing.T, s backup.Store) {
@@ -299,29 +428,102 @@ func corruptionSetup(t *testing.T, s backup.Store) (*backup.Repo, string) {
 
 func testCorruptChunk(t *testing.T, s backup.Store) {
 	r, _ := corruptionSetup(t, s)
-	keys := chunkKeys(t, s)
+	keys := packKeys(t, s)
 	victim := keys[len(keys)/2]
 	b, err := s.Get(bg, victim)
 	check(t, err)
-	b[len(b)/2] ^= 0x40
+	b[len(b)/3] ^= 0x40 // among the chunks: the header is at the end
 	check(t, s.Put(bg, victim, b))
 	_, err = r.Restore(bg, "b1", filepath.Join(t.TempDir(), "r"))
-	if !errors.Is(err, backup.ErrCorrupt) || !strings.Contains(err.Error(), victim) {
-		t.Fatalf("restore with a corrupt chunk = %v, want ErrCorrupt naming %s", err, victim)
+	if !errors.Is(err, backup.ErrCorrupt) || !strings.Contains(err.Error(), victim) || !strings.Contains(err.Error(), "chunk ") {
+		t.Fatalf("restore with a corrupt chunk = %v, want ErrCorrupt naming the pack %s and the chunk", err, victim)
 	}
 	rep, err := r.Verify(bg, backup.VerifyOptions{})
 	check(t, err)
-	if rep.OK() || len(rep.Damaged) != 1 || rep.Damaged[0] != "b1" || !strings.Contains(strings.Join(rep.Problems, "\n"), "corrupt") {
+	problems := strings.Join(rep.Problems, "\n")
+	if rep.OK() || len(rep.Damaged) != 1 || rep.Damaged[0] != "b1" || !strings.Contains(problems, "corrupt") || !strings.Contains(problems, victim) {
 		t.Fatalf("verify did not find the corrupt chunk: %+v", rep)
 	}
+	// Once no backup uses it, the damaged pack goes like any other.
+	check(t, r.Delete(bg, "b1"))
+	_, err = r.GC(bg)
+	check(t, err)
+	if n := len(packKeys(t, s)); n != 0 {
+		t.Fatalf("%d packs left", n)
+	}
+}
+
+// testCorruptPackHeader: a pack whose header is damaged, with no index
+// file to say what it holds, is named by restore and verify, and GC keeps
+// it (it may hold chunks in use).
+func testCorruptPackHeader(t *testing.T, s backup.Store) {
+	corruptionSetup(t, s)
+	keys := packKeys(t, s)
+	victim := keys[0]
+	b, err := s.Get(bg, victim)
+	check(t, err)
+	b[len(b)-30] ^= 1 // the header's checksum, in the footer
+	check(t, s.Put(bg, victim, b))
+	check(t, s.List(bg, "index/", func(k string, _ int64) error { return s.Delete(bg, k) }))
+	r := openRepo(t, s) // a new process, that reads the headers
+	_, err = r.Restore(bg, "b1", filepath.Join(t.TempDir(), "r"))
+	if !errors.Is(err, backup.ErrCorrupt) || !strings.Contains(err.Error(), victim) {
+		t.Fatalf("restore with a damaged pack header = %v, want ErrCorrupt naming %s", err, victim)
+	}
+	for _, quick := range []bool{true, false} {
+		rep, err := r.Verify(bg, backup.VerifyOptions{Quick: quick})
+		check(t, err)
+		if rep.OK() || len(rep.Damaged) != 1 || !strings.Contains(strings.Join(rep.Problems, "\n"), victim+" cannot be read") {
+			t.Fatalf("verify (quick %v) did not name the damaged pack: %+v", quick, rep)
+		}
+	}
+	if st, err := r.GC(bg); err != nil || st.DamagedPacks != 1 {
+		t.Fatalf("GC = %+v, %v", st, err)
+	}
+	if !slices.Contains(packKeys(t, s), victim) {
+		t.Fatal("GC deleted a pack whose contents it cannot know")
+	}
+}
+
+// testIndexFiles: index files only spare reading the packs' headers: a
+// damaged one is ignored, and GC replaces them all by one.
+func testIndexFiles(t *testing.T, s backup.Store) {
+	r := openRepo(t, s)
+	dir := tree(t, 8)
+	snap(t, r, dir, "b1", "")
+	check(t, os.WriteFile(filepath.Join(dir, "new"), []byte("new"), 0o644))
+	snap(t, r, dir, "b2", "b1")
+	indexes := func() []string {
+		var keys []string
+		check(t, s.List(bg, "index/", func(k string, _ int64) error { keys = append(keys, k); return nil }))
+		slices.Sort(keys)
+		return keys
+	}
+	idx := indexes()
+	if len(idx) != 2 {
+		t.Fatalf("index files %v, want one per snapshot", idx)
+	}
+	b, err := s.Get(bg, idx[0])
+	check(t, err)
+	b[len(b)/2] ^= 1
+	check(t, s.Put(bg, idx[0], b))
+	fresh := openRepo(t, s)
+	restoreMatches(t, fresh, "b2", describe(t, dir))
+	verifyOK(t, fresh)
+	st, err := fresh.GC(bg)
+	check(t, err)
+	if st.FreedChunks != 0 || len(indexes()) != 1 {
+		t.Fatalf("GC = %+v; index files %v, want one", st, indexes())
+	}
+	restoreMatches(t, openRepo(t, s), "b2", describe(t, dir))
 }
 
 func testMissingChunk(t *testing.T, s backup.Store) {
 	r, _ := corruptionSetup(t, s)
-	keys := chunkKeys(t, s)
+	keys := packKeys(t, s)
 	check(t, s.Delete(bg, keys[0]))
 	if _, err := r.Restore(bg, "b1", filepath.Join(t.TempDir(), "r")); !errors.Is(err, backup.ErrCorrupt) || !strings.Contains(err.Error(), "missing") {
-		t.Fatalf("restore with a missing chunk = %v", err)
+		t.Fatalf("restore with a missing pack = %v", err)
 	}
 	rep, err := r.Verify(bg, backup.VerifyOptions{Quick: true})
 	check(t, err)
@@ -339,12 +541,12 @@ func testCorruptManifest(t *testing.T, s backup.Store) {
 	if _, err := r.Restore(bg, "b1", filepath.Join(t.TempDir(), "r")); !errors.Is(err, backup.ErrCorrupt) {
 		t.Fatalf("restore with a corrupt manifest = %v", err)
 	}
-	n := len(chunkKeys(t, s))
+	n := len(packKeys(t, s))
 	if _, err := r.GC(bg); err == nil {
 		t.Fatal("GC ran with a manifest it cannot read")
 	}
-	if len(chunkKeys(t, s)) != n {
-		t.Fatal("GC deleted chunks although a manifest was unreadable")
+	if len(packKeys(t, s)) != n {
+		t.Fatal("GC deleted packs although a manifest was unreadable")
 	}
 	if rep, err := r.Verify(bg, backup.VerifyOptions{}); err != nil || rep.OK() {
 		t.Fatalf("verify of a corrupt manifest = %+v, %v", rep, err)
@@ -392,7 +594,7 @@ func (c *crashStore) Sync(ctx context.Context) error {
 func crashing(t *testing.T, s backup.Store, n int) *backup.Repo {
 	cs := &crashStore{Store: s}
 	cs.left.Store(int64(n))
-	r, err := backup.Open(bg, cs, backup.Options{Logger: quiet, Workers: 2})
+	r, err := backup.Open(bg, cs, backup.Options{Logger: quiet, Workers: 2, PackSize: testPackSize})
 	check(t, err)
 	return r
 }
@@ -425,17 +627,19 @@ func testCrashes(t *testing.T, s backup.Store) {
 	}
 	restoreMatches(t, r, "b1", want)
 
-	// A snapshot resumed after a crash reuses what the crashed one wrote.
-	// (12 MB: more than the largest chunk, so at least two new chunks.)
+	// A snapshot resumed after a crash reuses the packs the crashed one
+	// wrote. (12 MB: several packs.)
 	b := make([]byte, 12_000_000)
 	_, _ = rand.NewChaCha8([32]byte{7}).Read(b)
 	check(t, os.WriteFile(filepath.Join(dir, "project/assets/texture.raw"), b, 0o644))
 	want2 := describe(t, dir)
+	before := verifyOK(t, r).Chunks
 	cr := crashing(t, s, 2)
 	if _, err := cr.Snapshot(bg, dir, backup.SnapshotOptions{ID: "b2", Parent: "b1"}); !errors.Is(err, errCrash) {
 		t.Fatalf("snapshot = %v, want the crash", err)
 	}
 	_ = cr.Close()
+	written := verifyOK(t, r).Chunks - before
 	st := snap(t, r, dir, "b2", "b1")
 	needed := 0
 	c1 := chunksOf(t, r, "b1")
@@ -444,19 +648,31 @@ func testCrashes(t *testing.T, s backup.Store) {
 			needed++
 		}
 	}
-	if needed < 2 || st.NewChunks != needed-2 {
-		t.Fatalf("the resumed snapshot wrote %d chunks; %d were new, 2 written before the crash", st.NewChunks, needed)
+	if written < 2 || st.NewChunks != needed-written {
+		t.Fatalf("the resumed snapshot wrote %d chunks; %d were new, %d written before the crash", st.NewChunks, needed, written)
 	}
 	restoreMatches(t, r, "b2", want2)
 
-	// Garbage collection crashed at every write frees only garbage.
+	// Garbage collection crashed at every write (copying chunks out of
+	// packs mostly garbage, writing the index, deleting) frees only
+	// garbage.
 	check(t, r.Delete(bg, "b1"))
+	gcCrashes(t, s, r, "b2", want2)
+}
+
+// gcCrashes runs a garbage collection that crashes after every possible
+// number of writes, until one finishes: after each crash the store must
+// verify and backup id restore. It returns the most packs seen after a
+// crash.
+func gcCrashes(t *testing.T, s backup.Store, r *backup.Repo, id string, want map[string]Node) int {
+	most := 0
 	for n := 0; ; n++ {
 		cr := crashing(t, s, n)
 		_, err := cr.GC(bg)
 		_ = cr.Close()
 		verifyOK(t, r)
-		restoreMatches(t, r, "b2", want2)
+		restoreMatches(t, r, id, want)
+		most = max(most, len(packKeys(t, s)))
 		if err == nil {
 			break
 		}
@@ -464,7 +680,29 @@ func testCrashes(t *testing.T, s backup.Store) {
 			t.Fatalf("GC crashed after %d writes: %v", n, err)
 		}
 	}
-	if rep := verifyOK(t, r); rep.Unreferenced != 0 {
+	if again, err := r.GC(bg); err != nil || again.DeletedPacks != 0 || again.NewPacks != 0 {
+		t.Fatalf("a GC after the finished one = %+v, %v: it should find nothing to do", again, err)
+	}
+	if rep := verifyOK(t, r); rep.UnreferencedBytes > rep.ChunkBytes/2 {
 		t.Fatalf("garbage left after GC: %+v", rep)
+	}
+	return most
+}
+
+// testRepackCrashes crashes a GC that repacks at every write: the chunks
+// in use are always in the old pack, the new one, or both.
+func testRepackCrashes(t *testing.T, s backup.Store) {
+	r, dir, gone := repackSetup(t, s)
+	want := describe(t, dir)
+	packs := len(packKeys(t, s))
+	check(t, r.Delete(bg, "a"))
+	if most := gcCrashes(t, s, r, "b", want); most <= packs {
+		t.Fatalf("no crash left the new pack beside the old one (%d packs at most, %d before)", most, packs)
+	}
+	if slices.Contains(packKeys(t, s), gone) {
+		t.Fatalf("the repacked pack %s is still there", gone)
+	}
+	if rep := verifyOK(t, r); rep.Unreferenced != 0 {
+		t.Fatalf("garbage left: %+v", rep)
 	}
 }

@@ -49,7 +49,7 @@ func newBackups() *cobra.Command {
 	var quick bool
 	verify := &cobra.Command{
 		Use:   "verify",
-		Short: "Check every backup: manifests, and every chunk against its hash (exit status 1 when a backup is damaged)",
+		Short: "Check every backup: manifests, packs, and every chunk against its hash (exit status 1 when a backup is damaged)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			repo, err := open(cmd)
@@ -67,8 +67,9 @@ func newBackups() *cobra.Command {
 			}
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "backups:  %d (%d files)\n", rep.Backups, rep.Files)
+			fmt.Fprintf(out, "packs:    %d, %s\n", rep.Packs, size(rep.PackBytes))
 			fmt.Fprintf(out, "chunks:   %d, %s stored, each %s\n", rep.Chunks, size(rep.ChunkBytes), how)
-			fmt.Fprintf(out, "garbage:  %d chunks (%s) no backup uses; the next garbage collection frees them\n", rep.Unreferenced, size(rep.UnreferencedBytes))
+			fmt.Fprintf(out, "garbage:  %d chunks (%s) no backup uses; garbage collection frees them once they make up most of a pack\n", rep.Unreferenced, size(rep.UnreferencedBytes))
 			fmt.Fprintf(out, "took:     %v\n", rep.Duration.Round(time.Millisecond))
 			if rep.OK() {
 				fmt.Fprintln(out, "OK: every backup can be restored")
@@ -108,7 +109,7 @@ func newBackups() *cobra.Command {
 	}
 	gc := &cobra.Command{
 		Use:   "gc",
-		Short: "Free the chunks no backup uses (the server does this after every deletion)",
+		Short: "Free the chunks no backup uses: delete packs that hold only those, repack those that mostly do (the server does this after every deletion)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			repo, err := open(cmd)
@@ -120,8 +121,14 @@ func newBackups() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "freed %d chunks (%s); %d chunks (%s) in use by %d backups\n",
-				st.FreedChunks, size(st.FreedBytes), st.Chunks, size(st.Bytes), st.Backups)
+			out := cmd.OutOrStdout()
+			fmt.Fprintf(out, "freed %d chunks (%s): deleted %d packs, of which %d were repacked into %d new ones\n",
+				st.FreedChunks, size(st.FreedBytes), st.DeletedPacks, st.RepackedPacks, st.NewPacks)
+			fmt.Fprintf(out, "kept %d packs (%s) holding %d chunks for %d backups; %d chunks (%s) of garbage wait in packs mostly in use\n",
+				st.Packs, size(st.Bytes), st.Chunks, st.Backups, st.GarbageChunks, size(st.GarbageBytes))
+			if st.DamagedPacks > 0 {
+				fmt.Fprintf(out, "%d damaged packs were left as they are: run `opennimble backups verify`\n", st.DamagedPacks)
+			}
 			return nil
 		},
 	}

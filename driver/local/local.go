@@ -37,8 +37,8 @@ type Options struct {
 	// Wait is how long a call waits for its operation before it reports
 	// progress instead (default 10s, well inside the lifecycle's lease).
 	Wait time.Duration
-	// IODelay slows every chunk write, read and delete of the backup store
-	// (crash tests use it to kill the server half-way).
+	// IODelay slows every chunk write, read, copy and free of the backup
+	// store (crash tests use it to kill the server half-way).
 	IODelay time.Duration
 	Logger  *slog.Logger
 }
@@ -264,9 +264,10 @@ func (d *Driver) collect() {
 		case err != nil:
 			d.log.Error("local driver: garbage collection of backups failed; retrying in a minute", "err", err)
 			retry.Reset(time.Minute)
-		case st.FreedChunks > 0 || st.TempRemoved > 0:
+		case st.FreedChunks > 0 || st.DeletedPacks > 0 || st.TempRemoved > 0 || st.DamagedPacks > 0:
 			d.log.Info("local driver: garbage collection of backups", "freedChunks", st.FreedChunks, "freedBytes", st.FreedBytes,
-				"chunks", st.Chunks, "bytes", st.Bytes, "backups", st.Backups, "duration", st.Duration)
+				"deletedPacks", st.DeletedPacks, "repackedPacks", st.RepackedPacks, "newPacks", st.NewPacks, "damagedPacks", st.DamagedPacks,
+				"packs", st.Packs, "chunks", st.Chunks, "bytes", st.Bytes, "garbageBytes", st.GarbageBytes, "backups", st.Backups, "duration", st.Duration)
 		}
 	}
 }
