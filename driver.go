@@ -2,6 +2,7 @@ package opennimble
 
 import (
 	"context"
+	"net/url"
 	"time"
 )
 
@@ -76,9 +77,13 @@ type Volume struct {
 // ProvisionParams describe a new session's workstation.
 type ProvisionParams struct {
 	SessionID, StudioID, OwnedBy string
+	LaunchProfileID              string
 	Token                        string // the transition; see Driver
 	InstanceType                 string
 	ImageID                      string
+	// Ec2ImageID is the streaming image's ec2ImageId, which drivers that
+	// run other kinds of images map to theirs (a container image, say).
+	Ec2ImageID string
 	// ImageSource is the streaming image's source for drivers with real
 	// volumes (a directory or archive on the server); may be empty.
 	ImageSource string
@@ -87,44 +92,47 @@ type ProvisionParams struct {
 
 // StopParams name the session to stop.
 type StopParams struct {
-	SessionID, Token string
+	SessionID, StudioID, Token string
 }
 
 // StartParams describe the workstation to start; see Driver.Start.
 type StartParams struct {
-	SessionID, Token string
-	InstanceType     string
-	ImageID          string
-	ImageSource      string
-	Volume           Volume
+	SessionID, StudioID, OwnedBy string
+	LaunchProfileID              string
+	Token                        string
+	InstanceType                 string
+	ImageID                      string
+	Ec2ImageID                   string
+	ImageSource                  string
+	Volume                       Volume
 }
 
 // TerminateParams name the session to terminate.
 type TerminateParams struct {
-	SessionID, Token string
+	SessionID, StudioID, Token string
 }
 
 // SnapshotParams name the volume generation to copy and the backup to fill.
 type SnapshotParams struct {
-	SessionID, BackupID string
-	VolumeGeneration    int64
+	SessionID, StudioID, BackupID string
+	VolumeGeneration              int64
 }
 
 // RestoreParams name the backup to restore and the generation of the new volume.
 type RestoreParams struct {
-	SessionID, BackupID, Token string
-	Volume                     Volume
+	SessionID, StudioID, BackupID, Token string
+	Volume                               Volume
 }
 
 // DeleteVolumeParams name the session and the newest generation to delete.
 type DeleteVolumeParams struct {
-	SessionID, Token string
-	VolumeGeneration int64
+	SessionID, StudioID, Token string
+	VolumeGeneration           int64
 }
 
 // DeleteBackupParams name the backup whose data to delete.
 type DeleteBackupParams struct {
-	BackupID string
+	BackupID, StudioID string
 }
 
 // DriverError is a driver operation's definitive failure. StatusCode is one
@@ -137,3 +145,31 @@ type DriverError struct {
 }
 
 func (e *DriverError) Error() string { return "driver: " + e.StatusCode + ": " + e.Message }
+
+// Watcher is implemented by drivers whose workstations can change outside
+// opennimble: a Kubernetes Pod deleted by an operator, a node lost. The
+// service asks Check about every READY session Watch names, and a
+// workstation that is gone or failed for good moves its session out of READY
+// with the driver's status code and message, so that no session is READY
+// without a workstation.
+type Watcher interface {
+	// Watch calls changed with the id of every session whose workstation may
+	// have changed, until ctx ends: once for every session the driver knows
+	// when it starts (so that a restart re-checks everything it created) and
+	// then on every change it sees. Calls may repeat.
+	Watch(ctx context.Context, changed func(sessionID, studioID string))
+	// Check reports on the workstation of a session that is READY: nil when
+	// it runs, a *DriverError when it is gone or failed, any other error when
+	// the driver cannot tell now.
+	Check(ctx context.Context, sessionID, studioID string) error
+}
+
+// Streamer is implemented by drivers whose workstations serve their remote
+// desktop over HTTP (and WebSocket) at an address the server can reach: the
+// stream URL of such a session is proxied there rather than answered with a
+// page.
+type Streamer interface {
+	// StreamTarget returns the base URL of the session's remote desktop, or a
+	// *DriverError when the session has no running workstation.
+	StreamTarget(ctx context.Context, sessionID, studioID string) (*url.URL, error)
+}

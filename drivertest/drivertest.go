@@ -94,6 +94,9 @@ func driverError(t *testing.T, what string, err error) *opennimble.DriverError {
 	return de
 }
 
+// studio is the studio of every session of the suite.
+const studio = "stu-1"
+
 func vol(gen int64) opennimble.Volume { return opennimble.Volume{Generation: gen} }
 
 // session drives one session through the driver with fresh tokens.
@@ -121,38 +124,38 @@ func sanitize(s string) string {
 func (s *session) token() string { s.n++; return fmt.Sprintf("tok-%d", s.n) }
 
 func (s *session) provision(gen int64) {
-	p := opennimble.ProvisionParams{SessionID: s.id, StudioID: "stu-1", OwnedBy: "alice", Token: s.token(),
+	p := opennimble.ProvisionParams{SessionID: s.id, StudioID: studio, OwnedBy: "alice", Token: s.token(),
 		InstanceType: "g4dn.xlarge", ImageID: "img-1", Volume: vol(gen)}
 	await(s.t, s.h, "provision", func(ctx context.Context) (opennimble.Progress, error) { return s.h.Driver.Provision(ctx, p) })
 }
 
 func (s *session) stop() {
-	p := opennimble.StopParams{SessionID: s.id, Token: s.token()}
+	p := opennimble.StopParams{SessionID: s.id, StudioID: studio, Token: s.token()}
 	await(s.t, s.h, "stop", func(ctx context.Context) (opennimble.Progress, error) { return s.h.Driver.Stop(ctx, p) })
 }
 
 func (s *session) start(gen int64) error {
-	p := opennimble.StartParams{SessionID: s.id, Token: s.token(), InstanceType: "g4dn.xlarge", ImageID: "img-1", Volume: vol(gen)}
+	p := opennimble.StartParams{SessionID: s.id, StudioID: studio, Token: s.token(), InstanceType: "g4dn.xlarge", ImageID: "img-1", Volume: vol(gen)}
 	return try(s.t, s.h, func(ctx context.Context) (opennimble.Progress, error) { return s.h.Driver.Start(ctx, p) })
 }
 
 func (s *session) snapshot(backupID string, gen int64) error {
-	p := opennimble.SnapshotParams{SessionID: s.id, BackupID: backupID, VolumeGeneration: gen}
+	p := opennimble.SnapshotParams{SessionID: s.id, StudioID: studio, BackupID: backupID, VolumeGeneration: gen}
 	return try(s.t, s.h, func(ctx context.Context) (opennimble.Progress, error) { return s.h.Driver.Snapshot(ctx, p) })
 }
 
 func (s *session) restore(backupID string, gen int64) error {
-	p := opennimble.RestoreParams{SessionID: s.id, BackupID: backupID, Token: s.token(), Volume: vol(gen)}
+	p := opennimble.RestoreParams{SessionID: s.id, StudioID: studio, BackupID: backupID, Token: s.token(), Volume: vol(gen)}
 	return try(s.t, s.h, func(ctx context.Context) (opennimble.Progress, error) { return s.h.Driver.Restore(ctx, p) })
 }
 
 func (s *session) deleteVolume(gen int64) {
-	p := opennimble.DeleteVolumeParams{SessionID: s.id, Token: s.token(), VolumeGeneration: gen}
+	p := opennimble.DeleteVolumeParams{SessionID: s.id, StudioID: studio, Token: s.token(), VolumeGeneration: gen}
 	await(s.t, s.h, "delete volume", func(ctx context.Context) (opennimble.Progress, error) { return s.h.Driver.DeleteVolume(ctx, p) })
 }
 
 func (s *session) deleteBackup(backupID string) {
-	p := opennimble.DeleteBackupParams{BackupID: backupID}
+	p := opennimble.DeleteBackupParams{BackupID: backupID, StudioID: studio}
 	await(s.t, s.h, "delete backup", func(ctx context.Context) (opennimble.Progress, error) { return s.h.Driver.DeleteBackup(ctx, p) })
 }
 

@@ -10,7 +10,7 @@ import (
 
 func testProvisionIdempotent(t *testing.T, h *Harness) {
 	s := newSession(t, h)
-	p := opennimble.ProvisionParams{SessionID: s.id, Token: "t1", InstanceType: "g4dn.xlarge", ImageID: "img-1", Volume: vol(1)}
+	p := opennimble.ProvisionParams{SessionID: s.id, StudioID: studio, Token: "t1", InstanceType: "g4dn.xlarge", ImageID: "img-1", Volume: vol(1)}
 	call := func(ctx context.Context) (opennimble.Progress, error) { return h.Driver.Provision(ctx, p) }
 	await(t, h, "provision", call)
 	fresh := s.data()
@@ -103,7 +103,7 @@ func testRestoreNeedsBackup(t *testing.T, h *Harness) {
 	driverError(t, "restore of a backup that never existed", s.restore("bak-none", 2))
 	s.must("snapshot", s.snapshot("bak-1", 1))
 	s.deleteBackup("bak-1")
-	p := opennimble.RestoreParams{SessionID: s.id, BackupID: "bak-1", Token: "same", Volume: vol(3)}
+	p := opennimble.RestoreParams{SessionID: s.id, StudioID: studio, BackupID: "bak-1", Token: "same", Volume: vol(3)}
 	call := func(ctx context.Context) (opennimble.Progress, error) { return h.Driver.Restore(ctx, p) }
 	first := driverError(t, "restore of a deleted backup", try(t, h, call))
 	again := driverError(t, "repeated restore of a deleted backup", try(t, h, call))
@@ -137,7 +137,7 @@ func testDeletesIdempotent(t *testing.T, h *Harness) {
 	s := newSession(t, h)
 	s.deleteBackup("bak-unknown")
 	s.deleteVolume(1)
-	p := opennimble.TerminateParams{SessionID: s.id, Token: "t"}
+	p := opennimble.TerminateParams{SessionID: s.id, StudioID: studio, Token: "t"}
 	call := func(ctx context.Context) (opennimble.Progress, error) { return h.Driver.Terminate(ctx, p) }
 	await(t, h, "terminate an unknown session", call)
 	s.provision(1)
@@ -153,7 +153,7 @@ func testTerminate(t *testing.T, h *Harness) {
 	s.stop()
 	s.must("snapshot", s.snapshot("bak-1", 1))
 	for range 2 {
-		p := opennimble.TerminateParams{SessionID: s.id, Token: "t"}
+		p := opennimble.TerminateParams{SessionID: s.id, StudioID: studio, Token: "t"}
 		await(t, h, "terminate", func(ctx context.Context) (opennimble.Progress, error) { return h.Driver.Terminate(ctx, p) })
 	}
 	if _, ok := h.Read(s.id); ok {
@@ -170,7 +170,7 @@ func testTerminate(t *testing.T, h *Harness) {
 func testCancelled(t *testing.T, h *Harness) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	_, err := h.Driver.Provision(ctx, opennimble.ProvisionParams{SessionID: "ses-cancelled", Token: "t", ImageID: "img-1", Volume: vol(1)})
+	_, err := h.Driver.Provision(ctx, opennimble.ProvisionParams{SessionID: "ses-cancelled", StudioID: studio, Token: "t", ImageID: "img-1", Volume: vol(1)})
 	var de *opennimble.DriverError
 	if err == nil || errors.As(err, &de) {
 		t.Fatalf("a cancelled call returned %v, want a transient error", err)

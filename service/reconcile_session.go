@@ -38,17 +38,27 @@ const defaultRetry = time.Second
 
 func (s *Service) reconcileStreamingSession(ctx context.Context, id string) error {
 	var w *sessionWork
+	var ready *sessionDoc // a resting READY session, whose workstation a Watcher can check
 	err := s.update(ctx, func(t *txn) error {
-		w = nil
+		w, ready = nil, nil
 		d, rec, err := get[sessionDoc](ctx, t, opennimble.KindStreamingSession, id)
 		if err != nil || d == nil {
 			return err
 		}
 		w, err = s.planSession(ctx, t, d, rec)
+		if err == nil && w == nil && d.Op == nil && d.State == api.StreamingSessionStateReady {
+			ready = d
+		}
 		return err
 	})
-	if err != nil || w == nil {
+	if err != nil {
 		return err
+	}
+	if w == nil {
+		if ready != nil {
+			return s.checkWorkstation(ctx, ready)
+		}
+		return nil
 	}
 	p, err := s.runStep(ctx, w)
 	var de *opennimble.DriverError
@@ -101,23 +111,26 @@ func (s *Service) runStep(ctx context.Context, w *sessionWork) (opennimble.Progr
 	if c := d.VolumeConfiguration; c != nil {
 		vol.SizeGiB, vol.Iops, vol.ThroughputMiBs = deref(c.Size), deref(c.Iops), deref(c.Throughput)
 	}
+	sid, studio := d.SessionId, d.StudioId
 	switch w.step {
 	case stepProvision:
-		return s.driver.Provision(ctx, opennimble.ProvisionParams{SessionID: d.SessionId, StudioID: d.StudioId, OwnedBy: d.OwnedBy,
-			Token: op.Token, InstanceType: d.Ec2InstanceType, ImageID: d.StreamingImageId, ImageSource: d.ImageSource, Volume: vol})
+		return s.driver.Provision(ctx, opennimble.ProvisionParams{SessionID: sid, StudioID: studio, OwnedBy: d.OwnedBy,
+			LaunchProfileID: d.LaunchProfileId, Token: op.Token, InstanceType: d.Ec2InstanceType, ImageID: d.StreamingImageId,
+			Ec2ImageID: d.Ec2ImageId, ImageSource: d.ImageSource, Volume: vol})
 	case stepStop:
-		return s.driver.Stop(ctx, opennimble.StopParams{SessionID: d.SessionId, Token: op.Token})
+		return s.driver.Stop(ctx, opennimble.StopParams{SessionID: sid, StudioID: studio, Token: op.Token})
 	case stepSnapshot:
-		return s.driver.Snapshot(ctx, opennimble.SnapshotParams{SessionID: d.SessionId, BackupID: op.BackupID, VolumeGeneration: op.Generation})
+		return s.driver.Snapshot(ctx, opennimble.SnapshotParams{SessionID: sid, StudioID: studio, BackupID: op.BackupID, VolumeGeneration: op.Generation})
 	case stepDeleteVolume:
-		return s.driver.DeleteVolume(ctx, opennimble.DeleteVolumeParams{SessionID: d.SessionId, Token: op.Token, VolumeGeneration: op.Generation})
+		return s.driver.DeleteVolume(ctx, opennimble.DeleteVolumeParams{SessionID: sid, StudioID: studio, Token: op.Token, VolumeGeneration: op.Generation})
 	case stepRestore:
-		return s.driver.Restore(ctx, opennimble.RestoreParams{SessionID: d.SessionId, BackupID: op.BackupID, Token: op.Token, Volume: vol})
+		return s.driver.Restore(ctx, opennimble.RestoreParams{SessionID: sid, StudioID: studio, BackupID: op.BackupID, Token: op.Token, Volume: vol})
 	case stepStart:
-		return s.driver.Start(ctx, opennimble.StartParams{SessionID: d.SessionId, Token: op.Token, InstanceType: d.Ec2InstanceType,
-			ImageID: d.StreamingImageId, ImageSource: d.ImageSource, Volume: vol})
+		return s.driver.Start(ctx, opennimble.StartParams{SessionID: sid, StudioID: studio, OwnedBy: d.OwnedBy,
+			LaunchProfileID: d.LaunchProfileId, Token: op.Token, InstanceType: d.Ec2InstanceType, ImageID: d.StreamingImageId,
+			Ec2ImageID: d.Ec2ImageId, ImageSource: d.ImageSource, Volume: vol})
 	case stepTerminate:
-		return s.driver.Terminate(ctx, opennimble.TerminateParams{SessionID: d.SessionId, Token: op.Token})
+		return s.driver.Terminate(ctx, opennimble.TerminateParams{SessionID: sid, StudioID: studio, Token: op.Token})
 	}
 	return opennimble.Progress{}, fmt.Errorf("unknown step %q", w.step)
 }
@@ -200,6 +213,9 @@ func (s *Service) finishOp(ctx context.Context, t *txn, d *sessionDoc, rec *open
 		}
 	case opStop:
 		d.State, d.StatusCode, d.StatusMessage = api.StreamingSessionStateStopped, api.StreamingSessionStatusCodeStreamingSessionStopped, "Session stopped"
+		if op.Lost != nil {
+			d.StatusCode, d.StatusMessage = sessionStatusCode(op.Lost.StatusCode), lostMessage(op.Lost)
+		}
 		d.TerminateAt = nil
 		if d.AutomaticTerminationMode == api.AutomaticTerminationModeActivated {
 			d.TerminateAt = ptr(now.Add(minutes(d.MaxStoppedSessionLengthInMinutes)))
@@ -268,7 +284,7 @@ func (s *Service) enforceLimits(ctx context.Context, t *txn, d *sessionDoc, rec 
 	now := s.clock.Now()
 	switch {
 	case d.State == api.StreamingSessionStateReady && d.canStop() && d.StopAt != nil && !now.Before(*d.StopAt):
-		return s.beginStop(ctx, t, d, rec, "", "")
+		return s.beginStop(ctx, t, d, rec, "", "", nil)
 	case d.State != api.StreamingSessionStateDeleteFailed && d.TerminateAt != nil && !now.Before(*d.TerminateAt):
 		return s.beginDelete(ctx, t, d, rec, "")
 	}
@@ -311,12 +327,13 @@ func (s *Service) purgeSession(ctx context.Context, t *txn, id string) error {
 func (s *Service) reconcileStreamingBackup(ctx context.Context, id string) error {
 	kind := opennimble.KindStreamingBackup
 	var deleting bool
+	var studio string
 	err := s.update(ctx, func(t *txn) error {
 		b, _, err := get[backupDoc](ctx, t, kind, id)
 		if err != nil || b == nil {
 			return err
 		}
-		deleting = b.State == api.StreamingSessionStateDeleteInProgress
+		deleting, studio = b.State == api.StreamingSessionStateDeleteInProgress, b.StudioId
 		if b.State != api.StreamingSessionStateDeleted {
 			return nil
 		}
@@ -332,7 +349,7 @@ func (s *Service) reconcileStreamingBackup(ctx context.Context, id string) error
 	if s.driver == nil {
 		return errors.New("no workstation driver is configured")
 	}
-	p, err := s.driver.DeleteBackup(ctx, opennimble.DeleteBackupParams{BackupID: id})
+	p, err := s.driver.DeleteBackup(ctx, opennimble.DeleteBackupParams{BackupID: id, StudioID: studio})
 	var de *opennimble.DriverError
 	if err != nil && !errors.As(err, &de) {
 		return fmt.Errorf("delete backup %s: %w", id, err)

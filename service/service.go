@@ -6,6 +6,7 @@ package service
 
 import (
 	"context"
+	"log/slog"
 	"time"
 
 	opennimble "github.com/opennimble/opennimble"
@@ -72,6 +73,7 @@ type Service struct {
 	transitions TransitionPolicy
 	// docs keeps decoded documents of records read by getCommitted.
 	docs *docCache
+	log  *slog.Logger
 }
 
 var _ api.Handler = (*Service)(nil)
@@ -85,6 +87,9 @@ type Options struct {
 	Kick func()
 	// Driver is the workstation driver the lifecycle uses for sessions.
 	Driver opennimble.Driver
+	// Logger receives what the service notices on its own (a lost
+	// workstation); nil logs nothing.
+	Logger *slog.Logger
 	// Transitions, when set, decides when *_IN_PROGRESS states complete in
 	// place of Config.TransitionDelay (emulator controls).
 	Transitions TransitionPolicy
@@ -140,7 +145,12 @@ func New(ctx context.Context, cfg Config, o Options) (*Service, error) {
 			return nil, err
 		}
 	}
-	return &Service{store: o.Store, clock: o.Clock, ids: o.IDs, cfg: cfg, pages: p, kick: o.Kick, driver: o.Driver, transitions: o.Transitions, docs: newDocCache(50_000)}, nil
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Service{store: o.Store, clock: o.Clock, ids: o.IDs, cfg: cfg, pages: p, kick: o.Kick, driver: o.Driver, transitions: o.Transitions,
+		docs: newDocCache(50_000), log: log}, nil
 }
 
 // Config returns the service's configuration.

@@ -19,6 +19,9 @@ type sessionDoc struct {
 	MaxStoppedSessionLengthInMinutes int32 `json:"maxStoppedSessionLengthInMinutes"`
 	// ImageSource is the streaming image's source, for drivers with real volumes.
 	ImageSource string `json:"imageSource,omitempty"`
+	// Ec2ImageId is the streaming image's ec2ImageId, which drivers map to
+	// what they run (the Kubernetes driver to a container image).
+	Ec2ImageId string `json:"ec2ImageId,omitempty"`
 	// Volume is the driver's volume as of the last step recorded.
 	Volume sessionVolume `json:"volume"`
 	// Op is the transition in progress; nil in a resting state.
@@ -54,6 +57,10 @@ type sessionOp struct {
 	Generation int64 `json:"generation,omitempty"`
 	// Auto marks a transition begun by a time limit rather than a user.
 	Auto bool `json:"auto,omitempty"`
+	// Lost, on a stop, is why the driver reported the workstation gone: the
+	// stop then saves what is left (backup, volume) and the stopped session
+	// reports the loss instead of "Session stopped".
+	Lost *opennimble.DriverError `json:"lost,omitempty"`
 }
 
 type opKind string

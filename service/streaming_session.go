@@ -144,7 +144,7 @@ func (s *Service) newSession(ctx context.Context, in *api.CreateStreamingSession
 	if owner == "" {
 		owner = caller(ctx)
 	}
-	d := &sessionDoc{StudioId: in.StudioId, ImageSource: img.Source, StreamingSession: api.StreamingSession{
+	d := &sessionDoc{StudioId: in.StudioId, ImageSource: img.Source, Ec2ImageId: img.Ec2ImageId, StreamingSession: api.StreamingSession{
 		Arn:              s.arn(opennimble.KindStreamingSession, id),
 		CreatedAt:        &now,
 		CreatedBy:        caller(ctx),
@@ -313,7 +313,7 @@ func (s *Service) StopStreamingSession(ctx context.Context, in *api.StopStreamin
 		if err := requireSessionState(d, api.StreamingSessionStateReady, api.StreamingSessionStateStopFailed); err != nil {
 			return nil, err
 		}
-		if err := s.beginStop(ctx, t, d, rec, caller(ctx), in.VolumeRetentionMode); err != nil {
+		if err := s.beginStop(ctx, t, d, rec, caller(ctx), in.VolumeRetentionMode, nil); err != nil {
 			return nil, err
 		}
 		return &api.StopStreamingSessionResponse{Session: &d.StreamingSession}, nil
@@ -364,14 +364,21 @@ func (s *Service) beginDelete(ctx context.Context, t *txn, d *sessionDoc, rec *o
 // AUTOMATIC, creates the backup the stop fills, in the same transaction, so
 // that however often the lifecycle resumes the stop there is exactly one.
 // by is "" when the session reached its stopAt.
-func (s *Service) beginStop(ctx context.Context, t *txn, d *sessionDoc, rec *opennimble.Record, by string, mode api.VolumeRetentionMode) error {
+//
+// lost, when set, is the driver's report that the workstation is gone: the
+// stop then saves what is left of it (the backup, the volume) and reports
+// the loss.
+func (s *Service) beginStop(ctx context.Context, t *txn, d *sessionDoc, rec *opennimble.Record, by string, mode api.VolumeRetentionMode, lost *opennimble.DriverError) error {
 	s.transition(d, by, api.StreamingSessionStateStopInProgress, api.StreamingSessionStatusCodeStreamingSessionStopInProgress, "Session stop in progress")
-	if by == "" {
+	switch {
+	case lost != nil:
+		d.StatusMessage = "Session is stopping: " + lostMessage(lost)
+	case by == "":
 		d.StatusMessage = "Session is stopping: it reached its stopAt"
 	}
 	d.StoppedAt, d.StoppedBy = ptr(*d.UpdatedAt), by
 	d.VolumeRetentionMode = effectiveRetention(d, mode)
-	op := &sessionOp{Token: s.ids.Token(20), Kind: opStop, Generation: d.Volume.Generation, Auto: by == ""}
+	op := &sessionOp{Token: s.ids.Token(20), Kind: opStop, Generation: d.Volume.Generation, Auto: by == "", Lost: lost}
 	d.Op = op
 	if !d.canStop() {
 		// The model: with maxStoppedSessionLengthInMinutes 0 "your sessions

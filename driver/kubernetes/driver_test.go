@@ -1,0 +1,137 @@
+package kubernetes
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/opennimble/opennimble/drivertest"
+	"github.com/opennimble/opennimble/internal/kubesim"
+	"github.com/opennimble/opennimble/internal/kubetest"
+)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if err := kubetest.Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "kubetest:", err)
+	}
+	os.Exit(code)
+}
+
+const testConfig = `
+namespacePrefix: nimble-
+storageClassName: fast
+volumeSnapshotClassName: snapclass
+homePath: /home/artist
+defaultVolumeSizeGiB: 20
+images:
+  - ec2ImageId: "*"
+    image: registry.example/workstation:1
+    port: 8443
+instanceTypes:
+  g4dn.xlarge:
+    requests: {cpu: "4", memory: 16Gi}
+    limits: {cpu: "4", memory: 16Gi, nvidia.com/gpu: "1"}
+    nodeSelector: {node.kubernetes.io/instance-type: g4dn.xlarge}
+    tolerations: [{key: nvidia.com/gpu, operator: Exists, effect: NoSchedule}]
+`
+
+var studioCounter atomic.Int64
+
+// rig is a driver on the shared API server with the cluster simulation,
+// and a studio (so a namespace) of its own.
+type rig struct {
+	d      *Driver
+	sim    *kubesim.Cluster
+	studio string
+}
+
+// newRig starts a driver; namespaced gives it a fresh namespace of its own
+// (else it has a namespace per studio).
+func newRig(t *testing.T, cfgText string, namespaced bool) *rig {
+	t.Helper()
+	rc := kubetest.Start(t)
+	cfg, err := ParseConfig([]byte(cfgText))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if namespaced {
+		cfg.Namespace = kubetest.Namespace(t, rc)
+	}
+	d, err := New(Options{Config: cfg, REST: rc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = d.Close() })
+	sim, err := kubesim.Start(rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sim.Stop)
+	return &rig{d: d, sim: sim, studio: fmt.Sprintf("stu-%d-%d", time.Now().UnixNano()%1e6, studioCounter.Add(1))}
+}
+
+// current returns the session's live claim of the highest generation, once
+// the simulated provisioner has bound it (and so filled it).
+func (r *rig) current(t *testing.T, studio, sessionID string) (*corev1.PersistentVolumeClaim, bool) {
+	t.Helper()
+	ns := r.d.namespace(studio)
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		list, err := r.sim.Kube.CoreV1().PersistentVolumeClaims(ns).List(context.Background(), metav1.ListOptions{LabelSelector: labelSession + "=" + key(sessionID)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var live []corev1.PersistentVolumeClaim
+		for _, c := range list.Items {
+			if c.DeletionTimestamp == nil {
+				live = append(live, c)
+			}
+		}
+		if len(live) == 0 {
+			return nil, false
+		}
+		c := slices.MaxFunc(live, func(a, b corev1.PersistentVolumeClaim) int { return int(generationOf(&a) - generationOf(&b)) })
+		if c.Status.Phase == corev1.ClaimBound {
+			return &c, true
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("claim %s/%s is not bound after 10s", ns, c.Name)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func TestConformance(t *testing.T) {
+	drivertest.Run(t, func(t *testing.T) *drivertest.Harness {
+		// drivertest uses studio "stu-1" and the same backup ids in every
+		// test: each gets a namespace of its own.
+		r := newRig(t, testConfig, true)
+		return &drivertest.Harness{
+			Driver: r.d,
+			Read: func(id string) (string, bool) {
+				c, ok := r.current(t, "stu-1", id)
+				if !ok {
+					return "", false
+				}
+				return c.Annotations[kubesim.DataAnnotation], true
+			},
+			Write: func(id, data string) {
+				c, ok := r.current(t, "stu-1", id)
+				if !ok {
+					t.Fatalf("session %s has no volume to write", id)
+				}
+				if err := r.sim.SetData(context.Background(), c.Namespace, c.Name, data); err != nil {
+					t.Fatal(err)
+				}
+			},
+		}
+	})
+}
