@@ -24,6 +24,7 @@ import (
 	"github.com/opennimble/opennimble/service"
 	"github.com/opennimble/opennimble/sigv4"
 	"github.com/opennimble/opennimble/sqlite"
+	"k8s.io/client-go/rest"
 )
 
 // Config is everything a server is configured with.
@@ -40,7 +41,7 @@ type Config struct {
 	Timestamps       string        // auto, iso8601 or epoch
 	RateLimit        float64       // requests per second per principal; 0 = none
 	PublicURL        string        // base URL clients reach the server at
-	Driver           string        // workstation driver: sim or local
+	Driver           string        // workstation driver: sim, local or kubernetes
 	Quotas           service.Quotas
 	PageSize         int // items per page of lists without maxResults
 	// SimStepDuration is how long each step of the simulated driver takes.
@@ -51,6 +52,12 @@ type Config struct {
 	// LocalIODelay slows every chunk write, read and delete of the local
 	// driver's backup store (crash tests only).
 	LocalIODelay time.Duration
+	// KubernetesConfig is the kubernetes driver's configuration file (YAML:
+	// namespaces, storage and snapshot classes, image and instance type
+	// mappings); Kubeconfig the cluster's kubeconfig ("" uses $KUBECONFIG or
+	// the in-cluster service account).
+	KubernetesConfig string
+	Kubeconfig       string
 	// Controls serves the emulator controls under /_nimble/ to
 	// administrators; emulator mode always does.
 	Controls bool
@@ -147,8 +154,12 @@ func (c *Config) Validate() error {
 		if c.SharedStore() {
 			errs = append(errs, "driver local keeps session volumes on this host: replicas on a shared store cannot use it")
 		}
+	case "kubernetes":
+		if c.KubernetesConfig == "" {
+			errs = append(errs, "driver kubernetes needs --kubernetes-config: the file that maps streaming images and instance types to the cluster")
+		}
 	default:
-		errs = append(errs, fmt.Sprintf("driver %q: want sim or local", c.Driver))
+		errs = append(errs, fmt.Sprintf("driver %q: want sim, local or kubernetes", c.Driver))
 	}
 	if len(errs) > 0 {
 		return errors.New(strings.Join(errs, "; "))
@@ -167,6 +178,9 @@ type Options struct {
 	// clock when nil. It is separate from Clock so that tests can move the
 	// service's time by hours while clients still sign with the real time.
 	AuthClock opennimble.Clock
+	// KubeREST, when set, is how the kubernetes driver reaches its cluster,
+	// in place of Config.Kubeconfig (tests).
+	KubeREST *rest.Config
 }
 
 // App is a running server.
@@ -191,6 +205,8 @@ type App struct {
 
 	// closeDriver stops a driver's background work (the local driver's).
 	closeDriver func() error
+	driver      opennimble.Driver
+	logger      *slog.Logger
 }
 
 // DBPath is the SQLite database of a data folder.
@@ -316,6 +332,7 @@ func Start(ctx context.Context, cfg Config, o Options) (*App, error) {
 		}
 	}()
 	go w.Run(rctx)
+	go svc.WatchDriver(rctx)
 	return a, nil
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"html/template"
 	"net/http"
+	"net/http/httputil"
 	"strings"
 	"time"
 
@@ -50,13 +51,48 @@ var streamTmpl = template.Must(template.New("stream").Parse(`<!doctype html>
 </body></html>
 `))
 
-// streamPage serves the URL of a session stream: the page names the session
-// and its owner until the stream expires; afterwards it is refused.
+// streamPage serves the URL of a session stream until the stream expires;
+// afterwards it is refused. With a driver whose workstations serve their
+// remote desktop (opennimble.Streamer, the kubernetes driver) the URL leads
+// there through this server: /_stream/<token>/<path> is proxied, WebSocket
+// upgrades included, to <desktop>/<path>, and the workstation is never
+// exposed itself. Otherwise the page names the session and its owner.
 func (a *App) streamPage(w http.ResponseWriter, r *http.Request) {
-	token := strings.TrimPrefix(r.URL.Path, "/_stream/")
+	token, rest, proxied := strings.Cut(strings.TrimPrefix(r.URL.Path, "/_stream/"), "/")
 	info, err := a.Service.StreamPage(r.Context(), token)
 	if err != nil {
 		http.Error(w, "This stream link is unknown or has expired.", http.StatusForbidden)
+		return
+	}
+	if streamer, ok := a.driver.(opennimble.Streamer); ok {
+		if !proxied {
+			// The desktop's relative links need the trailing slash.
+			http.Redirect(w, r, "/_stream/"+token+"/", http.StatusFound)
+			return
+		}
+		target, err := streamer.StreamTarget(r.Context(), info.SessionID, info.StudioID)
+		if err != nil {
+			a.logger.Warn("stream target", "session", info.SessionID, "err", err)
+			http.Error(w, "The workstation of session "+info.SessionID+" is not running.", http.StatusBadGateway)
+			return
+		}
+		proxy := &httputil.ReverseProxy{
+			Rewrite: func(pr *httputil.ProxyRequest) {
+				pr.SetURL(target)
+				pr.Out.URL.Path, pr.Out.URL.RawPath = "/"+rest, ""
+				pr.SetXForwarded()
+				pr.Out.Header.Set("X-Nimble-Session-Id", info.SessionID)
+			},
+			ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
+				a.logger.Warn("stream proxy", "session", info.SessionID, "err", err)
+				http.Error(w, "The workstation of session "+info.SessionID+" does not answer.", http.StatusBadGateway)
+			},
+		}
+		proxy.ServeHTTP(w, r)
+		return
+	}
+	if proxied && rest != "" {
+		http.NotFound(w, r)
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")

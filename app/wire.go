@@ -8,6 +8,7 @@ import (
 	"time"
 
 	opennimble "github.com/opennimble/opennimble"
+	"github.com/opennimble/opennimble/driver/kubernetes"
 	"github.com/opennimble/opennimble/driver/local"
 	"github.com/opennimble/opennimble/driver/sim"
 	"github.com/opennimble/opennimble/lifecycle"
@@ -29,6 +30,7 @@ func (a *App) wire(ctx context.Context, cfg Config, o Options, publicURL string)
 		return nil, nil, err
 	}
 	a.ctl.setDriver(drv)
+	a.driver, a.logger = drv, o.Logger
 	if c, ok := drv.(io.Closer); ok {
 		a.closeDriver = c.Close
 	}
@@ -40,7 +42,7 @@ func (a *App) wire(ctx context.Context, cfg Config, o Options, publicURL string)
 		StreamBaseURL:    publicURL,
 		Quotas:           cfg.Quotas,
 		PageSize:         cfg.PageSize,
-	}, service.Options{Store: a.Store, Clock: o.Clock, IDs: o.IDs, Kick: kick, Driver: drv,
+	}, service.Options{Store: a.Store, Clock: o.Clock, IDs: o.IDs, Kick: kick, Driver: drv, Logger: o.Logger,
 		Transitions: a.ctl.transitionPolicy(), PageKey: a.ctl.paginationKey()})
 	if err != nil {
 		return nil, nil, err
@@ -51,8 +53,15 @@ func (a *App) wire(ctx context.Context, cfg Config, o Options, publicURL string)
 }
 
 func newDriver(cfg Config, o Options, rule func(sim.Call) *opennimble.DriverError) (opennimble.Driver, error) {
-	if cfg.Driver == "local" {
+	switch cfg.Driver {
+	case "local":
 		return local.New(local.Options{DataDir: cfg.DataDir, ImageRoots: cfg.LocalImageRoots, IODelay: cfg.LocalIODelay, Logger: o.Logger})
+	case "kubernetes":
+		kc, err := kubernetes.LoadConfig(cfg.KubernetesConfig)
+		if err != nil {
+			return nil, err
+		}
+		return kubernetes.New(kubernetes.Options{Config: kc, REST: o.KubeREST, Kubeconfig: cfg.Kubeconfig, Logger: o.Logger})
 	}
 	durations := map[sim.Step]time.Duration{}
 	for _, step := range sim.Steps {

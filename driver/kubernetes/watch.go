@@ -11,7 +11,9 @@ import (
 	"k8s.io/client-go/tools/cache"
 )
 
-// Watch names every session whose anchor or Pod the informers see, first
+// Watch names every session whose anchor, Pod, claims or snapshots the
+// informers see (so that a Pod becoming Ready or a snapshot becoming ready
+// to use moves its session on at once), first
 // all of them (which re-checks every session after a restart), then on each
 // change, until ctx ends.
 func (d *Driver) Watch(ctx context.Context, changed func(sessionID, studioID string)) {
@@ -30,7 +32,7 @@ func (d *Driver) Watch(ctx context.Context, changed func(sessionID, studioID str
 		DeleteFunc: notify,
 	}
 	var regs []func()
-	for _, inf := range []cache.SharedIndexInformer{d.mapInformer, d.podInformer} {
+	for _, inf := range []cache.SharedIndexInformer{d.mapInformer, d.podInformer, d.claimInformer, d.snapInformer} {
 		reg, err := inf.AddEventHandler(h)
 		if err != nil {
 			d.log.Error("cannot watch the cluster", "err", err)

@@ -152,16 +152,7 @@ func (c *Cluster) watchPods(ctx context.Context) error {
 					State: corev1.ContainerState{Waiting: &corev1.ContainerStateWaiting{Reason: "ImagePullBackOff",
 						Message: fmt.Sprintf("Back-off pulling image %q", pod.Spec.Containers[0].Image)}}}}}
 		default:
-			pod.Status = corev1.PodStatus{Phase: corev1.PodRunning, PodIP: c.PodIP, PodIPs: []corev1.PodIP{{IP: c.PodIP}}, StartTime: &now,
-				Conditions: []corev1.PodCondition{
-					{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, LastTransitionTime: now},
-					{Type: corev1.ContainersReady, Status: corev1.ConditionTrue, LastTransitionTime: now},
-					{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: now},
-				}}
-			for _, ct := range pod.Spec.Containers {
-				pod.Status.ContainerStatuses = append(pod.Status.ContainerStatuses, corev1.ContainerStatus{Name: ct.Name, Image: ct.Image, Ready: true,
-					State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}}})
-			}
+			c.running(pod)
 		}
 		_, _ = c.Kube.CoreV1().Pods(pod.Namespace).UpdateStatus(ctx, pod, metav1.UpdateOptions{})
 	})
@@ -296,5 +287,32 @@ func (c *Cluster) SetData(ctx context.Context, ns, claim, data string) error {
 		if !apierrors.IsConflict(err) {
 			return err
 		}
+	}
+}
+
+// MarkReady plays the kubelet for a Pod left alone (Hold): scheduled,
+// Running and Ready.
+func (c *Cluster) MarkReady(ctx context.Context, ns, name string) error {
+	pod, err := c.Kube.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+	if err != nil {
+		return err
+	}
+	c.running(pod)
+	_, err = c.Kube.CoreV1().Pods(ns).UpdateStatus(ctx, pod, metav1.UpdateOptions{})
+	return err
+}
+
+// running sets a Pod's status to scheduled, Running and Ready.
+func (c *Cluster) running(pod *corev1.Pod) {
+	now := metav1.Now()
+	pod.Status = corev1.PodStatus{Phase: corev1.PodRunning, PodIP: c.PodIP, PodIPs: []corev1.PodIP{{IP: c.PodIP}}, StartTime: &now,
+		Conditions: []corev1.PodCondition{
+			{Type: corev1.PodScheduled, Status: corev1.ConditionTrue, LastTransitionTime: now},
+			{Type: corev1.ContainersReady, Status: corev1.ConditionTrue, LastTransitionTime: now},
+			{Type: corev1.PodReady, Status: corev1.ConditionTrue, LastTransitionTime: now},
+		}}
+	for _, ct := range pod.Spec.Containers {
+		pod.Status.ContainerStatuses = append(pod.Status.ContainerStatuses, corev1.ContainerStatus{Name: ct.Name, Image: ct.Image, Ready: true,
+			State: corev1.ContainerState{Running: &corev1.ContainerStateRunning{StartedAt: now}}})
 	}
 }
