@@ -67,7 +67,7 @@ type Driver struct {
 	snaps  snaplisters.VolumeSnapshotLister
 
 	podInformer, claimInformer, mapInformer, snapInformer cache.SharedIndexInformer
-	claimIndex                                           cache.Indexer
+	claimIndex                                            cache.Indexer
 
 	stop       chan struct{}
 	closeOnce  sync.Once
