@@ -328,9 +328,29 @@ func TestKubernetesDriver(t *testing.T) {
 	}
 	k.sim.SetPodFate(nil)
 
+	// A snapshot the storage system fails: the backup is CREATE_FAILED with
+	// the snapshot's error, and the session says its backup failed.
+	ws := e2.session(t, pr)
+	k.sim.FailSnapshots("snapshot quota of the storage pool exceeded")
+	check(t, ws.stop())
+	got = ws.awaitState("STOP_FAILED")
+	if !strings.Contains(aws.StringValue(got.StatusMessage), "snapshot quota of the storage pool exceeded") {
+		t.Fatalf("a failed snapshot leaves the session with %q", aws.StringValue(got.StatusMessage))
+	}
+	var failed *nimblestudio.StreamingSessionBackup
+	for _, b := range ws.backups() {
+		if aws.StringValue(b.SessionId) == *ws.id {
+			failed = b
+		}
+	}
+	if failed == nil || aws.StringValue(failed.State) != "CREATE_FAILED" || !strings.Contains(aws.StringValue(failed.StatusMessage), "snapshot quota of the storage pool exceeded") {
+		t.Fatalf("the backup of a failed snapshot: %v", failed)
+	}
+	k.sim.FailSnapshots("")
+
 	// Deleting sessions removes their Pods, claims and anchors; backups
 	// (snapshots) go with the session's deletion.
-	for _, x := range []*sess{s, fs, bs} {
+	for _, x := range []*sess{s, fs, bs, ws} {
 		must[*nimblestudio.DeleteStreamingSessionOutput](t)(e2.Admin.DeleteStreamingSessionWithContext(ctx(t), &nimblestudio.DeleteStreamingSessionInput{StudioId: &pr.Studio, SessionId: x.id}))
 	}
 	awaitCond(t, "the sessions' objects removed", func() bool {

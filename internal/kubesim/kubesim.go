@@ -52,6 +52,7 @@ type Cluster struct {
 	mu       sync.Mutex
 	fate     func(*corev1.Pod) PodFate
 	snapFail map[string]string // snapshot name -> error message
+	failAll  string            // error message for every new snapshot
 	hold     bool              // snapshots stay not ready
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
@@ -89,6 +90,10 @@ func (c *Cluster) FailSnapshot(name, message string) {
 	c.snapFail[name] = message
 	c.mu.Unlock()
 }
+
+// FailSnapshots makes the snapshot controller report message as the error
+// of every new snapshot ("" stops it).
+func (c *Cluster) FailSnapshots(message string) { c.mu.Lock(); c.failAll = message; c.mu.Unlock() }
 
 // HoldSnapshots keeps new snapshots not ready until released.
 func (c *Cluster) HoldSnapshots(hold bool) { c.mu.Lock(); c.hold = hold; c.mu.Unlock() }
@@ -211,6 +216,9 @@ func (c *Cluster) watchSnapshots(ctx context.Context) error {
 		}
 		c.mu.Lock()
 		hold, failMsg := c.hold, c.snapFail[snap.Name]
+		if failMsg == "" {
+			failMsg = c.failAll
+		}
 		c.mu.Unlock()
 		if hold {
 			return
