@@ -1,6 +1,7 @@
 package kubernetes
 
 import (
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -8,6 +9,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
+	"sigs.k8s.io/yaml"
 )
 
 func TestParseConfig(t *testing.T) {
@@ -93,5 +95,25 @@ func TestPodProgress(t *testing.T) {
 	evicted := &corev1.Pod{Status: corev1.PodStatus{Phase: corev1.PodFailed, Reason: "Evicted", Message: "The node was low on resource: memory."}}
 	if de := podFailure(evicted); de == nil || !strings.Contains(de.Message, "Evicted") {
 		t.Fatalf("an evicted pod: %v", de)
+	}
+}
+
+// TestDeployedConfigParses keeps the deployment's example configuration
+// (deploy/kubernetes/configmap.yaml) valid for this driver.
+func TestDeployedConfigParses(t *testing.T) {
+	b, err := os.ReadFile("../../deploy/kubernetes/configmap.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cm corev1.ConfigMap
+	if err := yaml.UnmarshalStrict(b, &cm); err != nil {
+		t.Fatal(err)
+	}
+	c, err := ParseConfig([]byte(cm.Data["kubernetes.yaml"]))
+	if err != nil {
+		t.Fatalf("deploy/kubernetes/configmap.yaml: %v", err)
+	}
+	if len(c.Images) == 0 || len(c.InstanceTypes) < 2 {
+		t.Fatalf("the deployed configuration maps too little: %+v", c)
 	}
 }

@@ -153,6 +153,12 @@ func New(o Options) (*Driver, error) {
 		d.Close()
 		return nil, fmt.Errorf("kubernetes driver: the informers did not sync within %s: is the API server reachable, are the VolumeSnapshot CRDs installed and does the service account have list and watch on pods, persistentvolumeclaims, configmaps and volumesnapshots?", timeout)
 	}
+	if c := o.Config.VolumeSnapshotClassName; c != "" {
+		// A missing class fails every backup; say so now rather than then.
+		if _, err := sc.SnapshotV1().VolumeSnapshotClasses().Get(ctx, c, metav1.GetOptions{}); err != nil {
+			log.Warn("the configured VolumeSnapshotClass cannot be read: backups will fail until it exists", "volumeSnapshotClassName", c, "err", err)
+		}
+	}
 	return d, nil
 }
 
