@@ -61,13 +61,11 @@ type Driver struct {
 	snap snapclient.Interface
 	log  *slog.Logger
 
-	pods   corelisters.PodLister
-	claims corelisters.PersistentVolumeClaimLister
-	maps   corelisters.ConfigMapLister
-	snaps  snaplisters.VolumeSnapshotLister
+	pods  corelisters.PodLister
+	maps  corelisters.ConfigMapLister
+	snaps snaplisters.VolumeSnapshotLister
 
 	podInformer, claimInformer, mapInformer, snapInformer cache.SharedIndexInformer
-	claimIndex                                            cache.Indexer
 
 	stop       chan struct{}
 	closeOnce  sync.Once
@@ -133,12 +131,7 @@ func New(o Options) (*Driver, error) {
 	d.claimInformer = core.Core().V1().PersistentVolumeClaims().Informer()
 	d.mapInformer = core.Core().V1().ConfigMaps().Informer()
 	d.snapInformer = snaps.Snapshot().V1().VolumeSnapshots().Informer()
-	if err := d.claimInformer.AddIndexers(cache.Indexers{labelSession: bySessionLabel}); err != nil {
-		return nil, err
-	}
-	d.claimIndex = d.claimInformer.GetIndexer()
 	d.pods = core.Core().V1().Pods().Lister()
-	d.claims = core.Core().V1().PersistentVolumeClaims().Lister()
 	d.maps = core.Core().V1().ConfigMaps().Lister()
 	d.snaps = snaps.Snapshot().V1().VolumeSnapshots().Lister()
 	core.Start(d.stop)
@@ -166,17 +159,6 @@ func New(o Options) (*Driver, error) {
 func (d *Driver) Close() error {
 	d.closeOnce.Do(func() { close(d.stop) })
 	return nil
-}
-
-func bySessionLabel(obj any) ([]string, error) {
-	m, err := metaOf(obj)
-	if err != nil {
-		return nil, err
-	}
-	if v := m.GetLabels()[labelSession]; v != "" {
-		return []string{m.GetNamespace() + "/" + v}, nil
-	}
-	return nil, nil
 }
 
 func metaOf(obj any) (metav1.Object, error) {
@@ -215,7 +197,7 @@ func (d *Driver) ensureNamespace(ctx context.Context, ns, studioID string) error
 	return nil
 }
 
-// The getters read the informers' caches and, on a miss, the API server:
+// The getters read the informers' caches (unless noted) and, on a miss, the API server:
 // an object created moments ago may not have reached the cache yet, and a
 // miss must be authoritative. They return nil, nil when there is none.
 
@@ -227,10 +209,10 @@ func (d *Driver) getPod(ctx context.Context, ns, name string) (*corev1.Pod, erro
 	return orNil(p, err)
 }
 
+// getClaim always asks the API server: claims are looked at only to decide
+// (make a volume, snapshot it), where a deleted claim the cache still
+// shows would do harm.
 func (d *Driver) getClaim(ctx context.Context, ns, name string) (*corev1.PersistentVolumeClaim, error) {
-	if c, err := d.claims.PersistentVolumeClaims(ns).Get(name); err == nil {
-		return c, nil
-	}
 	c, err := d.kube.CoreV1().PersistentVolumeClaims(ns).Get(ctx, name, metav1.GetOptions{})
 	return orNil(c, err)
 }
@@ -243,8 +225,10 @@ func (d *Driver) getAnchor(ctx context.Context, ns, name string) (*corev1.Config
 	return orNil(m, err)
 }
 
-func (d *Driver) getSnapshot(ctx context.Context, ns, name string) (*snapv1.VolumeSnapshot, error) {
-	if s, err := d.snaps.VolumeSnapshots(ns).Get(name); err == nil {
+// getSnapshot reads the cache unless live: a restore decides on a
+// snapshot that may have been deleted moments ago.
+func (d *Driver) getSnapshot(ctx context.Context, ns, name string, live bool) (*snapv1.VolumeSnapshot, error) {
+	if s, err := d.snaps.VolumeSnapshots(ns).Get(name); err == nil && !live {
 		return s, nil
 	}
 	s, err := d.snap.SnapshotV1().VolumeSnapshots(ns).Get(ctx, name, metav1.GetOptions{})

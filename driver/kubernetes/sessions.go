@@ -54,6 +54,17 @@ func (d *Driver) run(ctx context.Context, w workstation) (opennimble.Progress, e
 	if err != nil {
 		return opennimble.Progress{}, err
 	}
+	if pod != nil && pod.Annotations[annToken] != w.token {
+		// The cache may show the Pod of an earlier transition that is gone
+		// already; ask the API server. A Pod of an earlier transition that
+		// is still there is replaced: Pods belong to transitions.
+		if pod, err = orNil(d.kube.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})); err != nil {
+			return opennimble.Progress{}, err
+		}
+		if pod != nil && pod.Annotations[annToken] != w.token && pod.DeletionTimestamp == nil {
+			return pending(pollSoon), ignoreNotFound(d.kube.CoreV1().Pods(ns).Delete(ctx, name, d.deleteOptions()))
+		}
+	}
 	if pod != nil && pod.DeletionTimestamp != nil {
 		return pending(pollSoon), nil // the previous workstation is still going
 	}
@@ -76,10 +87,6 @@ func (d *Driver) run(ctx context.Context, w workstation) (opennimble.Progress, e
 		if err != nil {
 			return opennimble.Progress{}, fmt.Errorf("create pod %s/%s: %w", ns, name, err)
 		}
-	}
-	if g := pod.Labels[labelGeneration]; g != strconv.FormatInt(w.volume.Generation, 10) {
-		// A Pod of an earlier transition on another volume: replace it.
-		return pending(pollSoon), ignoreNotFound(d.kube.CoreV1().Pods(ns).Delete(ctx, name, d.deleteOptions()))
 	}
 	ready, de := d.podProgress(pod)
 	switch {

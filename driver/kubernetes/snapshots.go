@@ -19,7 +19,7 @@ func (d *Driver) Snapshot(ctx context.Context, p opennimble.SnapshotParams) (ope
 		return opennimble.Progress{}, err
 	}
 	ns, name := d.namespace(p.StudioID), key(p.BackupID)
-	snap, err := d.getSnapshot(ctx, ns, name)
+	snap, err := d.getSnapshot(ctx, ns, name, false)
 	if err != nil {
 		return opennimble.Progress{}, err
 	}

@@ -22,14 +22,18 @@ func claimName(sessionID string, gen int64) string {
 }
 
 // sessionClaims returns the session's claims that are not being deleted.
-func (d *Driver) sessionClaims(ns, sessionID string) ([]*corev1.PersistentVolumeClaim, error) {
-	objs, err := d.claimIndex.ByIndex(labelSession, ns+"/"+key(sessionID))
+// It asks the API server rather than the cache: it decides what to delete
+// and whether a newer generation exists, where a claim created moments ago
+// must not be missed. It runs once per volume step, not per poll.
+func (d *Driver) sessionClaims(ctx context.Context, ns, sessionID string) ([]*corev1.PersistentVolumeClaim, error) {
+	list, err := d.kube.CoreV1().PersistentVolumeClaims(ns).List(ctx, metav1.ListOptions{
+		LabelSelector: labelManagedBy + "=" + managedBy + "," + labelSession + "=" + key(sessionID)})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("list the claims of session %s: %w", sessionID, err)
 	}
 	var out []*corev1.PersistentVolumeClaim
-	for _, o := range objs {
-		if c := o.(*corev1.PersistentVolumeClaim); c.DeletionTimestamp == nil {
+	for i := range list.Items {
+		if c := &list.Items[i]; c.DeletionTimestamp == nil {
 			out = append(out, c)
 		}
 	}
@@ -51,7 +55,7 @@ func (d *Driver) ensureVolume(ctx context.Context, ns string, anchor *corev1.Con
 	if err != nil {
 		return err
 	}
-	claims, err := d.sessionClaims(ns, w.sessionID)
+	claims, err := d.sessionClaims(ctx, ns, w.sessionID)
 	if err != nil {
 		return err
 	}
@@ -107,15 +111,9 @@ func (d *Driver) DeleteVolume(ctx context.Context, p opennimble.DeleteVolumePara
 		return opennimble.Progress{}, err
 	}
 	ns := d.namespace(p.StudioID)
-	claims, err := d.sessionClaims(ns, p.SessionID)
+	claims, err := d.sessionClaims(ctx, ns, p.SessionID)
 	if err != nil {
 		return opennimble.Progress{}, err
-	}
-	// The cache may not have a claim created moments ago: look it up too.
-	if c, err := d.getClaim(ctx, ns, claimName(p.SessionID, p.VolumeGeneration)); err != nil {
-		return opennimble.Progress{}, err
-	} else if c != nil && c.DeletionTimestamp == nil {
-		claims = append(claims, c)
 	}
 	for _, c := range claims {
 		if generationOf(c) > p.VolumeGeneration {
@@ -135,7 +133,7 @@ func (d *Driver) Restore(ctx context.Context, p opennimble.RestoreParams) (openn
 		return opennimble.Progress{}, err
 	}
 	ns := d.namespace(p.StudioID)
-	snap, err := d.getSnapshot(ctx, ns, key(p.BackupID))
+	snap, err := d.getSnapshot(ctx, ns, key(p.BackupID), true)
 	if err != nil {
 		return opennimble.Progress{}, err
 	}

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	authzv1 "k8s.io/api/authorization/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -22,6 +24,7 @@ import (
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 )
@@ -75,6 +78,74 @@ func ApplyDir(tb testing.TB, cfg *rest.Config, dir string) {
 	if tb.Failed() {
 		tb.FailNow()
 	}
+	if err := awaitBindings(ctx, cfg, objs); err != nil {
+		tb.Fatalf("kubetest: %v", err)
+	}
+}
+
+// awaitBindings waits until the API server's authorizer, which learns of
+// RBAC objects through a watch of its own, grants what the applied
+// bindings give their service accounts: a test that acts as one right
+// after ApplyDir must not see a Forbidden that a moment later is gone.
+func awaitBindings(ctx context.Context, cfg *rest.Config, objs []manifest) error {
+	roles := map[string][]rbacv1.PolicyRule{} // "Kind/namespace/name" of roles applied
+	var bindings []*unstructured.Unstructured
+	for _, m := range objs {
+		switch m.obj.GetKind() {
+		case "Role", "ClusterRole":
+			var r rbacv1.ClusterRole // a Role has the same rules
+			if err := runtime.DefaultUnstructuredConverter.FromUnstructured(m.obj.Object, &r); err != nil {
+				return err
+			}
+			roles[m.obj.GetKind()+"/"+m.obj.GetNamespace()+"/"+m.obj.GetName()] = r.Rules
+		case "RoleBinding", "ClusterRoleBinding":
+			bindings = append(bindings, m.obj)
+		}
+	}
+	if len(bindings) == 0 {
+		return nil
+	}
+	cs, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	for _, b := range bindings {
+		var rb rbacv1.RoleBinding // a ClusterRoleBinding has the same subjects and roleRef
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(b.Object, &rb); err != nil {
+			return err
+		}
+		ns := ""
+		if rb.RoleRef.Kind == "Role" {
+			ns = b.GetNamespace()
+		}
+		for _, rule := range roles[rb.RoleRef.Kind+"/"+ns+"/"+rb.RoleRef.Name] {
+			if len(rule.Verbs) == 0 || len(rule.Resources) == 0 || len(rule.APIGroups) == 0 {
+				continue
+			}
+			for _, sub := range rb.Subjects {
+				if sub.Kind != "ServiceAccount" {
+					continue
+				}
+				review := &authzv1.SubjectAccessReview{Spec: authzv1.SubjectAccessReviewSpec{
+					User:   "system:serviceaccount:" + sub.Namespace + ":" + sub.Name,
+					Groups: []string{"system:serviceaccounts", "system:serviceaccounts:" + sub.Namespace, "system:authenticated"},
+					ResourceAttributes: &authzv1.ResourceAttributes{Namespace: b.GetNamespace(), Verb: rule.Verbs[0],
+						Group: rule.APIGroups[0], Resource: rule.Resources[0]},
+				}}
+				for deadline := time.Now().Add(15 * time.Second); ; {
+					got, err := cs.AuthorizationV1().SubjectAccessReviews().Create(ctx, review, metav1.CreateOptions{})
+					if err == nil && got.Status.Allowed {
+						break
+					}
+					if time.Now().After(deadline) {
+						return fmt.Errorf("binding %s does not take effect: %s may not %s %s (%v)", b.GetName(), review.Spec.User, rule.Verbs[0], rule.Resources[0], err)
+					}
+					time.Sleep(20 * time.Millisecond)
+				}
+			}
+		}
+	}
+	return nil
 }
 
 // apply server-side applies one object. If wait, its kind comes from a
