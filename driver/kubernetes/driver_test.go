@@ -4,13 +4,17 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/opennimble/opennimble/drivertest"
 	"github.com/opennimble/opennimble/internal/kubesim"
@@ -134,4 +138,37 @@ func TestConformance(t *testing.T) {
 			},
 		}
 	})
+}
+
+// TestKubeconfig: the driver reaches the cluster through a kubeconfig file,
+// as `serve --kubeconfig` does, and reports a cluster it cannot reach.
+func TestKubeconfig(t *testing.T) {
+	rc := kubetest.Start(t)
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["envtest"] = &clientcmdapi.Cluster{Server: rc.Host, CertificateAuthorityData: rc.CAData}
+	kc.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: rc.CertData, ClientKeyData: rc.KeyData, Token: rc.BearerToken}
+	kc.Contexts["envtest"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: "admin"}
+	kc.CurrentContext = "envtest"
+	path := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := clientcmd.WriteToFile(*kc, path); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err := ParseConfig([]byte(testConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, err := New(Options{Config: cfg, Kubeconfig: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = d.Close()
+
+	kc.Clusters["envtest"].Server = "https://127.0.0.1:1"
+	if err := clientcmd.WriteToFile(*kc, path); err != nil {
+		t.Fatal(err)
+	}
+	_, err = New(Options{Config: cfg, Kubeconfig: path, SyncTimeout: time.Second})
+	if err == nil || !strings.Contains(err.Error(), "did not sync") {
+		t.Fatalf("an unreachable cluster: %v", err)
+	}
 }
