@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"net"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,8 +25,10 @@ import (
 
 	opennimble "github.com/opennimble/opennimble"
 	"github.com/opennimble/opennimble/app"
+	"github.com/opennimble/opennimble/internal/fixture"
 	"github.com/opennimble/opennimble/internal/kubesim"
 	"github.com/opennimble/opennimble/internal/kubetest"
+	"github.com/opennimble/opennimble/internal/pgtest"
 )
 
 func TestMain(m *testing.M) {
@@ -410,4 +414,67 @@ func (k *kubeRig) checkStream(t *testing.T, s *sess) {
 	if resp.StatusCode != http.StatusForbidden {
 		t.Fatalf("a forged stream URL answered %d", resp.StatusCode)
 	}
+}
+
+// TestKubernetesReplicas runs three opennimble binaries, as the deployment
+// does, on one PostgreSQL database and one Kubernetes API server (reached
+// through --kubeconfig as the deployment's service account), and drives
+// sessions through create, stop with a backup, start from it, a second stop
+// and start, and delete, each request to a random replica, while replicas
+// are killed with SIGKILL and restarted. Afterwards every session is
+// DELETED with exact backups (TestReplicas' cycle checks them), and the
+// cluster holds nothing of theirs: no Pod, claim, anchor or snapshot.
+func TestKubernetesReplicas(t *testing.T) {
+	sessions := 12
+	if testing.Short() {
+		sessions = 4
+	}
+	k := newKubeRig(t)
+	pg := pgtest.Start(t)
+	rs := newReplicaSet(t, binary(t), 3, "--store", pg.Database(t), "--driver", "kubernetes",
+		"--kubernetes-config", k.config, "--kubeconfig", kubetest.Kubeconfig(t, k.driver), "--job-lease", "2s")
+	cx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
+	defer cancel()
+	pr, err := fixture.Make(cx, rs.reps[0].c, "kube-replicas", fixture.WithBackups(1), fixture.WithPersistence(600))
+	check(t, err)
+
+	chaosCtx, stopChaos := context.WithCancel(cx)
+	var kills atomic.Int64
+	chaosDone := make(chan error, 1)
+	go func() { chaosDone <- rs.chaos(chaosCtx, 1500*time.Millisecond, &kills) }()
+	d := &driver{rs: rs, studio: pr.Studio, profile: pr.LaunchProfile}
+	runs := make([]sessionRun, sessions)
+	errs := make(chan error, sessions)
+	for i := range sessions {
+		go func() { errs <- d.cycle(cx, i, &runs[i]) }()
+	}
+	for range sessions {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	stopChaos()
+	check(t, <-chaosDone)
+	if t.Failed() {
+		return
+	}
+	t.Logf("%d sessions, %d replica kills", sessions, kills.Load())
+
+	// Nothing of theirs is left in the cluster.
+	awaitCond(t, "the sessions' objects removed", func() bool {
+		sel := metav1.ListOptions{LabelSelector: "app.kubernetes.io/managed-by=opennimble,nimble.opennimble.io/studio=" + pr.Studio}
+		pods, err := k.sim.Kube.CoreV1().Pods("").List(ctx(t), sel)
+		check(t, err)
+		claims, err := k.sim.Kube.CoreV1().PersistentVolumeClaims("").List(ctx(t), sel)
+		check(t, err)
+		maps, err := k.sim.Kube.CoreV1().ConfigMaps("").List(ctx(t), sel)
+		check(t, err)
+		snaps, err := k.sim.Snap.SnapshotV1().VolumeSnapshots("").List(ctx(t), sel)
+		check(t, err)
+		left := len(pods.Items) + len(claims.Items) + len(maps.Items) + len(snaps.Items)
+		if left > 0 {
+			t.Logf("left: %d pods, %d claims, %d anchors, %d snapshots", len(pods.Items), len(claims.Items), len(maps.Items), len(snaps.Items))
+		}
+		return left == 0
+	})
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -14,7 +13,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
-	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/opennimble/opennimble/drivertest"
 	"github.com/opennimble/opennimble/internal/kubesim"
@@ -143,16 +141,7 @@ func TestConformance(t *testing.T) {
 // TestKubeconfig: the driver reaches the cluster through a kubeconfig file,
 // as `serve --kubeconfig` does, and reports a cluster it cannot reach.
 func TestKubeconfig(t *testing.T) {
-	rc := kubetest.Start(t)
-	kc := clientcmdapi.NewConfig()
-	kc.Clusters["envtest"] = &clientcmdapi.Cluster{Server: rc.Host, CertificateAuthorityData: rc.CAData}
-	kc.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: rc.CertData, ClientKeyData: rc.KeyData, Token: rc.BearerToken}
-	kc.Contexts["envtest"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: "admin"}
-	kc.CurrentContext = "envtest"
-	path := filepath.Join(t.TempDir(), "kubeconfig")
-	if err := clientcmd.WriteToFile(*kc, path); err != nil {
-		t.Fatal(err)
-	}
+	path := kubetest.Kubeconfig(t, kubetest.Start(t))
 	cfg, err := ParseConfig([]byte(testConfig))
 	if err != nil {
 		t.Fatal(err)
@@ -163,7 +152,11 @@ func TestKubeconfig(t *testing.T) {
 	}
 	_ = d.Close()
 
-	kc.Clusters["envtest"].Server = "https://127.0.0.1:1"
+	kc, err := clientcmd.LoadFromFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kc.Clusters["kubetest"].Server = "https://127.0.0.1:1"
 	if err := clientcmd.WriteToFile(*kc, path); err != nil {
 		t.Fatal(err)
 	}
