@@ -435,7 +435,7 @@ func TestKubernetesReplicas(t *testing.T) {
 		"--kubernetes-config", k.config, "--kubeconfig", kubetest.Kubeconfig(t, k.driver), "--job-lease", "2s")
 	cx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
 	defer cancel()
-	pr, err := fixture.Make(cx, rs.reps[0].c, "kube-replicas", fixture.WithBackups(1), fixture.WithPersistence(600))
+	pr, err := fixture.Make(cx, rs.reps[0].c, "kubereplicas", fixture.WithBackups(1), fixture.WithPersistence(600))
 	check(t, err)
 
 	chaosCtx, stopChaos := context.WithCancel(cx)
