@@ -31,13 +31,7 @@ import (
 	"github.com/opennimble/opennimble/internal/pgtest"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if err := kubetest.Stop(); err != nil {
-		fmt.Fprintln(os.Stderr, "kubetest:", err)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { kubetest.Main(m) }
 
 // kubeRig is a real Kubernetes API server with opennimble's deployment
 // manifests applied, the cluster simulation (kubelet, CSI, snapshot

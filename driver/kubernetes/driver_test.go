@@ -3,7 +3,6 @@ package kubernetes
 import (
 	"context"
 	"fmt"
-	"os"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -19,13 +18,7 @@ import (
 	"github.com/opennimble/opennimble/internal/kubetest"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if err := kubetest.Stop(); err != nil {
-		fmt.Fprintln(os.Stderr, "kubetest:", err)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { kubetest.Main(m) }
 
 const testConfig = `
 namespacePrefix: nimble-

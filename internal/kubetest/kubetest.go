@@ -235,3 +235,15 @@ func (t *tail) String() string {
 	defer t.mu.Unlock()
 	return string(bytes.Clone(t.buf))
 }
+
+// Main runs the tests of a package that uses Start and stops the API server
+// afterwards; call it from TestMain:
+//
+//	func TestMain(m *testing.M) { kubetest.Main(m) }
+func Main(m *testing.M) {
+	code := m.Run()
+	if err := Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "kubetest: stop:", err)
+	}
+	os.Exit(code)
+}

@@ -17,13 +17,7 @@ import (
 	"k8s.io/client-go/kubernetes"
 )
 
-func TestMain(m *testing.M) {
-	code := m.Run()
-	if err := Stop(); err != nil {
-		fmt.Fprintln(os.Stderr, "kubetest: stop:", err)
-	}
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { Main(m) }
 
 var (
 	snapshots       = schema.GroupVersionResource{Group: "snapshot.storage.k8s.io", Version: "v1", Resource: "volumesnapshots"}
