@@ -365,8 +365,10 @@ func ensureAdmin(ctx context.Context, st opennimble.Store, dataDir string, clock
 	if len(creds) > 0 {
 		return nil, nil
 	}
+	// Replicas starting together on an empty shared store each get here:
+	// one of them creates the first administrator.
 	c := NewCredential("admin", true, clock.Now())
-	if err := st.PutCredential(ctx, c); err != nil {
+	if created, err := st.PutFirstCredential(ctx, c); err != nil || !created {
 		return nil, err
 	}
 	body := fmt.Sprintf("[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n# principal id: %s (administrator)\n", c.AccessKeyID, c.SecretAccessKey, c.PrincipalID)

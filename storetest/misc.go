@@ -2,7 +2,9 @@ package storetest
 
 import (
 	"bytes"
+	"fmt"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -13,7 +15,7 @@ var idempotencyTests = []test{{"PutGet", testIdempotency}}
 
 var metaTests = []test{{"PutGet", testMeta}}
 
-var credentialTests = []test{{"CRUD", testCredentials}}
+var credentialTests = []test{{"CRUD", testCredentials}, {"FirstCredentialOnce", testFirstCredential}}
 
 func testIdempotency(t *testing.T, s opennimble.Store) {
 	ctx := t.Context()
@@ -149,5 +151,44 @@ func sameCredential(t *testing.T, got, want opennimble.Credential) {
 	if got.AccessKeyID != want.AccessKeyID || got.SecretAccessKey != want.SecretAccessKey ||
 		got.PrincipalID != want.PrincipalID || got.Admin != want.Admin || !got.CreatedAt.Equal(want.CreatedAt) {
 		t.Errorf("credential = %+v, want %+v", got, want)
+	}
+}
+
+// testFirstCredential: of many concurrent PutFirstCredential calls on an
+// empty store exactly one stores its credential, and none does afterwards.
+func testFirstCredential(t *testing.T, s opennimble.Store) {
+	ctx := t.Context()
+	const n = 8
+	var wg sync.WaitGroup
+	created := make(chan string, n)
+	for i := range n {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			c := opennimble.Credential{AccessKeyID: fmt.Sprintf("AKIDFIRST%d", i), SecretAccessKey: "s", PrincipalID: "admin", Admin: true, CreatedAt: at(0)}
+			ok, err := s.PutFirstCredential(ctx, c)
+			if err != nil {
+				t.Error(err)
+			}
+			if ok {
+				created <- c.AccessKeyID
+			}
+		}()
+	}
+	wg.Wait()
+	close(created)
+	var ids []string
+	for id := range created {
+		ids = append(ids, id)
+	}
+	cs, err := s.ListCredentials(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ids) != 1 || len(cs) != 1 || cs[0].AccessKeyID != ids[0] {
+		t.Fatalf("concurrent first credentials: created %v, stored %v", ids, cs)
+	}
+	if ok, err := s.PutFirstCredential(ctx, opennimble.Credential{AccessKeyID: "AKIDLATE", SecretAccessKey: "s", PrincipalID: "x"}); ok || err != nil {
+		t.Fatalf("a first credential after one exists: %v, %v", ok, err)
 	}
 }
