@@ -303,6 +303,21 @@ func TestKubernetesDriver(t *testing.T) {
 		t.Fatalf("after a restart the lost workstation is reported as %q", aws.StringValue(got.StatusMessage))
 	}
 
+	// A Pod the kubelet evicts (it ends Failed) is reported the same way.
+	check(t, s.start(""))
+	s.waitReady()
+	pod = k.sessionPod(t, s)
+	pod.Status.Phase, pod.Status.Reason, pod.Status.Message = corev1.PodFailed, "Evicted", "The node was low on resource: memory."
+	_, err = k.sim.Kube.CoreV1().Pods(ns).UpdateStatus(ctx(t), pod, metav1.UpdateOptions{})
+	check(t, err)
+	got = s.awaitState("STOPPED")
+	if msg := aws.StringValue(got.StatusMessage); !strings.Contains(msg, "Evicted") || !strings.Contains(msg, "low on resource") {
+		t.Fatalf("an evicted workstation is reported as %q", msg)
+	}
+	if p := k.pod(t, ns, pod.Name); p != nil {
+		t.Fatal("the evicted pod was not cleaned up by the stop")
+	}
+
 	// No room in the cluster: INSUFFICIENT_CAPACITY.
 	k.sim.SetPodFate(func(*corev1.Pod) kubesim.PodFate { return kubesim.Unschedulable })
 	full := must[*nimblestudio.CreateStreamingSessionOutput](t)(e2.Admin.CreateStreamingSessionWithContext(ctx(t), &nimblestudio.CreateStreamingSessionInput{
