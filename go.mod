@@ -10,11 +10,6 @@ require (
 )
 
 require (
-	github.com/restic/chunker v0.4.0 // indirect
-	lukechampine.com/blake3 v1.4.1 // indirect
-)
-
-require (
 	github.com/PlakarKorp/go-cdc-chunkers v1.1.0
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect

@@ -21,6 +21,7 @@ func (r *Repo) Delete(ctx context.Context, id string) error {
 		return err
 	}
 	defer unlock()
+	r.recent.forget(id)
 	if err := r.store.Delete(ctx, manifestKey(id)); err != nil {
 		return err
 	}
@@ -283,7 +284,7 @@ func (r *Repo) repack(ctx context.Context, pk *packer, p *packInfo, live []int32
 		}
 		e := p.entries[i]
 		var out []byte
-		if out, err = r.decodeBlob(p.key(), e, b[e.off:e.off+e.size], *buf); err == nil && e.format == formatZstd {
+		if out, err = r.decodeBlob(p.key(), e, b[e.off:e.off+e.size], *buf); err == nil && e.format != formatRaw {
 			*buf = out // not a raw one: that is the pack's memory
 		}
 	}

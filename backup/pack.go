@@ -10,7 +10,7 @@ import (
 	"slices"
 	"sync"
 
-	"lukechampine.com/blake3"
+	"github.com/zeebo/blake3"
 )
 
 // Packs. Chunks are not stored one object each but appended to packs of
@@ -20,7 +20,7 @@ import (
 //
 //	blob 0 | blob 1 | … | blob n-1 | header | footer
 //
-// where a blob is a chunk's stored form (the zstd frame, or the raw bytes),
+// where a blob is a chunk's stored form (an S2 block, or the raw bytes),
 // the header is n entries of packEntrySize bytes (the chunk's BLAKE3 id,
 // the blob's offset and length, the chunk's length, the format byte), and
 // the footer is the BLAKE3 of the header, n, 4 bytes of flags (none yet)
@@ -84,7 +84,7 @@ type blobEntry struct {
 	off    uint32 // of the blob, from the start of the pack
 	size   uint32 // of the blob
 	raw    uint32 // the chunk's length
-	format byte   // formatRaw or formatZstd
+	format byte   // formatRaw or formatS2
 }
 
 func appendEntry(b []byte, e blobEntry) []byte {
@@ -113,7 +113,7 @@ func parseEntries(b []byte, n int, dataEnd int64) ([]blobEntry, error) {
 		switch {
 		case int64(e.off)+int64(e.size) > dataEnd:
 			return nil, fmt.Errorf("entry %d (chunk %s) lies beyond the blobs", i, e.id)
-		case e.format != formatRaw && e.format != formatZstd:
+		case e.format != formatRaw && e.format != formatS2:
 			return nil, fmt.Errorf("entry %d (chunk %s) has unknown format %#x", i, e.id, e.format)
 		case e.raw > chunkMaxSize || e.format == formatRaw && e.size != e.raw:
 			return nil, fmt.Errorf("entry %d (chunk %s) has an impossible length", i, e.id)
@@ -216,12 +216,13 @@ type chunkLoc struct {
 type index struct {
 	refreshMu sync.Mutex // one refresh at a time
 
-	mu     sync.RWMutex
-	gen    uint64
-	packs  map[packID]*packInfo
-	chunks map[ChunkID]chunkLoc
-	bad    map[packID]string // listed packs whose header cannot be read, and why
-	seen   map[string]bool   // index files read (or found damaged)
+	mu       sync.RWMutex
+	gen      uint64
+	removals uint64 // how many times it forgot packs
+	packs    map[packID]*packInfo
+	chunks   map[ChunkID]chunkLoc
+	bad      map[packID]string // listed packs whose header cannot be read, and why
+	seen     map[string]bool   // index files read (or found damaged)
 }
 
 func newIndex() *index {
@@ -246,16 +247,38 @@ func (x *index) has(id ChunkID) bool {
 	return ok
 }
 
-// hasAll reports whether every chunk of ids is in the store.
-func (x *index) hasAll(ids []ChunkID) bool {
+// storedFiles says which of entries are files whose chunks are all in the
+// store: a snapshot takes over only those from its parent, and reads the
+// others again (a damaged store heals so). When the index has forgotten
+// no pack since it held every chunk of entries (its removals were
+// complete), it holds them still. It also returns its removals now.
+func (x *index) storedFiles(entries []Entry, complete uint64) ([]bool, uint64) {
 	x.mu.RLock()
 	defer x.mu.RUnlock()
-	for _, id := range ids {
-		if _, ok := x.chunks[id]; !ok {
-			return false
+	stored := make([]bool, len(entries))
+	for i, e := range entries {
+		if e.Type != TypeFile {
+			continue
+		}
+		stored[i] = true
+		if x.removals == complete {
+			continue
+		}
+		for _, id := range e.Chunks {
+			if _, ok := x.chunks[id]; !ok {
+				stored[i] = false
+				break
+			}
 		}
 	}
-	return true
+	return stored, x.removals
+}
+
+// removalCount is how many times the index forgot packs.
+func (x *index) removalCount() uint64 {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	return x.removals
 }
 
 // add records a pack that is in the store (this process just wrote it).
@@ -286,6 +309,7 @@ func (x *index) removeLocked(gone []packID) {
 	if len(gone) == 0 {
 		return
 	}
+	x.removals++
 	for _, id := range gone {
 		delete(x.packs, id)
 		delete(x.bad, id)
@@ -488,7 +512,7 @@ func decodeIndex(key string, b []byte) ([]*packInfo, error) {
 	if !bytes.HasPrefix(b, indexMagic) {
 		return nil, &CorruptError{Key: key, Reason: "not an index file"}
 	}
-	d := &decoder{b: b[len(indexMagic):]}
+	d := newDecoder(b[len(indexMagic):])
 	n := d.uvarint()
 	if n > uint64(len(d.b))/34 {
 		return nil, &CorruptError{Key: key, Reason: "truncated or invalid pack count"}
@@ -500,7 +524,7 @@ func decodeIndex(key string, b []byte) ([]*packInfo, error) {
 		}
 		p := &packInfo{}
 		copy(p.id[:], d.b)
-		d.b = d.b[32:]
+		d.skip(32)
 		p.size = int64(d.uvarint())
 		c := d.uvarint()
 		if d.err != nil || c > uint64(len(d.b))/packEntrySize || p.size < 0 {
@@ -511,7 +535,7 @@ func decodeIndex(key string, b []byte) ([]*packInfo, error) {
 		if p.entries, err = parseEntries(d.b, int(c), dataEnd); err != nil {
 			return nil, &CorruptError{Key: key, Reason: fmt.Sprintf("pack %s: %v", p.id, err)}
 		}
-		d.b = d.b[int(c)*packEntrySize:]
+		d.skip(int(c) * packEntrySize)
 		packs = append(packs, p)
 	}
 	if d.err != nil || len(d.b) != 0 {

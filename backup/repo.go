@@ -2,6 +2,7 @@ package backup
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -11,21 +12,21 @@ import (
 	"runtime"
 	"time"
 
-	"github.com/klauspost/compress/zstd"
-	"github.com/restic/chunker"
-	"lukechampine.com/blake3"
+	chunkers "github.com/PlakarKorp/go-cdc-chunkers"
+	_ "github.com/PlakarKorp/go-cdc-chunkers/chunkers/fastcdc" // registers fastcdc-v1.0.0
+	"github.com/klauspost/compress/s2"
+	"github.com/zeebo/blake3"
 )
 
 // Repo is a repository of backups in a Store. It is safe for concurrent
 // use, also by several processes on one store.
 type Repo struct {
 	store Store
-	pol   chunker.Pol
+	cfg   repoConfig
 	opts  Options
-	enc   *zstd.Encoder
-	dec   *zstd.Decoder // chunks: at most chunkMaxSize, so a damaged frame cannot ask for more
-	mdec  *zstd.Decoder // manifests, which are checksummed before they are decoded
-	idx   *index        // where each chunk lies
+	idx   *index // where each chunk lies
+
+	recent recentManifests // written last, for the next snapshot's parent
 }
 
 // Options tune a Repo; the zero value is good.
@@ -45,16 +46,27 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// The keys of a repository's objects.
+// The keys of a repository's objects, and the format of what they hold.
 const (
-	configKey       = "config"
-	manifestPrefix  = "manifests/"
-	repoVersion     = 2               // 1 stored each chunk as its own object
-	chunkMinSize    = chunker.MinSize // 512 KiB
-	chunkMaxSize    = chunker.MaxSize // 8 MiB; the average is 1 MiB
-	formatRaw       = 'r'             // a chunk stored as it is
-	formatZstd      = 'z'             // a chunk stored zstd-compressed
-	incompressibleN = 32              // store raw unless zstd saves 1/32
+	configKey      = "config"
+	manifestPrefix = "manifests/"
+	// repoVersion is the format of the whole repository, recorded in its
+	// config: 1 stored each chunk as its own object; 2 packed them, cut by
+	// Rabin fingerprints and compressed with zstd; 3 cuts them with keyed
+	// FastCDC and compresses them with S2. A program refuses a repository
+	// of another version.
+	repoVersion = 3
+	// The chunking of new repositories (kept in the config): FastCDC with
+	// normalised chunk sizes around 1 MiB.
+	chunkerName        = "fastcdc-v1.0.0"
+	chunkerKeySize     = 32
+	defaultChunkMin    = 512 << 10
+	defaultChunkNormal = 1 << 20
+	defaultChunkMax    = 4 << 20
+	chunkMaxSize       = 8 << 20 // no stored chunk is longer: a bound for readers
+	formatRaw          = 'r'     // a chunk stored as it is
+	formatS2           = 's'     // a chunk stored as an S2 block
+	incompressibleN    = 32      // store raw unless S2 saves 1/32
 )
 
 // Errors a Repo returns; test them with errors.Is.
@@ -86,14 +98,39 @@ func (e *SourceError) Error() string { return e.Err.Error() }
 func (e *SourceError) Unwrap() error { return e.Err }
 
 type repoConfig struct {
-	Version int         `json:"version"`
-	Chunker chunker.Pol `json:"chunkerPolynomial"`
-	Created time.Time   `json:"created"`
+	Version int `json:"version"`
+	// Chunker names the go-cdc-chunkers algorithm that cuts files, and
+	// ChunkerKey the random key its gear table is derived from.
+	Chunker     string    `json:"chunker"`
+	ChunkerKey  []byte    `json:"chunkerKey"`
+	ChunkMin    int       `json:"chunkMin"`
+	ChunkNormal int       `json:"chunkNormal"`
+	ChunkMax    int       `json:"chunkMax"`
+	Created     time.Time `json:"created"`
+}
+
+// check refuses a config this program cannot follow.
+func (c *repoConfig) check() error {
+	switch {
+	case c.Chunker != chunkerName:
+		return fmt.Errorf("unknown chunker %q", c.Chunker)
+	case len(c.ChunkerKey) != chunkerKeySize:
+		return fmt.Errorf("the chunker key has %d bytes, not %d", len(c.ChunkerKey), chunkerKeySize)
+	case c.ChunkMin < 64 || c.ChunkNormal <= c.ChunkMin || c.ChunkMax <= c.ChunkNormal || c.ChunkMax > chunkMaxSize || c.ChunkNormal&(c.ChunkNormal-1) != 0:
+		return fmt.Errorf("impossible chunk sizes %d, %d, %d", c.ChunkMin, c.ChunkNormal, c.ChunkMax)
+	}
+	return nil
+}
+
+// chunkerOpts are the options of a chunker cutting as c says.
+func (c *repoConfig) chunkerOpts() *chunkers.ChunkerOpts {
+	return &chunkers.ChunkerOpts{MinSize: c.ChunkMin, NormalSize: c.ChunkNormal, MaxSize: c.ChunkMax, Key: c.ChunkerKey}
 }
 
 // Open opens the repository in store. With Options.Create it sets one up,
-// with a random chunking polynomial (as restic does, so that chunk
-// boundaries do not reveal contents across repositories), if there is none.
+// with a random chunker key (as restic picks a random polynomial, so that
+// chunk boundaries do not reveal contents across repositories), if there
+// is none.
 func Open(ctx context.Context, store Store, o Options) (*Repo, error) {
 	if o.Workers <= 0 {
 		o.Workers = max(4, 2*runtime.GOMAXPROCS(0))
@@ -115,22 +152,7 @@ func Open(ctx context.Context, store Store, o Options) (*Repo, error) {
 	if err != nil {
 		return nil, err
 	}
-	// No zstd checksum: every chunk is checked against its BLAKE3 id, and
-	// every manifest against its BLAKE3 checksum.
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedFastest), zstd.WithEncoderConcurrency(o.Workers), zstd.WithLowerEncoderMem(true),
-		zstd.WithEncoderCRC(false))
-	if err != nil {
-		return nil, err
-	}
-	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(o.Workers), zstd.WithDecoderMaxMemory(2*chunkMaxSize))
-	if err != nil {
-		return nil, err
-	}
-	mdec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(2), zstd.WithDecoderMaxMemory(1<<34))
-	if err != nil {
-		return nil, err
-	}
-	return &Repo{store: store, pol: cfg.Chunker, opts: o, enc: enc, dec: dec, mdec: mdec, idx: newIndex()}, nil
+	return &Repo{store: store, cfg: cfg, opts: o, idx: newIndex()}, nil
 }
 
 func readConfig(ctx context.Context, store Store) (repoConfig, error) {
@@ -145,8 +167,8 @@ func readConfig(ctx context.Context, store Store) (repoConfig, error) {
 	if cfg.Version != repoVersion {
 		return cfg, fmt.Errorf("backup: repository version %d, this program reads %d", cfg.Version, repoVersion)
 	}
-	if !cfg.Chunker.Irreducible() {
-		return cfg, &CorruptError{Key: configKey, Reason: "the chunker polynomial is not irreducible"}
+	if err := cfg.check(); err != nil {
+		return cfg, &CorruptError{Key: configKey, Reason: err.Error()}
 	}
 	return cfg, nil
 }
@@ -162,11 +184,11 @@ func createConfig(ctx context.Context, store Store) (repoConfig, error) {
 	if cfg, err := readConfig(ctx, store); !errors.Is(err, ErrNotExist) {
 		return cfg, err
 	}
-	pol, err := chunker.RandomPolynomial()
-	if err != nil {
-		return repoConfig{}, err
+	cfg := repoConfig{Version: repoVersion, Chunker: chunkerName, ChunkerKey: make([]byte, chunkerKeySize),
+		ChunkMin: defaultChunkMin, ChunkNormal: defaultChunkNormal, ChunkMax: defaultChunkMax, Created: time.Now().UTC()}
+	if _, err := rand.Read(cfg.ChunkerKey); err != nil {
+		return cfg, err
 	}
-	cfg := repoConfig{Version: repoVersion, Chunker: pol, Created: time.Now().UTC()}
 	b, err := json.Marshal(cfg)
 	if err != nil {
 		return cfg, err
@@ -177,12 +199,9 @@ func createConfig(ctx context.Context, store Store) (repoConfig, error) {
 	return cfg, store.Sync(ctx)
 }
 
-// Close releases the repository's encoders.
-func (r *Repo) Close() error {
-	r.dec.Close()
-	r.mdec.Close()
-	return r.enc.Close()
-}
+// Close releases the repository. It holds nothing that needs releasing
+// now; callers close it all the same.
+func (r *Repo) Close() error { return nil }
 
 // Store is the store the repository lives in.
 func (r *Repo) Store() Store { return r.store }
@@ -206,15 +225,22 @@ func manifestKey(id string) string { return manifestPrefix + id }
 
 func hashChunk(data []byte) ChunkID { return blake3.Sum256(data) }
 
-// encodeChunk returns the stored form of data and its format: the zstd
-// frame (written in *buf, which grows as needed), or data itself when it
-// does not compress.
-func (r *Repo) encodeChunk(buf *[]byte, data []byte) (byte, []byte) {
-	*buf = r.enc.EncodeAll(data, (*buf)[:0])
-	if len(*buf) > len(data)-len(data)/incompressibleN {
+// encodeChunk returns the stored form of data and its format: the S2
+// block (written in *buf, which grows as needed), or data itself when it
+// does not compress. S2 rather than zstd: at 3 to 4 times zstd's fastest
+// speed on text and libraries it compresses them about as well (31% and
+// 68% of their size, against 25% and 65%), and it gives up on media within
+// a few passes of its skipping search.
+func encodeChunk(buf *[]byte, data []byte) (byte, []byte) {
+	n := s2.MaxEncodedLen(len(data))
+	if cap(*buf) < n {
+		*buf = make([]byte, n)
+	}
+	out := s2.Encode((*buf)[:n], data)
+	if len(out) > len(data)-len(data)/incompressibleN {
 		return formatRaw, data
 	}
-	return formatZstd, *buf
+	return formatS2, out
 }
 
 // errMissing is why a chunk cannot be read when no pack holds it.
@@ -260,12 +286,17 @@ func (r *Repo) checkBlob(e blobEntry, b, dst []byte) ([]byte, string) {
 	switch e.format {
 	case formatRaw:
 		dst = b
-	case formatZstd:
+	case formatS2:
+		// The block says how long it decodes, and the header how long the
+		// chunk is: nothing is allocated for a damaged block's say-so.
+		if n, err := s2.DecodedLen(b); err != nil || n != int(e.raw) {
+			return nil, "cannot decompress: not an S2 block of the chunk's length"
+		}
 		if cap(dst) < int(e.raw) {
-			dst = make([]byte, 0, e.raw)
+			dst = make([]byte, e.raw)
 		}
 		var err error
-		if dst, err = r.dec.DecodeAll(b, dst[:0]); err != nil {
+		if dst, err = s2.Decode(dst[:e.raw], b); err != nil {
 			return nil, "cannot decompress: " + err.Error()
 		}
 	default:

@@ -1,10 +1,10 @@
 // Package backup keeps deduplicated, crash-safe snapshots of directory
-// trees: a snapshot cuts every file into content-defined chunks (Rabin
-// fingerprints), stores each chunk once, known by its BLAKE3 hash and
-// compressed with zstd, in packs of many chunks (see pack.go), and records
-// the tree in a manifest. A Repo does that on top of a Store, which only
-// keeps named objects: a directory on this host now (FSStore), an
-// S3-compatible bucket later.
+// trees: a snapshot cuts every file into content-defined chunks (FastCDC,
+// with a gear table keyed per repository), stores each chunk once, known
+// by its BLAKE3 hash and compressed with S2 when that pays, in packs of
+// many chunks (see pack.go), and records the tree in a manifest. A Repo
+// does that on top of a Store, which only keeps named objects: a directory
+// on this host now (FSStore), an S3-compatible bucket later.
 package backup
 
 import (

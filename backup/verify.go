@@ -10,7 +10,7 @@ import (
 	"sync"
 	"time"
 
-	"lukechampine.com/blake3"
+	"github.com/zeebo/blake3"
 )
 
 // VerifyOptions choose how thorough Verify is.
@@ -239,7 +239,7 @@ func (r *Repo) checkPack(ctx context.Context, p *packInfo, buf []byte) ([]packFa
 		out, why := r.checkBlob(e, b[e.off:e.off+e.size], buf)
 		if why != "" {
 			faults = append(faults, packFault{pack: key, chunk: e.id, off: e.off, reason: why})
-		} else if e.format == formatZstd {
+		} else if e.format != formatRaw {
 			buf = out // not a raw one: that is the pack's memory
 		}
 		if ctx.Err() != nil {

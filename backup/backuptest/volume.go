@@ -29,7 +29,7 @@ type class struct {
 }
 
 // volumeClasses are what a render workstation's volume holds, by bytes:
-// media that does not compress, caches that compress about 2:1, medium
+// media that does not compress, caches of 4 bits of entropy a byte, medium
 // libraries and textures, many source and text files, and many tiny
 // dotfiles.
 var volumeClasses = []class{
@@ -197,7 +197,9 @@ func fillMedia(rng *rand.Rand, b []byte) {
 	_, _ = rand.NewChaCha8(seed).Read(b)
 }
 
-// fillHalf fills b with bytes of 4 bits of entropy each: zstd halves them.
+// fillHalf fills b with bytes of 4 bits of entropy each: an entropy coder
+// would halve them, but they hold few repeats for a fast LZ77 compressor
+// (S2, and zstd at its fastest level, store them as they are).
 func fillHalf(rng *rand.Rand, b []byte) {
 	fillMedia(rng, b)
 	for i := range b {
