@@ -146,6 +146,11 @@ func New(o Options) (*Driver, error) {
 		d.Close()
 		return nil, fmt.Errorf("kubernetes driver: the informers did not sync within %s: is the API server reachable, are the VolumeSnapshot CRDs installed and does the service account have list and watch on pods, persistentvolumeclaims, configmaps and volumesnapshots?", timeout)
 	}
+	if ns != "" {
+		if _, err := kc.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+			log.Warn("the configured namespace does not exist: sessions cannot start until it does", "namespace", ns)
+		}
+	}
 	if c := o.Config.VolumeSnapshotClassName; c != "" {
 		// A missing class fails every backup; say so now rather than then.
 		if _, err := sc.SnapshotV1().VolumeSnapshotClasses().Get(ctx, c, metav1.GetOptions{}); err != nil {
