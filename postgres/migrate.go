@@ -4,14 +4,11 @@ import (
 	"context"
 	"embed"
 	"fmt"
-	"io/fs"
-	"path"
-	"sort"
-	"strconv"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/opennimble/opennimble/internal/migrate"
 )
 
 //go:embed migrations/*.sql
@@ -21,43 +18,6 @@ var migrationFS embed.FS
 // per database): "opnm" in ASCII.
 const migrateLock = 0x6f706e6d
 
-// migration is one numbered schema change.
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
-// migrations returns the embedded migrations in version order. File names
-// start with their version number: 0001_init.sql.
-func migrations() ([]migration, error) {
-	names, err := fs.Glob(migrationFS, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	var ms []migration
-	seen := map[int]string{}
-	for _, name := range names {
-		base := path.Base(name)
-		num, _, ok := strings.Cut(base, "_")
-		v, err := strconv.Atoi(num)
-		if !ok || err != nil || v <= 0 {
-			return nil, fmt.Errorf("postgres: migration %s: name must start with a positive number and '_'", base)
-		}
-		if other, dup := seen[v]; dup {
-			return nil, fmt.Errorf("postgres: migrations %s and %s share version %d", other, base, v)
-		}
-		seen[v] = base
-		b, err := migrationFS.ReadFile(name)
-		if err != nil {
-			return nil, err
-		}
-		ms = append(ms, migration{version: v, name: base, sql: string(b)})
-	}
-	sort.Slice(ms, func(i, j int) bool { return ms[i].version < ms[j].version })
-	return ms, nil
-}
-
 // migrate applies every migration not yet recorded in schema_migrations, all
 // in one transaction (PostgreSQL's DDL is transactional), so a database is
 // never left half migrated. The transaction first takes an advisory lock:
@@ -65,9 +25,9 @@ func migrations() ([]migration, error) {
 // find the work done. It runs at READ COMMITTED so that what it reads after
 // the lock includes what the previous holder committed.
 func (s *Store) migrate(ctx context.Context) error {
-	ms, err := migrations()
+	ms, err := migrate.Load(migrationFS, "migrations/*.sql")
 	if err != nil {
-		return err
+		return fmt.Errorf("postgres: %w", err)
 	}
 	err = pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrateLock)); err != nil {
@@ -88,27 +48,23 @@ func (s *Store) migrate(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		applied := map[int]bool{}
-		latest := 0
-		for _, v := range versions {
-			applied[int(v)] = true
-			latest = max(latest, int(v))
+		applied := make([]int, len(versions))
+		for i, v := range versions {
+			applied[i] = int(v)
 		}
-		if n := len(ms); n > 0 && latest > ms[n-1].version {
-			return fmt.Errorf("database schema version %d is newer than this program knows (%d)", latest, ms[n-1].version)
+		pending, err := migrate.Pending(ms, applied)
+		if err != nil {
+			return err
 		}
-		for _, m := range ms {
-			if applied[m.version] {
-				continue
-			}
+		for _, m := range pending {
 			// Exec without arguments uses the simple protocol, which runs
 			// a file of several statements.
-			if _, err := tx.Exec(ctx, m.sql); err != nil {
-				return fmt.Errorf("migration %s: %w", m.name, err)
+			if _, err := tx.Exec(ctx, m.SQL); err != nil {
+				return fmt.Errorf("migration %s: %w", m.Name, err)
 			}
 			if _, err := tx.Exec(ctx,
 				`INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
-				m.version, m.name, time.Now()); err != nil {
+				m.Version, m.Name, time.Now()); err != nil {
 				return err
 			}
 		}
