@@ -11,12 +11,14 @@ import (
 	"github.com/opennimble/opennimble/api"
 )
 
-// A session transition is a list of steps (see sessionOp). One reconcile
-// runs one step: a transaction reads the session and picks the step, the
-// driver does it (outside any transaction; drivers are idempotent), and a
-// second transaction records the outcome and schedules the next look. A
-// crash at any point therefore repeats at most one driver call, which the
-// driver recognises, and never loses or repeats a recorded step.
+// A session transition is a list of steps (see sessionOp). Each step is: a
+// transaction reads the session and picks the step, the driver does it
+// (outside any transaction; drivers are idempotent), and a second
+// transaction records the outcome and schedules the next look — or, when
+// the next step is due at once, the same reconcile goes on with it
+// (inlineSteps), under the job it holds. A crash at any point therefore
+// repeats at most one driver call, which the driver recognises, and never
+// loses or repeats a recorded step.
 //
 //	create: provision                              → READY
 //	stop:   stop, [snapshot], [delete-volume]      → STOPPED   (or refuse-stop → STOP_FAILED)
