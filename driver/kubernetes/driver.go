@@ -30,8 +30,9 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/kubernetes"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/watch"
+	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
@@ -57,7 +58,7 @@ type Options struct {
 // opennimble.Driver, opennimble.Watcher and opennimble.Streamer.
 type Driver struct {
 	cfg  *Config
-	kube kubernetes.Interface
+	kube coreClient
 	snap snapclient.Interface
 	log  *slog.Logger
 
@@ -110,7 +111,7 @@ func New(o Options) (*Driver, error) {
 		rc.UserAgent = "opennimble"
 	}
 	rc.QPS, rc.Burst = max(rc.QPS, 50), max(rc.Burst, 100)
-	kc, err := kubernetes.NewForConfig(rc)
+	cc, err := corev1client.NewForConfig(rc)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes driver: %w", err)
 	}
@@ -122,19 +123,40 @@ func New(o Options) (*Driver, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	d := &Driver{cfg: o.Config, kube: kc, snap: sc, log: log, stop: make(chan struct{})}
+	d := &Driver{cfg: o.Config, kube: coreClient{cc}, snap: sc, log: log, stop: make(chan struct{})}
 	ns := o.Config.Namespace // "" watches every namespace
 	tweak := func(lo *metav1.ListOptions) { lo.LabelSelector = labelManagedBy + "=" + managedBy }
-	core := informers.NewSharedInformerFactoryWithOptions(kc, 0, informers.WithNamespace(ns), informers.WithTweakListOptions(tweak))
 	snaps := snapinformers.NewSharedInformerFactoryWithOptions(sc, 0, snapinformers.WithNamespace(ns), snapinformers.WithTweakListOptions(tweak))
-	d.podInformer = core.Core().V1().Pods().Informer()
-	d.claimInformer = core.Core().V1().PersistentVolumeClaims().Informer()
-	d.mapInformer = core.Core().V1().ConfigMaps().Informer()
+	// Informers of the three core kinds only (the shared factory of
+	// client-go would link a client of every API group into the binary).
+	d.podInformer = informer(&corev1.Pod{}, tweak,
+		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return cc.Pods(ns).List(ctx, o)
+		},
+		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			return cc.Pods(ns).Watch(ctx, o)
+		})
+	d.claimInformer = informer(&corev1.PersistentVolumeClaim{}, tweak,
+		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return cc.PersistentVolumeClaims(ns).List(ctx, o)
+		},
+		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			return cc.PersistentVolumeClaims(ns).Watch(ctx, o)
+		})
+	d.mapInformer = informer(&corev1.ConfigMap{}, tweak,
+		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return cc.ConfigMaps(ns).List(ctx, o)
+		},
+		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			return cc.ConfigMaps(ns).Watch(ctx, o)
+		})
 	d.snapInformer = snaps.Snapshot().V1().VolumeSnapshots().Informer()
-	d.pods = core.Core().V1().Pods().Lister()
-	d.maps = core.Core().V1().ConfigMaps().Lister()
+	d.pods = corelisters.NewPodLister(d.podInformer.GetIndexer())
+	d.maps = corelisters.NewConfigMapLister(d.mapInformer.GetIndexer())
 	d.snaps = snaps.Snapshot().V1().VolumeSnapshots().Lister()
-	core.Start(d.stop)
+	for _, inf := range []cache.SharedIndexInformer{d.podInformer, d.claimInformer, d.mapInformer} {
+		go inf.Run(d.stop)
+	}
 	snaps.Start(d.stop)
 	timeout := o.SyncTimeout
 	if timeout == 0 {
@@ -147,7 +169,7 @@ func New(o Options) (*Driver, error) {
 		return nil, fmt.Errorf("kubernetes driver: the informers did not sync within %s: is the API server reachable, are the VolumeSnapshot CRDs installed and does the service account have list and watch on pods, persistentvolumeclaims, configmaps and volumesnapshots?", timeout)
 	}
 	if ns != "" {
-		if _, err := kc.CoreV1().Namespaces().Get(ctx, ns, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+		if _, err := cc.Namespaces().Get(ctx, ns, metav1.GetOptions{}); apierrors.IsNotFound(err) {
 			log.Warn("the configured namespace does not exist: sessions cannot start until it does", "namespace", ns)
 		}
 	}
@@ -274,3 +296,26 @@ const (
 	pollSoon         = 500 * time.Millisecond
 	pollWhileWaiting = 2 * time.Second
 )
+
+// coreClient is the driver's client of the core API group.
+type coreClient struct{ c corev1client.CoreV1Interface }
+
+func (c coreClient) CoreV1() corev1client.CoreV1Interface { return c.c }
+
+// informer follows the objects of one kind that list and watch return,
+// filtered by tweak.
+func informer(obj runtime.Object, tweak func(*metav1.ListOptions),
+	list func(context.Context, metav1.ListOptions) (runtime.Object, error),
+	watchFn func(context.Context, metav1.ListOptions) (watch.Interface, error)) cache.SharedIndexInformer {
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			tweak(&o)
+			return list(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			tweak(&o)
+			return watchFn(ctx, o)
+		},
+	}
+	return cache.NewSharedIndexInformer(lw, obj, 0, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+}
