@@ -92,7 +92,7 @@ func (r *Repo) GC(ctx context.Context) (GCStats, error) {
 	}
 	packs, bad := r.idx.all()
 	st.DamagedPacks = len(bad)
-	pl := planGC(packs, used)
+	pl := planGC(packs, used, int64(r.opts.PackSize))
 
 	// 1. Copy what is in use out of the packs mostly garbage.
 	pk := r.newPacker()
@@ -216,8 +216,11 @@ type gcPlan struct {
 
 // planGC sorts the packs into those to keep, repack and remove. A chunk in
 // use that several packs hold (a GC died after copying it, or two
-// snapshots wrote it at once) is kept in the pack most in use.
-func planGC(packs []*packInfo, used map[ChunkID]bool) gcPlan {
+// snapshots wrote it at once) is kept in the pack most in use. Small packs
+// (under a quarter of packSize: each incremental snapshot leaves one, only
+// partly filled) are merged once mergeSmallPacks of them are kept, so that
+// the number of objects follows the data, not the number of snapshots.
+func planGC(packs []*packInfo, used map[ChunkID]bool, packSize int64) gcPlan {
 	slices.SortFunc(packs, func(a, b *packInfo) int { return bytes.Compare(a.id[:], b.id[:]) })
 	share := make(map[*packInfo]float64, len(packs))
 	for _, p := range packs {
@@ -262,6 +265,16 @@ func planGC(packs []*packInfo, used map[ChunkID]bool) gcPlan {
 		default:
 			pl.keep = append(pl.keep, p)
 		}
+	}
+	var small []*packInfo
+	for _, p := range pl.keep {
+		if p.dataBytes() < packSize/4 {
+			small = append(small, p)
+		}
+	}
+	if len(small) >= mergeSmallPacks {
+		pl.keep = slices.DeleteFunc(pl.keep, func(p *packInfo) bool { return slices.Contains(small, p) })
+		pl.repack = append(pl.repack, small...)
 	}
 	return pl
 }

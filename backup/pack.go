@@ -42,6 +42,9 @@ const (
 	// A pack whose chunks no backup uses make up more than this share of
 	// its bytes is rewritten by garbage collection (repacked).
 	repackDeadShare = 0.5
+	// mergeSmallPacks is how many small packs a GC lets stand before it
+	// merges them (see planGC).
+	mergeSmallPacks = 4
 	// The first read of a pack's header takes this many bytes from its end:
 	// a 16 MiB pack of small files has about a thousand chunks.
 	packTailGuess = 64 << 10
