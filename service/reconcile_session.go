@@ -47,10 +47,8 @@ const defaultRetry = time.Second
 const inlineSteps = 8
 
 func (s *Service) reconcileStreamingSession(ctx context.Context, id string) error {
-	again := false
 	for i := range inlineSteps {
-		var err error
-		again, err = s.reconcileSessionStep(ctx, id, again, i < inlineSteps-1)
+		again, err := s.planAndStep(ctx, id, i < inlineSteps-1)
 		if err != nil || !again {
 			return err
 		}
@@ -58,43 +56,11 @@ func (s *Service) reconcileStreamingSession(ctx context.Context, id string) erro
 	return nil
 }
 
-// reconcileSessionStep runs one reconcile of a session: at most one driver
-// step. With inline, a step that completed and leaves another due at once
-// schedules nothing and reports again: the caller runs the next one, with
-// next set, which lets it pick that step by a read alone.
-func (s *Service) reconcileSessionStep(ctx context.Context, id string, next, inline bool) (again bool, err error) {
-	var w *sessionWork
-	if next {
-		if w, err = s.peekStep(ctx, id); err != nil {
-			return false, err
-		}
-	}
-	if w == nil {
-		return s.planAndStep(ctx, id, inline)
-	}
-	return s.step(ctx, w, inline)
-}
-
-// peekStep returns the session's next driver step when picking it needs
-// no write: a transition under way (its first step's delay is behind it)
-// whose next step is the driver's. Otherwise nil: planSession decides.
-func (s *Service) peekStep(ctx context.Context, id string) (*sessionWork, error) {
-	var w *sessionWork
-	err := s.view(ctx, func(tx opennimble.Tx) error {
-		d, _, err := get[sessionDoc](ctx, tx, opennimble.KindStreamingSession, id)
-		if err != nil || d == nil || d.Op == nil || d.Op.Done == 0 {
-			return err
-		}
-		if step := d.Op.next(); step != "" && step != stepRefuseStop {
-			w = &sessionWork{doc: d, step: step}
-		}
-		return nil
-	})
-	return w, err
-}
-
-// planAndStep plans in a write transaction (what needs no driver is done
-// there) and runs the driver step it picked, if any.
+// planAndStep runs one reconcile of a session: it plans in a write
+// transaction (what needs no driver is done there) and runs the driver
+// step it picked, if any. With inline, a step that completed and leaves
+// another due at once schedules nothing and reports again: the caller runs
+// the next one.
 func (s *Service) planAndStep(ctx context.Context, id string, inline bool) (bool, error) {
 	var w *sessionWork
 	var ready *sessionDoc // a resting READY session, whose workstation a Watcher can check

@@ -109,7 +109,7 @@ func newBackups() *cobra.Command {
 	}
 	gc := &cobra.Command{
 		Use:   "gc",
-		Short: "Free the chunks no backup uses: delete packs that hold only those, repack those that mostly do (the server does this after every deletion)",
+		Short: "Free the chunks no backup uses: delete packs that hold only those, repack those that mostly do, merge small packs (the server does this after every deletion)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			repo, err := open(cmd)

@@ -17,7 +17,6 @@ import (
 	snapclient "github.com/kubernetes-csi/external-snapshotter/client/v8/clientset/versioned"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
-	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/watch"
@@ -51,9 +50,8 @@ type Cluster struct {
 
 	mu       sync.Mutex
 	fate     func(*corev1.Pod) PodFate
-	snapFail map[string]string // snapshot name -> error message
-	failAll  string            // error message for every new snapshot
-	hold     bool              // snapshots stay not ready
+	snapFail string // error message for every new snapshot
+	hold     bool   // snapshots stay not ready
 	cancel   context.CancelFunc
 	wg       sync.WaitGroup
 }
@@ -69,7 +67,7 @@ func Start(rc *rest.Config) (*Cluster, error) {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	c := &Cluster{Kube: kc, Snap: sc, PodIP: "127.0.0.1", cancel: cancel, snapFail: map[string]string{}}
+	c := &Cluster{Kube: kc, Snap: sc, PodIP: "127.0.0.1", cancel: cancel}
 	c.wg.Add(3)
 	go c.loop(ctx, c.watchPods)
 	go c.loop(ctx, c.watchClaims)
@@ -83,17 +81,9 @@ func (c *Cluster) Stop() { c.cancel(); c.wg.Wait() }
 // SetPodFate decides what happens to Pods created from now on (nil: Run).
 func (c *Cluster) SetPodFate(f func(*corev1.Pod) PodFate) { c.mu.Lock(); c.fate = f; c.mu.Unlock() }
 
-// FailSnapshot makes the snapshot controller report an error for snapshots
-// of the given name.
-func (c *Cluster) FailSnapshot(name, message string) {
-	c.mu.Lock()
-	c.snapFail[name] = message
-	c.mu.Unlock()
-}
-
 // FailSnapshots makes the snapshot controller report message as the error
 // of every new snapshot ("" stops it).
-func (c *Cluster) FailSnapshots(message string) { c.mu.Lock(); c.failAll = message; c.mu.Unlock() }
+func (c *Cluster) FailSnapshots(message string) { c.mu.Lock(); c.snapFail = message; c.mu.Unlock() }
 
 // HoldSnapshots keeps new snapshots not ready until released.
 func (c *Cluster) HoldSnapshots(hold bool) { c.mu.Lock(); c.hold = hold; c.mu.Unlock() }
@@ -215,10 +205,7 @@ func (c *Cluster) watchSnapshots(ctx context.Context) error {
 			return
 		}
 		c.mu.Lock()
-		hold, failMsg := c.hold, c.snapFail[snap.Name]
-		if failMsg == "" {
-			failMsg = c.failAll
-		}
+		hold, failMsg := c.hold, c.snapFail
 		c.mu.Unlock()
 		if hold {
 			return
@@ -229,14 +216,17 @@ func (c *Cluster) watchSnapshots(ctx context.Context) error {
 
 // ReleaseSnapshots makes every held snapshot ready.
 func (c *Cluster) ReleaseSnapshots(ctx context.Context) error {
-	c.HoldSnapshots(false)
+	c.mu.Lock()
+	c.hold = false
+	failMsg := c.snapFail
+	c.mu.Unlock()
 	list, err := c.Snap.SnapshotV1().VolumeSnapshots("").List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return err
 	}
 	for i := range list.Items {
 		if s := &list.Items[i]; s.Status == nil {
-			c.complete(ctx, s, c.snapFail[s.Name])
+			c.complete(ctx, s, failMsg)
 		}
 	}
 	return nil
@@ -269,15 +259,11 @@ func (c *Cluster) complete(ctx context.Context, snap *snapv1.VolumeSnapshot, fai
 			return
 		}
 		snap = updated
-		ready := true
-		size := claim.Spec.Resources.Requests[corev1.ResourceStorage]
-		status.ReadyToUse, status.RestoreSize = &ready, ptr(size)
+		status.ReadyToUse, status.RestoreSize = new(true), new(claim.Spec.Resources.Requests[corev1.ResourceStorage])
 	}
 	snap.Status = status
 	_, _ = c.Snap.SnapshotV1().VolumeSnapshots(snap.Namespace).UpdateStatus(ctx, snap, metav1.UpdateOptions{})
 }
-
-func ptr(q resource.Quantity) *resource.Quantity { return &q }
 
 // SetData writes a claim's simulated contents, standing for an artist at
 // the workstation.
