@@ -620,7 +620,7 @@ func TestControlsSeed(t *testing.T) {
 // shows, against a server that checks signatures.
 func TestControlsCurl(t *testing.T) {
 	if out, err := exec.Command("curl", "--help", "all").Output(); err != nil || !bytes.Contains(out, []byte("--aws-sigv4")) {
-		t.Skip("curl with --aws-sigv4 (7.75 or later) is not available")
+		t.Fatal("curl with --aws-sigv4 (7.75 or later) is needed: scripts/test installs Debian's curl")
 	}
 	e := start(t, authenticated(true))
 	k := e.App.NewAdmin
