@@ -2,6 +2,7 @@ package kubernetes
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -13,6 +14,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
 
+	opennimble "github.com/opennimble/opennimble"
 	"github.com/opennimble/opennimble/drivertest"
 	"github.com/opennimble/opennimble/internal/kubesim"
 	"github.com/opennimble/opennimble/internal/kubetest"
@@ -156,5 +158,47 @@ func TestKubeconfig(t *testing.T) {
 	_, err = New(Options{Config: cfg, Kubeconfig: path, SyncTimeout: time.Second})
 	if err == nil || !strings.Contains(err.Error(), "did not sync") {
 		t.Fatalf("an unreachable cluster: %v", err)
+	}
+}
+
+// TestFailureIsRemembered: a transition that failed (an unschedulable Pod)
+// fails the same way when asked again, and never makes another Pod, even
+// once the cluster could run it.
+func TestFailureIsRemembered(t *testing.T) {
+	r := newRig(t, testConfig, true)
+	r.sim.SetPodFate(func(*corev1.Pod) kubesim.PodFate { return kubesim.Unschedulable })
+	p := opennimble.ProvisionParams{SessionID: "ses-Full", StudioID: "stu-1", Token: "t1", InstanceType: "g4dn.xlarge", Ec2ImageID: "ami-1",
+		Volume: opennimble.Volume{Generation: 1}}
+	var first *opennimble.DriverError
+	deadline := time.Now().Add(30 * time.Second)
+	for first == nil {
+		_, err := r.d.Provision(t.Context(), p)
+		if err != nil && !errors.As(err, &first) {
+			t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("an unschedulable pod never failed the provision")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if first.StatusCode != codeCapacity {
+		t.Fatalf("failure %+v, want %s", first, codeCapacity)
+	}
+	r.sim.SetPodFate(nil)
+	for range 5 {
+		_, err := r.d.Provision(t.Context(), p)
+		var again *opennimble.DriverError
+		if !errors.As(err, &again) || *again != *first {
+			t.Fatalf("asked again: %v, want the same failure %v", err, first)
+		}
+	}
+	pods, err := r.sim.Kube.CoreV1().Pods(r.d.namespace("stu-1")).List(t.Context(), metav1.ListOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, pod := range pods.Items {
+		if pod.DeletionTimestamp == nil {
+			t.Fatalf("a failed transition left or made pod %s", pod.Name)
+		}
 	}
 }

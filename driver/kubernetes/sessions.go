@@ -69,6 +69,14 @@ func (d *Driver) run(ctx context.Context, w workstation) (opennimble.Progress, e
 		return pending(pollSoon), nil // the previous workstation is still going
 	}
 	if pod == nil {
+		// About to make a workstation: decide on the anchor as the API
+		// server has it, since a failure just recorded may not be cached.
+		if anchor, err = d.kube.CoreV1().ConfigMaps(ns).Get(ctx, name, metav1.GetOptions{}); err != nil {
+			return opennimble.Progress{}, fmt.Errorf("read the anchor of session %s: %w", w.sessionID, err)
+		}
+		if de := recordedFailure(anchor, w.token); de != nil {
+			return opennimble.Progress{}, de
+		}
 		if err := d.ensureVolume(ctx, ns, anchor, w, nil); err != nil {
 			var de *opennimble.DriverError
 			if errors.As(err, &de) {
