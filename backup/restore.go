@@ -6,10 +6,8 @@ import (
 	"fmt"
 	"os"
 	"path"
-	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -107,33 +105,12 @@ type restore struct {
 
 // writeFiles writes the files, largest first, on several goroutines.
 func (rs *restore) writeFiles(ctx context.Context, m *Manifest, files []int) error {
-	slices.SortFunc(files, func(a, b int) int { return int(min(max(m.Entries[b].Size-m.Entries[a].Size, -1), 1)) })
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range min(rs.r.opts.Workers, len(files)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			var buf []byte
-			for ctx.Err() == nil {
-				i := int(next.Add(1)) - 1
-				if i >= len(files) {
-					return
-				}
-				var err error
-				if buf, err = rs.writeFile(ctx, m.Entries[files[i]], buf); err != nil {
-					cancel(err)
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
-		return err
-	}
-	return ctx.Err()
+	return largestFirst(ctx, m, files, rs.r.opts.Workers,
+		func() (*[]byte, error) { return new([]byte), nil },
+		func(ctx context.Context, buf *[]byte, e *Entry) (err error) {
+			*buf, err = rs.writeFile(ctx, *e, *buf)
+			return err
+		})
 }
 
 func (rs *restore) writeFile(ctx context.Context, e Entry, buf []byte) ([]byte, error) {

@@ -496,36 +496,7 @@ func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
 // chunkFiles reads the files todo names, largest first, on several
 // goroutines, and writes the chunks the store does not have.
 func (s *snapshot) chunkFiles(ctx context.Context, m *Manifest, todo []int) error {
-	slices.SortFunc(todo, func(a, b int) int { return int(min(max(m.Entries[b].Size-m.Entries[a].Size, -1), 1)) })
-	ctx, cancel := context.WithCancelCause(ctx)
-	defer cancel(nil)
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range min(s.r.opts.Workers, len(todo)) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			w, err := s.newWorker()
-			if err != nil {
-				cancel(err)
-				return
-			}
-			for ctx.Err() == nil {
-				i := int(next.Add(1)) - 1
-				if i >= len(todo) {
-					return
-				}
-				if err := s.chunkFile(ctx, w, &m.Entries[todo[i]]); err != nil {
-					cancel(err)
-				}
-			}
-		}()
-	}
-	wg.Wait()
-	if err := context.Cause(ctx); err != nil && !errors.Is(err, context.Canceled) {
-		return err
-	}
-	return ctx.Err()
+	return largestFirst(ctx, m, todo, s.r.opts.Workers, s.newWorker, s.chunkFile)
 }
 
 func (s *snapshot) chunkFile(ctx context.Context, w *worker, e *Entry) error {
