@@ -24,7 +24,7 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServe(), newCredentials(), newVersion(), newBackups())
+	root.AddCommand(newServe(), newCredentials(), newVersion(), newBackups(), newModel())
 	return root
 }
 
