@@ -188,10 +188,17 @@ const clientTimeout = 240 * time.Second
 // output into the test log, and fails the test on a non-zero exit.
 func runClient(t *testing.T, srv *server, name string, argv ...string) {
 	t.Helper()
+	runClientEnv(t, srv, name, nil, argv...)
+}
+
+// runClientEnv is runClient with extra environment settings, which override
+// clientEnv's.
+func runClientEnv(t *testing.T, srv *server, name string, env []string, argv ...string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), clientTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Env = clientEnv(srv.URL)
+	cmd.Env = append(clientEnv(srv.URL), env...)
 	cmd.WaitDelay = 5 * time.Second
 	w := &lineLogger{t: t, prefix: name + ": "}
 	cmd.Stdout, cmd.Stderr = w, w
@@ -273,7 +280,8 @@ func firstLine(s string) string {
 const (
 	debianAWS     = "/usr/bin/aws"
 	debianPython  = "/usr/bin/python3"
-	awscliNimble  = "/usr/lib/python3/dist-packages/awscli/botocore/data/nimble/2020-08-01/service-2.json"
+	awscliData    = "/usr/lib/python3/dist-packages/awscli/botocore/data"
+	awscliNimble  = awscliData + "/nimble/2020-08-01/service-2.json"
 	aptInstall    = "apt-get update && apt-get install -y awscli python3-boto3 (what .ci/run does)"
 	jsSDKVersion  = "3.523.0"
 	jsInstallHint = "run `npm ci` in compat/js (what .ci/run does)"
@@ -312,7 +320,7 @@ func TestBoto3(t *testing.T) {
 	}
 	t.Log(v)
 	srv := startServer(t, "--page-size", pageSize)
-	runClient(t, srv, "boto3", debianPython, "python/scenario.py")
+	runClientEnv(t, srv, "boto3", []string{"COMPAT_AWSCLI_DATA=" + awscliData}, debianPython, "python/scenario.py")
 }
 
 // TestJavaScriptSDKv3 runs the scenario with @aws-sdk/client-nimble on Node.
