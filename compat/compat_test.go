@@ -192,13 +192,17 @@ func runClient(t *testing.T, srv *server, name string, argv ...string) {
 }
 
 // runClientEnv is runClient with extra environment settings, which override
-// clientEnv's.
+// clientEnv's; srv is nil for a client that starts its own server.
 func runClientEnv(t *testing.T, srv *server, name string, env []string, argv ...string) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), clientTimeout)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-	cmd.Env = append(clientEnv(srv.URL), env...)
+	endpoint := ""
+	if srv != nil {
+		endpoint = srv.URL
+	}
+	cmd.Env = append(clientEnv(endpoint), env...)
 	cmd.WaitDelay = 5 * time.Second
 	w := &lineLogger{t: t, prefix: name + ": "}
 	cmd.Stdout, cmd.Stderr = w, w
@@ -211,7 +215,11 @@ func runClientEnv(t *testing.T, srv *server, name string, env []string, argv ...
 	case err != nil:
 		t.Fatalf("%s failed (%v) after %s; its output is above", name, err, time.Since(start).Round(time.Millisecond))
 	}
-	t.Logf("%s passed in %s, %d requests", name, time.Since(start).Round(time.Millisecond), srv.requests())
+	if srv != nil {
+		t.Logf("%s passed in %s, %d requests", name, time.Since(start).Round(time.Millisecond), srv.requests())
+	} else {
+		t.Logf("%s passed in %s", name, time.Since(start).Round(time.Millisecond))
+	}
 }
 
 // requests counts the API requests the server has logged.
