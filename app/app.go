@@ -94,6 +94,7 @@ func Defaults() Config {
 	return Config{
 		Listen:           "127.0.0.1:8080",
 		DataDir:          "./data",
+		Store:            "sqlite",
 		Sync:             "full",
 		EmulatorAdmins:   []string{"test"},
 		Region:           "us-west-2",
