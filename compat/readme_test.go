@@ -2,7 +2,6 @@ package compat
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"os"
 	"os/exec"
@@ -124,7 +123,7 @@ func runReadme(t *testing.T, srv *server, dir, home, aws, python, script string)
 	}
 	env = append(env, "HOME="+home, "PATH="+filepath.Dir(aws)+string(os.PathListSeparator)+os.Getenv("PATH"),
 		"README_PYTHON="+python, "AWS_PAGER=", "AWS_EC2_METADATA_DISABLED=true")
-	ctx, cancel := context.WithTimeout(context.Background(), clientTimeout)
+	ctx, cancel := clientContext(t)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", "-c", script)
 	cmd.Dir, cmd.Env, cmd.WaitDelay = dir, env, 5*time.Second
