@@ -93,7 +93,7 @@ func TestReadmeQuickStart(t *testing.T) {
 	if len(using) < 3 || using[0].lang != "sh" || using[1].lang != "python" || using[2].lang != "python" {
 		t.Fatalf("Using it from… should open with the AWS CLI's block and two boto3 snippets: %+v", using)
 	}
-	script = quick[1].body + using[0].body + "\"$README_PYTHON\" - <<'README_PYTHON_EOF'\n" + using[1].body + "README_PYTHON_EOF\n"
+	script = exports(quick[1].body) + using[0].body + "\"$README_PYTHON\" - <<'README_PYTHON_EOF'\n" + using[1].body + "README_PYTHON_EOF\n"
 	out = runReadme(t, srv, dir, home, aws, python, script)
 	if !strings.Contains(out, "READY") || !strings.Contains(out, "bak-nope") {
 		t.Errorf("the walkthroughs printed no READY studio or no missing backup:\n%s", out)
@@ -107,6 +107,18 @@ func TestReadmeQuickStart(t *testing.T) {
 	if out = runReadme(t, srv, dir, home, aws, python, script); !strings.Contains(out, "democli") || !strings.Contains(out, "demoboto") {
 		t.Errorf("the pinned boto3 snippet does not list the walkthroughs' studios:\n%s", out)
 	}
+}
+
+// exports returns the export lines of a shell block: the environment it
+// leaves to the commands that follow.
+func exports(block string) string {
+	var b strings.Builder
+	for _, line := range strings.Split(block, "\n") {
+		if strings.HasPrefix(line, "export ") {
+			b.WriteString(line + "\n")
+		}
+	}
+	return b.String()
 }
 
 // runReadme runs README commands with bash -e in dir, as a user with an
