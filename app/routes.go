@@ -122,9 +122,3 @@ func (a *App) mountPortal(srv *server.Server, authorised api.Handler, public str
 	srv.Handle(portal.StaticPrefix, p)
 }
 
-func (a *App) publicURL() string {
-	if a.Config.PublicURL != "" {
-		return a.Config.PublicURL
-	}
-	return a.URL
-}
