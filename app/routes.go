@@ -121,4 +121,3 @@ func (a *App) mountPortal(srv *server.Server, authorised api.Handler, public str
 	srv.Handle("/portal/", p)
 	srv.Handle(portal.StaticPrefix, p)
 }
-

@@ -71,7 +71,11 @@ func (p *Portal) signIn(w http.ResponseWriter, r *http.Request) {
 	}
 	switch {
 	case errors.Is(err, ErrBadCredentials):
-		p.throttle.fail(client, "key:"+attempt)
+		if attempt != "" {
+			p.throttle.fail(client, "key:"+attempt)
+		} else {
+			p.throttle.fail(client)
+		}
 		p.log.Warn("portal: failed sign-in", "client", clientAddr(r), "access_key_id", attempt, "provider", pr.ID(), "studio", name)
 		p.showSignIn(w, r, http.StatusUnauthorized, name, "The access key id or secret is wrong.")
 		return

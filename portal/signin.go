@@ -82,7 +82,9 @@ var dummySecret = sha256.Sum256([]byte("opennimble: no such access key"))
 
 func (k *KeyProvider) SignIn(w http.ResponseWriter, r *http.Request) (*opennimble.Principal, string, error) {
 	if r.Method != http.MethodPost {
-		return nil, "", ErrBadCredentials
+		// Nothing to check: back to the form.
+		http.Redirect(w, r, "/portal/"+r.PathValue("studio")+"/signin", http.StatusSeeOther)
+		return nil, "", nil
 	}
 	id := strings.TrimSpace(r.PostFormValue("access_key_id"))
 	secret := r.PostFormValue("secret")
