@@ -144,6 +144,12 @@ func TestPortalInBrowser(t *testing.T) {
 	desk.until("the stream URL", `location.pathname.startsWith("/_stream/")`)
 	desk.until("the desktop page", `document.body && document.body.innerText.includes("`+id+`")`)
 	desk.shots("05-desktop")
+	// Close the desktop's tab and bring the portal's to the front: Chromium
+	// hides a background tab, and the live updates are checked on a shown one.
+	cancel()
+	p.do(chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		return t.Call(ctx, "Page.bringToFront", nil, nil)
+	}))
 
 	// Stop: the backup becomes READY, the session STOPPED, live.
 	p.mark()
@@ -158,6 +164,7 @@ func TestPortalInBrowser(t *testing.T) {
 
 	// Start from the backup; startedFromBackupId shows it.
 	p.do(chromedp.Click(chromedp.CSS(`form[action$="/backups/` + backup + `/start"] button`)))
+	p.until("the start's message", `document.querySelector(".flash") !== null && document.querySelector(".flash").textContent.includes("from backup")`)
 	p.mark()
 	p.until("READY again", `document.querySelector("#session-state[data-state=READY]") !== null`)
 	p.stillMarked()
