@@ -117,7 +117,7 @@ func (p *Portal) provider(id string) Provider {
 func (p *Portal) signOut(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("studio")
 	if c, err := r.Cookie(CookieName); err == nil {
-		se, ok := p.sessions.get(c.Value)
+		se, ok := p.sessions.get(c.Value, true)
 		if ok && !sameToken(r.PostFormValue("csrf"), se.csrf) {
 			http.Error(w, "This form has expired or did not come from this portal. Reload the page and try again.", http.StatusForbidden)
 			return

@@ -169,7 +169,7 @@ func (p *Portal) signedIn(h func(*req)) http.HandlerFunc {
 		var se session
 		ok := err == nil
 		if ok {
-			se, ok = p.sessions.get(c.Value)
+			se, ok = p.sessions.get(c.Value, !isLive(r))
 		}
 		if ok && !p.stillValid(r.Context(), se) {
 			p.sessions.end(c.Value)
@@ -205,9 +205,14 @@ func (p *Portal) stillValid(ctx context.Context, se session) bool {
 	return false
 }
 
+// isLive reports whether r is a live update of an open page.
+func isLive(r *http.Request) bool {
+	return strings.HasPrefix(r.URL.Path, "/portal/"+r.PathValue("studio")+"/live/")
+}
+
 // notSignedIn sends a page request to the sign-in page and refuses the rest.
 func (p *Portal) notSignedIn(w http.ResponseWriter, r *http.Request, studio string) {
-	if r.Method == http.MethodGet && !strings.Contains(r.URL.Path, "/live/") {
+	if r.Method == http.MethodGet && !isLive(r) {
 		http.Redirect(w, r, "/portal/"+studio+"/signin?next="+url.QueryEscape(r.URL.Path), http.StatusSeeOther)
 		return
 	}

@@ -69,9 +69,10 @@ func (s *sessions) create(p opennimble.Principal, provider string) string {
 	return token
 }
 
-// get returns a copy of the session of token and marks it used, or false if
-// there is none or it was idle too long.
-func (s *sessions) get(token string) (session, bool) {
+// get returns a copy of the session of token, or false if there is none or
+// it was idle too long. A request a person made (touch) marks it used; the
+// live updates of an open page do not, so a forgotten tab still times out.
+func (s *sessions) get(token string, touch bool) (session, bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	k := keyOf(token)
@@ -84,7 +85,9 @@ func (s *sessions) get(token string) (session, bool) {
 		delete(s.byKey, k)
 		return session{}, false
 	}
-	se.lastSeen = now
+	if touch {
+		se.lastSeen = now
+	}
 	c := *se
 	c.flash = nil
 	return c, true
