@@ -56,13 +56,17 @@ func (p *page) until(what, js string) {
 // shots saves the page at 1280 and at 390 pixels wide.
 func (p *page) shots(name string) {
 	p.t.Helper()
+	drawn := `document.readyState === "complete" && document.body !== null && document.body.getBoundingClientRect().width > 0`
+	p.until("the page drawn", drawn)
 	p.do(chromedp.EmulateViewport(390, 844))
+	p.until("the page drawn at 390 px", drawn)
 	browsertest.Screenshot(p.t, p.ctx, name+"-390")
 	// Nothing may be wider than a phone's screen.
 	if w := p.eval(`String(document.documentElement.scrollWidth)`); w != "390" {
 		p.t.Errorf("%s at 390 px is %s px wide", name, w)
 	}
 	p.do(chromedp.EmulateViewport(1280, 800))
+	p.until("the page drawn at 1280 px", drawn)
 	browsertest.Screenshot(p.t, p.ctx, name+"-1280")
 }
 
