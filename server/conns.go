@@ -26,10 +26,11 @@ type Conns struct {
 	max, reserve int
 	log          *slog.Logger
 
-	mu    sync.Mutex
-	open  int
-	idle  list.List // *conn idle after a request, oldest first
-	fresh list.List // *conn that has not yet sent a request, oldest first
+	mu       sync.Mutex
+	open     int
+	refusing bool      // since the last admission: a flood of refusals is logged once
+	idle     list.List // *conn idle after a request, oldest first
+	fresh    list.List // *conn that has not yet sent a request, oldest first
 }
 
 // NewConns caps open connections at max (DefaultMaxConnections if 0),
@@ -100,12 +101,16 @@ func (cs *Conns) admit(nc net.Conn) *conn {
 		cs.open++
 		c = &conn{Conn: nc, cs: cs}
 	}
+	firstRefusal := !admitted && !cs.refusing
+	cs.refusing = !admitted
 	cs.mu.Unlock()
 	for _, v := range victims {
 		_ = v.Conn.Close() // its server goroutine sees the error and ends
 	}
+	if firstRefusal {
+		cs.log.Warn("refusing connections: the connection cap is reached and none is idle", "max_connections", cs.max)
+	}
 	if !admitted {
-		cs.log.Warn("refused a connection: the connection cap is reached and none is idle", "max_connections", cs.max)
 		refuse(nc)
 	}
 	return c
