@@ -80,6 +80,9 @@ type Config struct {
 	// BodyMemoryMiB how many MiB the bodies being served may hold at once.
 	BodyTimeout   time.Duration
 	BodyMemoryMiB int
+	// PortalIdleTimeout ends a studio portal session after this long
+	// without a request (portal.DefaultIdleTimeout when 0).
+	PortalIdleTimeout time.Duration
 	// JobLease is how long a replica owns a lifecycle job it claimed: the
 	// longest a killed replica's work waits to be taken over. 0: one minute
 	// with SQLite (a restart frees the leases at once), 15s with PostgreSQL.
@@ -163,8 +166,8 @@ func (c *Config) Validate() error {
 	if c.BodyMemoryMiB < server.MaxBodyBytes>>20 {
 		errs = append(errs, fmt.Sprintf("body-memory-mib %d: want at least %d, the largest request body", c.BodyMemoryMiB, server.MaxBodyBytes>>20))
 	}
-	if c.JobLease < 0 {
-		errs = append(errs, "job-lease must not be negative")
+	if c.JobLease < 0 || c.PortalIdleTimeout < 0 {
+		errs = append(errs, "job-lease and portal-idle-timeout must not be negative")
 	}
 	if c.Seed != 0 && !c.Emulator {
 		errs = append(errs, "seed needs emulator mode: seeded tokens, such as those of stream URLs, are guessable")
@@ -335,8 +338,11 @@ func Start(ctx context.Context, cfg Config, o Options) (*App, error) {
 		Emulator:       cfg.Emulator,
 		EmulatorAdmins: cfg.EmulatorAdmins,
 	}
+	// The API and the portal share one authorised handler: the portal may
+	// do exactly what the API allows its signed-in principal.
+	authorised := authz.New(svc, store, authz.Config{Region: cfg.Region, AccountID: cfg.AccountID})
 	srv := server.New(server.Options{
-		Handler:     authz.New(svc, store, authz.Config{Region: cfg.Region, AccountID: cfg.AccountID}),
+		Handler:     authorised,
 		Auth:        verifier,
 		Logger:      o.Logger,
 		Timestamps:  server.TimestampMode(cfg.Timestamps),
@@ -346,6 +352,7 @@ func Start(ctx context.Context, cfg Config, o Options) (*App, error) {
 		BodyTimeout: cfg.BodyTimeout,
 	})
 	a.routes(srv)
+	a.mountPortal(srv, authorised, public, o)
 	a.mountControls(srv, svc, o.Clock, o.Logger)
 	a.srv, ln = httpServer(cfg, srv, ln, o.Logger)
 	go func() {

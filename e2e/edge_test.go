@@ -333,3 +333,17 @@ func TestStreamTokenNotLogged(t *testing.T) {
 		t.Fatalf("no redacted stream request in the log:\n%s", out)
 	}
 }
+
+// TestSlowFormBodyTimesOut: the bodies of unauthenticated pages (the studio
+// portal's sign-in form) have the same deadline as the API's.
+func TestSlowFormBodyTimesOut(t *testing.T) {
+	e := start(t, func(c *app.Config, _ *app.Options) { c.BodyTimeout = time.Second })
+	c := e.dial(t)
+	fmt.Fprintf(c, "POST /portal/x/signin HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 1000\r\n\r\nuser=")
+	// Whatever the page answers, the connection ends instead of waiting
+	// for the rest of the body.
+	_, err := io.Copy(io.Discard, c)
+	if err != nil {
+		t.Fatalf("the server kept waiting for the body: %v", err)
+	}
+}

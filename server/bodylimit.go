@@ -108,6 +108,29 @@ func (s *Server) authenticate(r *http.Request) (id *sigv4.Identity, body []byte,
 	return id, body, release, true, nil
 }
 
+// guard bounds the body of a request that a handler given to Handle reads
+// itself (portal forms, the stream proxy): the same deadline, at most the
+// largest body, and its declared length (the largest, if unknown) held in
+// the budget while it is served. (The emulator controls then hold their
+// small bodies twice; harmless.)
+func (g *bodyGate) guard(w http.ResponseWriter, r *http.Request) (func(), error) {
+	n := r.ContentLength
+	switch {
+	case n == 0:
+		return noop, nil
+	case n > MaxBodyBytes:
+		return noop, tooLarge()
+	case n < 0:
+		n = MaxBodyBytes
+	}
+	if !g.budget.TryAcquire(n) {
+		return noop, g.busy()
+	}
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(g.timeout))
+	r.Body = http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	return func() { g.budget.Release(n) }, nil
+}
+
 func tooLarge() error {
 	return opennimble.Errorf(opennimble.ErrValidation, "The request body is larger than %d bytes", MaxBodyBytes)
 }

@@ -149,6 +149,12 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 
 	if prefix, h := s.extraFor(r.URL.Path); h != nil {
 		opName = prefix
+		release, err := s.gate.guard(w, r)
+		if err != nil {
+			restjson.WriteError(w, err)
+			return
+		}
+		defer release()
 		h.ServeHTTP(w, r)
 		return
 	}
