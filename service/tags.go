@@ -51,7 +51,7 @@ func (s *Service) taggable(ctx context.Context, tx opennimble.Tx, arn string) (*
 	}
 	rec, err := tx.Get(ctx, kind, id)
 	if errors.Is(err, opennimble.ErrNoRecord) || (err == nil && rec.State == deletedState) {
-		return nil, nil, opennimble.NotFound(strings.ReplaceAll(arnType(kind), "-", " "), arn)
+		return nil, nil, opennimble.NotFound(strings.ReplaceAll(string(kind), "-", " "), arn)
 	}
 	if err != nil {
 		return nil, nil, err
