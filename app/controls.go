@@ -23,8 +23,8 @@ func (c *Config) ControlsEnabled() bool { return c.Emulator || c.Controls }
 type controlState struct {
 	policy  *transitions.Policy
 	faults  *controls.Faults
-	ids     *controls.SeededIDs // nil unless seeded
-	pageKey []byte              // nil unless seeded
+	ids     *opennimble.SeededIDs // nil unless seeded
+	pageKey []byte                // nil unless seeded
 	driver  opennimble.Driver
 	ctl     *controls.Controls
 }
@@ -44,7 +44,7 @@ func newControlState(cfg Config, o *Options) *controlState {
 	if cfg.Seed != 0 {
 		c.pageKey = controls.PageKey(cfg.Seed)
 		if o.IDs == nil {
-			c.ids = controls.NewSeededIDs(cfg.Seed)
+			c.ids = opennimble.NewSeededIDs(cfg.Seed)
 			o.IDs = c.ids
 		}
 	}
@@ -71,7 +71,9 @@ func (c *controlState) simRule() func(sim.Call) *opennimble.DriverError {
 	if c == nil {
 		return nil
 	}
-	return c.faults.StepRule
+	return func(call sim.Call) *opennimble.DriverError {
+		return c.faults.StepRule(call.Step, call.SessionID, call.BackupID)
+	}
 }
 
 func (c *controlState) setDriver(d opennimble.Driver) {
@@ -95,10 +97,10 @@ func (a *App) mountControls(srv *server.Server, auth server.Authenticator, svc *
 	if c == nil {
 		return
 	}
-	simDriver, _ := c.driver.(*sim.Driver)
+	_, stepFaults := c.driver.(*sim.Driver)
 	c.ctl = controls.New(controls.Options{
 		Auth: auth, Store: a.Store, Lifecycle: svc, Policy: c.policy, Faults: c.faults,
-		Sim: simDriver, IDs: c.ids, Clock: clock, Logger: log,
+		Driver: c.driver, StepFaults: stepFaults, IDs: c.ids, Clock: clock, Logger: log,
 	})
 	srv.Handle(controls.Prefix, c.ctl)
 }

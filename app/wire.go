@@ -63,8 +63,8 @@ func newDriver(cfg Config, o Options, rule func(sim.Call) *opennimble.DriverErro
 		}
 		return kubernetes.New(kubernetes.Options{Config: kc, REST: o.KubeREST, Kubeconfig: cfg.Kubeconfig, Logger: o.Logger})
 	}
-	durations := map[sim.Step]time.Duration{}
-	for _, step := range sim.Steps {
+	durations := map[opennimble.Step]time.Duration{}
+	for _, step := range opennimble.Steps {
 		durations[step] = cfg.SimStepDuration
 	}
 	dir := cfg.SimDir

@@ -141,15 +141,15 @@ func (s *Service) ListTagsForResource(ctx context.Context, in *api.ListTagsForRe
 	if s.serviceImageARN(in.ResourceArn) {
 		return &api.ListTagsForResourceResponse{Tags: map[string]string{}}, nil
 	}
-	var out *api.ListTagsForResourceResponse
-	err := s.view(ctx, func(tx opennimble.Tx) error {
+	return read(ctx, s, func(tx opennimble.Tx) (*api.ListTagsForResourceResponse, error) {
 		_, m, err := s.taggable(ctx, tx, in.ResourceArn)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		tags, err := readTags(m)
-		out = &api.ListTagsForResourceResponse{Tags: tags}
-		return err
+		if err != nil {
+			return nil, err
+		}
+		return &api.ListTagsForResourceResponse{Tags: tags}, nil
 	})
-	return out, err
 }
