@@ -184,6 +184,24 @@ type Watcher interface {
 	Check(ctx context.Context, sessionID, studioID string) error
 }
 
+// DriverAs finds the optional interface T (Watcher, Streamer, Resetter,
+// StateDumper) on d or on the drivers it wraps: a decorator (the emulator's
+// fault injection) offers Unwrap() Driver, as wrapped errors offer Unwrap.
+func DriverAs[T any](d Driver) (T, bool) {
+	for d != nil {
+		if t, ok := d.(T); ok {
+			return t, true
+		}
+		u, ok := d.(interface{ Unwrap() Driver })
+		if !ok {
+			break
+		}
+		d = u.Unwrap()
+	}
+	var zero T
+	return zero, false
+}
+
 // Resetter is implemented by drivers that can forget every session, volume
 // and backup, as if new: the emulator's reset calls it.
 type Resetter interface {

@@ -7,7 +7,7 @@ import (
 	opennimble "github.com/opennimble/opennimble"
 	"github.com/opennimble/opennimble/api"
 	"github.com/opennimble/opennimble/controls"
-	"github.com/opennimble/opennimble/driver/sim"
+	"github.com/opennimble/opennimble/driver/faulty"
 	"github.com/opennimble/opennimble/server"
 	"github.com/opennimble/opennimble/service"
 	"github.com/opennimble/opennimble/transitions"
@@ -66,14 +66,13 @@ func (c *controlState) paginationKey() []byte {
 	return c.pageKey
 }
 
-// simRule is the simulated driver's failure rule: the lifecycle faults.
-func (c *controlState) simRule() func(sim.Call) *opennimble.DriverError {
+// wrapDriver applies the lifecycle faults to every driver when the controls
+// are on.
+func (c *controlState) wrapDriver(d opennimble.Driver) opennimble.Driver {
 	if c == nil {
-		return nil
+		return d
 	}
-	return func(call sim.Call) *opennimble.DriverError {
-		return c.faults.StepRule(call.Step, call.SessionID, call.BackupID)
-	}
+	return faulty.Wrap(d, c.faults.StepRule)
 }
 
 func (c *controlState) setDriver(d opennimble.Driver) {
@@ -97,7 +96,7 @@ func (a *App) mountControls(srv *server.Server, auth server.Authenticator, svc *
 	if c == nil {
 		return
 	}
-	_, stepFaults := c.driver.(*sim.Driver)
+	_, stepFaults := c.driver.(*faulty.Driver)
 	c.ctl = controls.New(controls.Options{
 		Auth: auth, Store: a.Store, Lifecycle: svc, Policy: c.policy, Faults: c.faults,
 		Driver: c.driver, StepFaults: stepFaults, IDs: c.ids, Clock: clock, Logger: log,

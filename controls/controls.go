@@ -52,8 +52,8 @@ type Options struct {
 	// an opennimble.Resetter, and the state dump shows it when it is an
 	// opennimble.StateDumper.
 	Driver opennimble.Driver
-	// StepFaults says whether lifecycle faults reach the driver (Faults.StepRule
-	// is its failure rule); only the simulated driver takes them.
+	// StepFaults says whether lifecycle faults reach the driver: it is
+	// wrapped by driver/faulty with Faults.StepRule as its rule.
 	StepFaults bool
 	// IDs, when the server is seeded, start their sequence again on reset.
 	IDs    *opennimble.SeededIDs

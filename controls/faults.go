@@ -29,7 +29,7 @@ type ErrorSpec struct {
 
 // Fault is a fault rule. An operation fault (Operation set) adds Latency to,
 // and/or answers Error instead of, the operations it matches; a lifecycle
-// fault (Step set) makes the simulated driver's operations of that step fail
+// fault (Step set) makes the driver's operations of that step fail
 // with StatusCode, which the session (and its backup, for a snapshot) shows
 // in its *_FAILED state.
 type Fault struct {
@@ -145,7 +145,7 @@ func (f *Fault) validateStep(stepFaults bool) error {
 		return invalid("error, latency and principal belong to operation faults; a lifecycle fault takes statusCode and message")
 	}
 	if !stepFaults {
-		return invalid("Lifecycle faults need the simulated driver (--driver sim)")
+		return invalid("Lifecycle faults need the emulator's fault injection around the driver")
 	}
 	if !slices.Contains(opennimble.Steps, opennimble.Step(f.Step)) {
 		return invalid("step %q: want one of %v", f.Step, opennimble.Steps)
@@ -271,8 +271,8 @@ func (fs *Faults) apply(ctx context.Context, op, principal string) error {
 	return &injected{err: &opennimble.Error{Code: f.Error.Code, Message: msg}, rule: f.ID}
 }
 
-// StepRule is the failure rule of a driver that takes lifecycle faults (the
-// simulated driver's Options.Rule): a lifecycle fault that hits a new driver
+// StepRule is the rule of the fault-injecting driver decorator
+// (driver/faulty): a lifecycle fault that hits a new driver
 // operation of step on a session (or backup) makes it fail.
 func (fs *Faults) StepRule(step opennimble.Step, sessionID, backupID string) *opennimble.DriverError {
 	f := fs.hit(func(f *Fault) bool {

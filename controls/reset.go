@@ -32,7 +32,7 @@ func (c *Controls) reset(r *http.Request, body []byte, _ string) (int, any, erro
 	if err := c.resetStore(ctx); err != nil {
 		return 0, nil, err
 	}
-	if d, ok := c.o.Driver.(opennimble.Resetter); ok {
+	if d, ok := opennimble.DriverAs[opennimble.Resetter](c.o.Driver); ok {
 		if err := d.Reset(); err != nil {
 			return 0, nil, err
 		}

@@ -71,7 +71,7 @@ func (c *Controls) state(r *http.Request, _ []byte, _ string) (int, any, error) 
 	if err != nil {
 		return 0, nil, err
 	}
-	if d, ok := c.o.Driver.(opennimble.StateDumper); ok && studio == "" && len(q["type"]) == 0 {
+	if d, ok := opennimble.DriverAs[opennimble.StateDumper](c.o.Driver); ok && studio == "" && len(q["type"]) == 0 {
 		out.Driver = d.DumpState()
 	}
 	return http.StatusOK, out, nil

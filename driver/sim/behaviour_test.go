@@ -82,21 +82,6 @@ func TestFailureSurfacesAfterTheDuration(t *testing.T) {
 	}
 }
 
-func TestRuleChoosesOperations(t *testing.T) {
-	d := sim.MustNew(sim.Options{Clock: newClock(), Rule: func(c sim.Call) *opennimble.DriverError {
-		if c.Step == opennimble.StepProvision && c.SessionID == "unlucky" {
-			return &opennimble.DriverError{StatusCode: "INSUFFICIENT_CAPACITY", Message: "none"}
-		}
-		return nil
-	}})
-	if _, err := d.Provision(ctx, provision("lucky", "t")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := d.Provision(ctx, provision("unlucky", "t")); err == nil {
-		t.Fatal("the rule was not applied")
-	}
-}
-
 // A restarted simulation adopts the sessions it forgot, so that a restarted
 // server can finish what it began.
 func TestAdoptsUnknownSessions(t *testing.T) {

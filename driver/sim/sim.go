@@ -15,7 +15,7 @@ import (
 	opennimble "github.com/opennimble/opennimble"
 )
 
-// Call describes an operation, for failure rules.
+// Call describes an operation.
 type Call struct {
 	Step      opennimble.Step
 	SessionID string
@@ -32,9 +32,6 @@ type Options struct {
 	Durations map[opennimble.Step]time.Duration
 	// Fail makes every operation of a step fail with the given error.
 	Fail map[opennimble.Step]opennimble.DriverError
-	// Rule, when set, is asked first about every new operation; a non-nil
-	// result makes the operation fail with it.
-	Rule func(Call) *opennimble.DriverError
 	// Dir, when set, is where the simulated sessions, volumes and backups
 	// are kept, so that they survive a restart of the server.
 	Dir string
@@ -49,7 +46,6 @@ type Options struct {
 type Driver struct {
 	dir   string
 	clock opennimble.Clock
-	rule  func(Call) *opennimble.DriverError
 
 	mu        sync.Mutex
 	durations map[opennimble.Step]time.Duration
@@ -112,7 +108,7 @@ func New(o Options) (*Driver, error) {
 		o.Clock = opennimble.SystemClock{}
 	}
 	d := &Driver{
-		dir: o.Dir, clock: o.Clock, rule: o.Rule,
+		dir: o.Dir, clock: o.Clock,
 		durations: map[opennimble.Step]time.Duration{}, fail: map[opennimble.Step]opennimble.DriverError{},
 		ops: map[opKey]*op{}, sessions: map[string]*session{}, backups: map[string]*backup{},
 		calls: map[opennimble.Step]int{}, started: map[opennimble.Step]int{},
@@ -235,10 +231,7 @@ func (d *Driver) pruneOps(now time.Time) {
 // failure decides, when an operation begins, whether it is to fail.
 func (d *Driver) failure(c Call) *opennimble.DriverError {
 	var e *opennimble.DriverError
-	if d.rule != nil {
-		e = d.rule(c)
-	}
-	if f, ok := d.fail[c.Step]; ok && e == nil {
+	if f, ok := d.fail[c.Step]; ok {
 		e = &f
 	}
 	if e != nil && e.StatusCode == "" {
