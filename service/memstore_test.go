@@ -224,7 +224,7 @@ func (m *memStore) DeleteCredential(_ context.Context, id string) error {
 	})
 }
 
-func (m *memStore) Close() error                                                     { return nil }
+func (m *memStore) Close() error { return nil }
 
 // memTx is a transaction on a memState.
 type memTx struct {
