@@ -6,7 +6,6 @@ package app
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -227,7 +226,6 @@ type App struct {
 	lock   *os.File
 	cancel context.CancelFunc
 	done   chan struct{}
-	log    *slog.Logger
 
 	// closeDriver stops a driver's background work (the local driver's).
 	closeDriver func() error
@@ -303,7 +301,7 @@ func Start(ctx context.Context, cfg Config, o Options) (*App, error) {
 	if o.WrapStore != nil {
 		store = o.WrapStore(store)
 	}
-	a := &App{Config: cfg, Store: store, done: make(chan struct{}), log: o.Logger, lock: lock, ctl: ctl}
+	a := &App{Config: cfg, Store: store, done: make(chan struct{}), lock: lock, ctl: ctl}
 	fail := func(err error) (*App, error) {
 		_ = store.Close()
 		_ = lock.Close()
@@ -413,21 +411,10 @@ func ensureAdmin(ctx context.Context, st opennimble.Store, dataDir string, clock
 // NewCredential makes a fresh access key for principalID.
 func NewCredential(principalID string, admin bool, now time.Time) opennimble.Credential {
 	return opennimble.Credential{
-		AccessKeyID:     "ONAK" + randomString(16, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"),
-		SecretAccessKey: randomString(40, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"),
+		AccessKeyID:     "ONAK" + opennimble.RandomString(16, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"),
+		SecretAccessKey: opennimble.RandomString(40, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"),
 		PrincipalID:     principalID,
 		Admin:           admin,
 		CreatedAt:       now,
 	}
-}
-
-func randomString(n int, alphabet string) string {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		panic(err)
-	}
-	for i := range b {
-		b[i] = alphabet[int(b[i])%len(alphabet)]
-	}
-	return string(b)
 }

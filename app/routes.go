@@ -65,7 +65,7 @@ func (a *App) streamPage(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "This stream link is unknown or has expired.", http.StatusForbidden)
 		return
 	}
-	if streamer, ok := a.driver.(opennimble.Streamer); ok {
+	if streamer, ok := opennimble.DriverAs[opennimble.Streamer](a.driver); ok {
 		if !proxied {
 			// The desktop's relative links need the trailing slash.
 			http.Redirect(w, r, "/_stream/"+token+"/", http.StatusFound)

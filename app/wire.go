@@ -25,10 +25,11 @@ func (a *App) wire(ctx context.Context, cfg Config, o Options, publicURL string)
 			w.Kick()
 		}
 	}
-	drv, err := newDriver(cfg, o, a.ctl.simRule())
+	drv, err := newDriver(cfg, o)
 	if err != nil {
 		return nil, nil, err
 	}
+	drv = a.ctl.wrapDriver(drv)
 	a.ctl.setDriver(drv)
 	a.driver, a.logger = drv, o.Logger
 	if c, ok := drv.(io.Closer); ok {
@@ -52,7 +53,7 @@ func (a *App) wire(ctx context.Context, cfg Config, o Options, publicURL string)
 	return w, svc, nil
 }
 
-func newDriver(cfg Config, o Options, rule func(sim.Call) *opennimble.DriverError) (opennimble.Driver, error) {
+func newDriver(cfg Config, o Options) (opennimble.Driver, error) {
 	switch cfg.Driver {
 	case "local":
 		return local.New(local.Options{DataDir: cfg.DataDir, ImageRoots: cfg.LocalImageRoots, IODelay: cfg.LocalIODelay, Logger: o.Logger})
@@ -63,8 +64,8 @@ func newDriver(cfg Config, o Options, rule func(sim.Call) *opennimble.DriverErro
 		}
 		return kubernetes.New(kubernetes.Options{Config: kc, REST: o.KubeREST, Kubeconfig: cfg.Kubeconfig, Logger: o.Logger})
 	}
-	durations := map[sim.Step]time.Duration{}
-	for _, step := range sim.Steps {
+	durations := map[opennimble.Step]time.Duration{}
+	for _, step := range opennimble.Steps {
 		durations[step] = cfg.SimStepDuration
 	}
 	dir := cfg.SimDir
@@ -73,7 +74,7 @@ func newDriver(cfg Config, o Options, rule func(sim.Call) *opennimble.DriverErro
 	}
 	// Replicas on a shared store share one simulated fleet: any of them
 	// may continue what another began.
-	return sim.New(sim.Options{Clock: o.Clock, Dir: dir, Shared: cfg.SharedStore(), Durations: durations, Rule: rule})
+	return sim.New(sim.Options{Clock: o.Clock, Dir: dir, Shared: cfg.SharedStore(), Durations: durations})
 }
 
 // jobLease is how long a claimed job stays the worker's. With a shared

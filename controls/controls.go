@@ -19,7 +19,6 @@ import (
 
 	opennimble "github.com/opennimble/opennimble"
 	"github.com/opennimble/opennimble/api"
-	"github.com/opennimble/opennimble/driver/sim"
 	"github.com/opennimble/opennimble/restjson"
 	"github.com/opennimble/opennimble/server"
 	"github.com/opennimble/opennimble/transitions"
@@ -48,11 +47,15 @@ type Options struct {
 	Lifecycle Lifecycle
 	Policy    *transitions.Policy
 	Faults    *Faults
-	// Sim is the simulated driver, nil with another driver (lifecycle step
-	// faults and the driver's state then are unavailable).
-	Sim *sim.Driver
+	// Driver is the workstation driver: reset forgets its state when it is
+	// an opennimble.Resetter, and the state dump shows it when it is an
+	// opennimble.StateDumper.
+	Driver opennimble.Driver
+	// StepFaults says whether lifecycle faults reach the driver: it is
+	// wrapped by driver/faulty with Faults.StepRule as its rule.
+	StepFaults bool
 	// IDs, when the server is seeded, start their sequence again on reset.
-	IDs    *SeededIDs
+	IDs    *opennimble.SeededIDs
 	Clock  opennimble.Clock
 	Logger *slog.Logger
 }

@@ -52,7 +52,8 @@ type Server struct {
 	gate       *bodyGate
 	extra      map[string]http.Handler // by path prefix, unauthenticated
 	// Hook, when set, runs after authentication and binding and before the
-	// operation: emulator fault injection and authorisation plug in here.
+	// operation: the emulator's fault injection and transition rules plug in
+	// here (authorisation is a decorator of the handler, authz.New).
 	hook func(ctx context.Context, op *api.Operation, in any) error
 }
 
@@ -185,7 +186,6 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := opennimble.WithPrincipal(r.Context(), opennimble.Principal{ID: id.PrincipalID, AccessKeyID: id.AccessKeyID, Admin: id.Admin})
-	ctx = withOperation(ctx, op.Name)
 	ctx = context.WithValue(ctx, faultKey{}, &fault)
 	if s.hook != nil {
 		if err := s.hook(ctx, op, in); err != nil {
@@ -246,16 +246,4 @@ func NoteFault(ctx context.Context, desc string) {
 		}
 		*p += desc
 	}
-}
-
-type operationKey struct{}
-
-func withOperation(ctx context.Context, name string) context.Context {
-	return context.WithValue(ctx, operationKey{}, name)
-}
-
-// OperationFrom returns the name of the operation a request context serves.
-func OperationFrom(ctx context.Context) string {
-	s, _ := ctx.Value(operationKey{}).(string)
-	return s
 }
