@@ -53,6 +53,8 @@ type Server struct {
 	// Hook, when set, runs after authentication and binding and before the
 	// operation: emulator fault injection and authorisation plug in here.
 	hook func(ctx context.Context, op *api.Operation, in any) error
+	// observe, when set, learns every answered request (metrics).
+	observe RequestObserver
 }
 
 // Options configure a Server.
@@ -65,6 +67,8 @@ type Options struct {
 	// (burst twice that); 0 disables throttling.
 	RateLimit float64
 	Hook      func(ctx context.Context, op *api.Operation, in any) error
+	// Observer, when set, learns every answered request (metrics).
+	Observer RequestObserver
 }
 
 // New returns a server.
@@ -84,6 +88,7 @@ func New(o Options) *Server {
 		limiter:    newLimiter(o.RateLimit),
 		extra:      map[string]http.Handler{},
 		hook:       o.Hook,
+		observe:    o.Observer,
 	}
 }
 
@@ -124,6 +129,7 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		opName    = "-"
 		principal = "-"
 		fault     string
+		authKey   string // the access key id of a request that failed authentication
 	)
 	defer func() {
 		if p := recover(); p != nil {
@@ -137,7 +143,17 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		if fault != "" {
 			attrs = append(attrs, "fault", fault)
 		}
+		code := w.Header().Get("x-amzn-ErrorType")
+		if code != "" {
+			attrs = append(attrs, "error_code", code)
+		}
+		if authKey != "" {
+			attrs = append(attrs, "access_key_id", authKey)
+		}
 		s.log.Info("request", attrs...)
+		if s.observe != nil {
+			s.observe.ObserveRequest(opName, code, time.Since(start))
+		}
 	}()
 
 	if prefix, h := s.extraFor(r.URL.Path); h != nil {
@@ -157,6 +173,7 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	}
 	id, err := s.auth.Verify(r, body)
 	if err != nil {
+		opName, authKey = s.describeRejected(r)
 		restjson.WriteError(w, err)
 		return
 	}
