@@ -229,8 +229,9 @@ func TestShutdownFinishesTheRequestInFlight(t *testing.T) {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() { _ = cmd.Process.Kill(); <-done })
+	exited := make(chan struct{})
+	go func() { done <- cmd.Wait(); close(exited) }()
+	t.Cleanup(func() { _ = cmd.Process.Kill(); <-exited })
 	url := "http://" + addr
 	eventually(t, "the server to answer", func() bool {
 		resp, err := http.Get(url + "/_nimble/live")

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	opennimble "github.com/opennimble/opennimble"
 )
@@ -41,6 +42,10 @@ func TestStopLetsStepsFinishOrHandsThemBack(t *testing.T) {
 		go func() { w.Run(ctx); close(done) }()
 		<-started
 		cancel()
+		// Let the step go on (or abort it) once the worker says it stops.
+		for !strings.Contains(log.String(), "letting running steps reach a safe point") {
+			time.Sleep(time.Millisecond)
+		}
 		if abort {
 			w.Abort()
 		} else {
