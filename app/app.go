@@ -73,6 +73,15 @@ type Config struct {
 	// SimDir is the simulated driver's folder (default <data-dir>/sim).
 	// Replicas on one PostgreSQL store must all name the same folder.
 	SimDir string
+	// MaxConnections caps open connections (0: 4096, less under a low
+	// descriptor limit); IdleTimeout closes keep-alive connections idle this
+	// long.
+	MaxConnections int
+	IdleTimeout    time.Duration
+	// BodyTimeout is how long a request body may take to arrive;
+	// BodyMemoryMiB how many MiB the bodies being served may hold at once.
+	BodyTimeout   time.Duration
+	BodyMemoryMiB int
 	// PortalIdleTimeout ends a studio portal session after this long
 	// without a request (portal.DefaultIdleTimeout when 0).
 	PortalIdleTimeout time.Duration
@@ -103,17 +112,22 @@ func storeKind(c Config) string {
 // Defaults returns the default configuration.
 func Defaults() Config {
 	return Config{
-		Listen:           "127.0.0.1:8080",
-		DataDir:          "./data",
-		Sync:             "full",
-		EmulatorAdmins:   []string{"test"},
-		Region:           "us-west-2",
-		AccountID:        "000000000000",
-		DeletedRetention: time.Hour,
-		Timestamps:       string(server.TimestampsAuto),
-		Driver:           "sim",
-		PageSize:         100,
-		ShutdownTimeout:  30 * time.Second,
+		Listen:            "127.0.0.1:8080",
+		DataDir:           "./data",
+		Store:             "sqlite",
+		PortalIdleTimeout: 30 * time.Minute,
+		Sync:              "full",
+		EmulatorAdmins:    []string{"test"},
+		Region:            "us-west-2",
+		AccountID:         "000000000000",
+		DeletedRetention:  time.Hour,
+		Timestamps:        string(server.TimestampsAuto),
+		Driver:            "sim",
+		PageSize:          100,
+		IdleTimeout:       60 * time.Second,
+		BodyTimeout:       server.DefaultBodyTimeout,
+		BodyMemoryMiB:     server.DefaultBodyMemory >> 20,
+		ShutdownTimeout:   30 * time.Second,
 	}
 }
 
@@ -161,6 +175,15 @@ func (c *Config) Validate() error {
 	}
 	if c.ShutdownTimeout < 0 {
 		errs = append(errs, "shutdown-timeout must not be negative")
+	}
+	if c.MaxConnections < 0 {
+		errs = append(errs, "max-connections must not be negative")
+	}
+	if c.IdleTimeout <= 0 || c.BodyTimeout <= 0 {
+		errs = append(errs, "idle-timeout and body-timeout must be positive")
+	}
+	if c.BodyMemoryMiB < server.MaxBodyBytes>>20 {
+		errs = append(errs, fmt.Sprintf("body-memory-mib %d: want at least %d, the largest request body", c.BodyMemoryMiB, server.MaxBodyBytes>>20))
 	}
 	if c.JobLease < 0 || c.PortalIdleTimeout < 0 {
 		errs = append(errs, "job-lease and portal-idle-timeout must not be negative")
@@ -343,13 +366,15 @@ func Start(ctx context.Context, cfg Config, o Options) (*App, error) {
 	// do exactly what the API allows its signed-in principal.
 	authorised := authz.New(svc, store, authz.Config{Region: cfg.Region, AccountID: cfg.AccountID})
 	srv := server.New(server.Options{
-		Handler:    authorised,
-		Auth:       verifier,
-		Logger:     o.Logger,
-		Timestamps: server.TimestampMode(cfg.Timestamps),
-		RateLimit:  cfg.RateLimit,
-		Hook:       ctl.hook(),
-		Observer:   m,
+		Handler:     authorised,
+		Auth:        verifier,
+		Logger:      o.Logger,
+		Timestamps:  server.TimestampMode(cfg.Timestamps),
+		RateLimit:   cfg.RateLimit,
+		Hook:        ctl.hook(),
+		BodyMemory:  int64(cfg.BodyMemoryMiB) << 20,
+		BodyTimeout: cfg.BodyTimeout,
+		Observer:    m,
 	})
 	a.routes(srv)
 	if err := a.serveMetrics(srv, o.Logger); err != nil {
@@ -358,8 +383,8 @@ func Start(ctx context.Context, cfg Config, o Options) (*App, error) {
 		return fail(err)
 	}
 	a.mountPortal(srv, authorised, public, o)
-	a.mountControls(srv, verifier, svc, o.Clock, o.Logger)
-	a.srv = &http.Server{Handler: withBaseURL(srv), ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn)}
+	a.mountControls(srv, svc, o.Clock, o.Logger)
+	a.srv, ln = httpServer(cfg, withBaseURL(srv), ln, o.Logger)
 	go func() {
 		defer close(a.done)
 		if err := a.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
