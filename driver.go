@@ -223,3 +223,14 @@ type Streamer interface {
 	// *DriverError when the session has no running workstation.
 	StreamTarget(ctx context.Context, sessionID, studioID string) (*url.URL, error)
 }
+
+// Shutdowner is implemented by drivers that run workstations' desktops in
+// the server's care (the local driver's desktop processes): before the
+// server exits, Shutdown closes them cleanly (the applications save and
+// quit, the display server ends) within ctx's deadline. Sessions stay as
+// the store says (READY); a driver that can, brings their desktops back
+// when the server starts again. Drivers whose workstations live elsewhere
+// (Kubernetes Pods) leave them running and do not implement it.
+type Shutdowner interface {
+	Shutdown(ctx context.Context) error
+}

@@ -158,3 +158,9 @@ type Store interface {
 type RecordGetter interface {
 	GetRecord(ctx context.Context, kind Kind, id string) (*Record, error)
 }
+
+// JobCounter is an optional capability of a Store: how many lifecycle jobs
+// wait or run (for metrics).
+type JobCounter interface {
+	CountJobs(ctx context.Context) (int, error)
+}

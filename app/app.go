@@ -18,6 +18,8 @@ import (
 
 	opennimble "github.com/opennimble/opennimble"
 	"github.com/opennimble/opennimble/authz"
+	"github.com/opennimble/opennimble/lifecycle"
+	"github.com/opennimble/opennimble/metrics"
 	"github.com/opennimble/opennimble/postgres"
 	"github.com/opennimble/opennimble/server"
 	"github.com/opennimble/opennimble/service"
@@ -86,6 +88,12 @@ type Config struct {
 	// longest a killed replica's work waits to be taken over. 0: one minute
 	// with SQLite (a restart frees the leases at once), 15s with PostgreSQL.
 	JobLease time.Duration
+	// MetricsListen, when set, serves /metrics on this address instead of
+	// the API's listener.
+	MetricsListen string
+	// ShutdownTimeout bounds a shutdown: requests in flight and lifecycle
+	// steps running get this long to finish (default 30s).
+	ShutdownTimeout time.Duration
 }
 
 // SharedStore reports whether the store is one that several servers share
@@ -118,6 +126,7 @@ func Defaults() Config {
 		IdleTimeout:       60 * time.Second,
 		BodyTimeout:       server.DefaultBodyTimeout,
 		BodyMemoryMiB:     server.DefaultBodyMemory >> 20,
+		ShutdownTimeout:   30 * time.Second,
 	}
 }
 
@@ -157,6 +166,14 @@ func (c *Config) Validate() error {
 	}
 	if c.Store != "" && c.Store != "sqlite" && !c.SharedStore() {
 		errs = append(errs, "store: want sqlite or a postgres:// URL")
+	}
+	if c.MetricsListen != "" {
+		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
+			errs = append(errs, fmt.Sprintf("metrics-listen %q: %v", c.MetricsListen, err))
+		}
+	}
+	if c.ShutdownTimeout < 0 {
+		errs = append(errs, "shutdown-timeout must not be negative")
 	}
 	if c.MaxConnections < 0 {
 		errs = append(errs, "max-connections must not be negative")
@@ -231,6 +248,11 @@ type App struct {
 	closeDriver func() error
 	driver      opennimble.Driver
 	logger      *slog.Logger
+
+	metrics    *metrics.Metrics
+	metricsSrv *http.Server // nil when /metrics is on the API's listener
+	worker     *lifecycle.Worker
+	workerDone chan struct{}
 }
 
 // DBPath is the SQLite database of a data folder.
@@ -301,7 +323,9 @@ func Start(ctx context.Context, cfg Config, o Options) (*App, error) {
 	if o.WrapStore != nil {
 		store = o.WrapStore(store)
 	}
-	a := &App{Config: cfg, Store: store, done: make(chan struct{}), lock: lock, ctl: ctl}
+	m := newMetrics()
+	store = &observedStore{Store: store, log: o.Logger, metrics: m}
+	a := &App{Config: cfg, Store: store, done: make(chan struct{}), logger: o.Logger, lock: lock, ctl: ctl, metrics: m, workerDone: make(chan struct{})}
 	fail := func(err error) (*App, error) {
 		_ = store.Close()
 		_ = lock.Close()
@@ -318,10 +342,7 @@ func Start(ctx context.Context, cfg Config, o Options) (*App, error) {
 	}
 	a.Addr = ln.Addr().String()
 	a.URL = "http://" + a.Addr
-	public := cfg.PublicURL
-	if public == "" {
-		public = a.URL
-	}
+	public := publicBase(cfg, a.Addr, o.Logger)
 	rctx, cancel := context.WithCancel(context.Background())
 	a.cancel = cancel
 	w, svc, err := a.wire(rctx, cfg, o, public)
@@ -330,6 +351,7 @@ func Start(ctx context.Context, cfg Config, o Options) (*App, error) {
 		_ = ln.Close()
 		return fail(err)
 	}
+	a.worker = w
 	a.Service = svc
 	verifier := &sigv4.Verifier{
 		Credentials:    &sigv4.CachedCredentials{Source: store, TTL: time.Second},
@@ -350,39 +372,34 @@ func Start(ctx context.Context, cfg Config, o Options) (*App, error) {
 		Hook:        ctl.hook(),
 		BodyMemory:  int64(cfg.BodyMemoryMiB) << 20,
 		BodyTimeout: cfg.BodyTimeout,
+		Observer:    m,
 	})
 	a.routes(srv)
+	if err := a.serveMetrics(srv, o.Logger); err != nil {
+		cancel()
+		_ = ln.Close()
+		return fail(err)
+	}
 	a.mountPortal(srv, authorised, public, o)
 	a.mountControls(srv, svc, o.Clock, o.Logger)
-	a.srv, ln = httpServer(cfg, srv, ln, o.Logger)
+	a.srv, ln = httpServer(cfg, withBaseURL(srv), ln, o.Logger)
 	go func() {
 		defer close(a.done)
 		if err := a.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 			o.Logger.Error("server stopped", "error", err)
 		}
 	}()
-	go w.Run(rctx)
+	go func() { defer close(a.workerDone); w.Run(rctx) }()
 	go svc.WatchDriver(rctx)
 	return a, nil
 }
 
-// Close stops serving, stops the lifecycle and closes the store.
+// Close stops serving, stops the lifecycle and closes the store, giving
+// requests and steps under way 5 seconds (see Shutdown).
 func (a *App) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	err := a.srv.Shutdown(ctx)
-	a.cancel()
-	<-a.done
-	if a.closeDriver != nil {
-		if cerr := a.closeDriver(); err == nil {
-			err = cerr
-		}
-	}
-	if cerr := a.Store.Close(); err == nil {
-		err = cerr
-	}
-	_ = a.lock.Close()
-	return err
+	return a.Shutdown(ctx)
 }
 
 // ensureAdmin creates the first administrator credential of a data folder

@@ -25,7 +25,7 @@ func (a *App) wire(ctx context.Context, cfg Config, o Options, publicURL string)
 			w.Kick()
 		}
 	}
-	drv, err := newDriver(cfg, o)
+	drv, err := newDriver(cfg, o, a.metrics)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -44,19 +44,19 @@ func (a *App) wire(ctx context.Context, cfg Config, o Options, publicURL string)
 		Quotas:           cfg.Quotas,
 		PageSize:         cfg.PageSize,
 	}, service.Options{Store: a.Store, Clock: o.Clock, IDs: o.IDs, Kick: kick, Driver: drv, Logger: o.Logger,
-		Transitions: a.ctl.transitionPolicy(), PageKey: a.ctl.paginationKey()})
+		Transitions: a.ctl.transitionPolicy(), PageKey: a.ctl.paginationKey(), Steps: stepMetrics{m: a.metrics, driver: cfg.Driver}})
 	if err != nil {
 		return nil, nil, err
 	}
-	w := lifecycle.New(a.Store, svc, o.Clock, lifecycle.Options{Logger: o.Logger, Lease: jobLease(cfg)})
+	w := lifecycle.New(a.Store, svc, o.Clock, lifecycle.Options{Logger: o.Logger, Lease: jobLease(cfg), Observer: a.metrics})
 	worker.Store(w)
 	return w, svc, nil
 }
 
-func newDriver(cfg Config, o Options) (opennimble.Driver, error) {
+func newDriver(cfg Config, o Options, m local.BackupObserver) (opennimble.Driver, error) {
 	switch cfg.Driver {
 	case "local":
-		return local.New(local.Options{DataDir: cfg.DataDir, ImageRoots: cfg.LocalImageRoots, IODelay: cfg.LocalIODelay, Logger: o.Logger})
+		return local.New(local.Options{DataDir: cfg.DataDir, ImageRoots: cfg.LocalImageRoots, IODelay: cfg.LocalIODelay, Logger: o.Logger, Metrics: m})
 	case "kubernetes":
 		kc, err := kubernetes.LoadConfig(cfg.KubernetesConfig)
 		if err != nil {

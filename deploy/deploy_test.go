@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	authorizationv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
@@ -450,10 +451,25 @@ func TestDeploymentWiring(t *testing.T) {
 	if port != 8080 {
 		t.Errorf("container port http = %d, want 8080 (--listen)", port)
 	}
-	for name, p := range map[string]*corev1.Probe{"readiness": c.ReadinessProbe, "liveness": c.LivenessProbe} {
-		if p == nil || p.HTTPGet == nil || p.HTTPGet.Path != "/_nimble/health" || portOf(c, p.HTTPGet.Port.String()) != 8080 {
-			t.Errorf("%s probe: want GET /_nimble/health on 8080, have %+v", name, p)
+	// Readiness follows the store; liveness only the process, so that a
+	// database outage does not restart every replica.
+	for name, pr := range map[string]struct {
+		p    *corev1.Probe
+		path string
+	}{"readiness": {c.ReadinessProbe, "/_nimble/health"}, "liveness": {c.LivenessProbe, "/_nimble/live"}} {
+		p := pr.p
+		if p == nil || p.HTTPGet == nil || p.HTTPGet.Path != pr.path || portOf(c, p.HTTPGet.Port.String()) != 8080 {
+			t.Errorf("%s probe: want GET %s on 8080, have %+v", name, pr.path, p)
 		}
+	}
+	// The image is the one deploy/container builds, and the Pod gets
+	// longer to stop than the server takes to drain.
+	if !strings.HasPrefix(c.Image, ImageName+":") {
+		t.Errorf("image %q: want %s:<tag>, what scripts/build-image builds", c.Image, ImageName)
+	}
+	drain, err := time.ParseDuration(flag("--shutdown-timeout"))
+	if err != nil || spec.TerminationGracePeriodSeconds == nil || time.Duration(*spec.TerminationGracePeriodSeconds)*time.Second <= drain {
+		t.Errorf("terminationGracePeriodSeconds %v must exceed --shutdown-timeout %q", spec.TerminationGracePeriodSeconds, flag("--shutdown-timeout"))
 	}
 	svc, err := cs.CoreV1().Services(namespace).Get(ctx, "opennimble", metav1.GetOptions{})
 	if err != nil {

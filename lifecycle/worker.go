@@ -14,6 +14,7 @@ import (
 	"log/slog"
 	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	opennimble "github.com/opennimble/opennimble"
@@ -42,7 +43,24 @@ type Options struct {
 	// whose reconcile failed (1s and 5 minutes).
 	MinBackoff, MaxBackoff time.Duration
 	Logger                 *slog.Logger
+	// Observer, when set, learns when jobs start and how they end (metrics).
+	Observer Observer
 }
+
+// Observer learns about the jobs a worker runs.
+type Observer interface {
+	JobStarted()
+	// JobFinished reports a job's outcome: completed, retried (the
+	// reconcile failed and was rescheduled with backoff), failed (it could
+	// be neither completed nor rescheduled; its lease expires and it runs
+	// again) or handed_back (stopped by Abort; it runs again).
+	JobFinished(kind, outcome string)
+}
+
+type noObserver struct{}
+
+func (noObserver) JobStarted()                {}
+func (noObserver) JobFinished(string, string) {}
 
 func (o *Options) defaults() {
 	if o.Owner == "" {
@@ -60,6 +78,9 @@ func (o *Options) defaults() {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.Observer == nil {
+		o.Observer = noObserver{}
 	}
 }
 
@@ -85,6 +106,12 @@ type Worker struct {
 	clock opennimble.Clock
 	opts  Options
 	kick  chan struct{}
+	// abort cancels the contexts of running jobs (see Abort).
+	abortMu sync.Mutex
+	abort   context.CancelFunc
+	running atomic.Int64
+	// handedBack counts jobs stopped by Abort.
+	handedBack atomic.Int64
 }
 
 // New returns a worker; Run starts it.
@@ -106,11 +133,30 @@ func (w *Worker) Kick() {
 
 // Run runs due jobs until ctx is done. It keeps up to Parallel reconciles
 // running and claims more as soon as one finishes, so that one slow step
-// never holds up the others.
+// never holds up the others. When ctx is done it claims nothing more and
+// returns once the jobs running have finished: each reaches the end of its
+// step (a reconcile is a few transactions and driver calls that never wait
+// for long) unless Abort stops it first, and the log says which.
 func (w *Worker) Run(ctx context.Context) {
+	jctx, abort := context.WithCancel(context.WithoutCancel(ctx))
+	w.abortMu.Lock()
+	w.abort = abort
+	w.abortMu.Unlock()
+	defer abort()
 	slots := make(chan struct{}, w.opts.Parallel)
 	var wg sync.WaitGroup
-	defer wg.Wait()
+	defer func() {
+		n := w.running.Load()
+		if n > 0 {
+			w.opts.Logger.Info("lifecycle: stopping; letting running steps reach a safe point", "owner", w.opts.Owner, "running", n)
+		}
+		wg.Wait()
+		if n > 0 {
+			back := w.handedBack.Load()
+			w.opts.Logger.Info("lifecycle: stopped", "owner", w.opts.Owner, "finished", n-back, "handedBack", back,
+				"note", "a handed-back job runs again at the next start or on another replica")
+		}
+	}()
 	for ctx.Err() == nil {
 		free := w.opts.Parallel - len(slots)
 		if free == 0 {
@@ -135,12 +181,23 @@ func (w *Worker) Run(ctx context.Context) {
 			wg.Add(1)
 			go func() {
 				defer func() { <-slots; wg.Done(); w.Kick() }()
-				w.runJob(ctx, j)
+				w.runJob(jctx, j)
 			}()
 		}
 		if len(jobs) == 0 {
 			w.wait(ctx)
 		}
+	}
+}
+
+// Abort stops the jobs that Run is still running after its context ended:
+// their contexts are cancelled and they are handed back (their leases are
+// released at the next start of a SQLite server, or expire for replicas).
+func (w *Worker) Abort() {
+	w.abortMu.Lock()
+	defer w.abortMu.Unlock()
+	if w.abort != nil {
+		w.abort()
 	}
 }
 
@@ -185,19 +242,32 @@ func (w *Worker) RunDue(ctx context.Context) (int, error) {
 // with exponential backoff.
 func (w *Worker) runJob(ctx context.Context, j opennimble.Job) {
 	log := w.opts.Logger.With("kind", j.Kind, "id", j.ResourceID, "attempt", j.Attempts)
+	w.running.Add(1)
+	defer w.running.Add(-1)
+	w.opts.Observer.JobStarted()
+	outcome := "completed"
+	defer func() { w.opts.Observer.JobFinished(string(j.Kind), outcome) }()
 	err := w.reconcile(ctx, j)
 	if ctx.Err() != nil {
-		return // shutting down: the lease expires and the job runs again
+		// Aborted: the lease is released at the next start or expires,
+		// and the job runs again.
+		w.handedBack.Add(1)
+		outcome = "handed_back"
+		log.Info("lifecycle: step handed back", "err", err)
+		return
 	}
 	if err == nil {
 		if err := w.store.CompleteJob(ctx, j); err != nil {
+			outcome = "failed"
 			log.Error("lifecycle: completing job failed", "err", err)
 		}
 		return
 	}
+	outcome = "retried"
 	delay := w.backoff(j.Attempts)
 	log.Warn("lifecycle: reconcile failed, will retry", "err", err, "retryIn", delay)
 	if err := w.store.RetryJob(ctx, j, w.clock.Now().Add(delay)); err != nil {
+		outcome = "failed"
 		log.Error("lifecycle: rescheduling job failed", "err", err)
 	}
 }

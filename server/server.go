@@ -55,6 +55,8 @@ type Server struct {
 	// operation: the emulator's fault injection and transition rules plug in
 	// here (authorisation is a decorator of the handler, authz.New).
 	hook func(ctx context.Context, op *api.Operation, in any) error
+	// observe, when set, learns every answered request (metrics).
+	observe RequestObserver
 }
 
 // Options configure a Server.
@@ -67,6 +69,8 @@ type Options struct {
 	// (burst twice that); 0 disables throttling.
 	RateLimit float64
 	Hook      func(ctx context.Context, op *api.Operation, in any) error
+	// Observer, when set, learns every answered request (metrics).
+	Observer RequestObserver
 	// BodyMemory is the most bytes that request bodies may hold at once (0:
 	// DefaultBodyMemory); BodyTimeout how long one may take to arrive (0:
 	// DefaultBodyTimeout).
@@ -92,6 +96,7 @@ func New(o Options) *Server {
 		gate:       newBodyGate(o.BodyMemory, o.BodyTimeout),
 		extra:      map[string]http.Handler{},
 		hook:       o.Hook,
+		observe:    o.Observer,
 	}
 }
 
@@ -132,6 +137,7 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		opName    = "-"
 		principal = "-"
 		fault     string
+		authKey   string // the access key id of a request that failed authentication
 	)
 	defer func() {
 		if p := recover(); p != nil {
@@ -145,7 +151,17 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		if fault != "" {
 			attrs = append(attrs, "fault", fault)
 		}
+		code := w.Header().Get("x-amzn-ErrorType")
+		if code != "" {
+			attrs = append(attrs, "error_code", code)
+		}
+		if authKey != "" {
+			attrs = append(attrs, "access_key_id", authKey)
+		}
 		s.log.Info("request", attrs...)
+		if s.observe != nil {
+			s.observe.ObserveRequest(opName, code, time.Since(start))
+		}
 	}()
 
 	if prefix, h := s.extraFor(r.URL.Path); h != nil {
@@ -162,6 +178,7 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 
 	id, body, release, err := s.Authenticate(w, r)
 	if err != nil {
+		opName, authKey = s.describeRejected(r)
 		restjson.WriteError(w, err)
 		return
 	}
@@ -187,6 +204,7 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	}
 	ctx := opennimble.WithPrincipal(r.Context(), opennimble.Principal{ID: id.PrincipalID, AccessKeyID: id.AccessKeyID, Admin: id.Admin})
 	ctx = context.WithValue(ctx, faultKey{}, &fault)
+	ctx = context.WithValue(ctx, operationKey{}, op.Name)
 	if s.hook != nil {
 		if err := s.hook(ctx, op, in); err != nil {
 			if f, ok := err.(interface{ Fault() string }); ok {
@@ -246,4 +264,13 @@ func NoteFault(ctx context.Context, desc string) {
 		}
 		*p += desc
 	}
+}
+
+type operationKey struct{}
+
+// OperationFrom returns the name of the operation a request's context
+// serves ("" outside a request): the state-change log names it.
+func OperationFrom(ctx context.Context) string {
+	s, _ := ctx.Value(operationKey{}).(string)
+	return s
 }

@@ -91,8 +91,10 @@ func (s *Service) planAndStep(ctx context.Context, id string, inline bool) (bool
 // step runs a driver step and records its outcome.
 func (s *Service) step(ctx context.Context, w *sessionWork, inline bool) (again bool, err error) {
 	id := w.doc.SessionId
+	began := time.Now()
 	p, err := s.runStep(ctx, w)
 	var de *opennimble.DriverError
+	s.steps.called(w.doc.Op.Token+w.doc.Op.BackupID, string(w.step), began, p, err, errors.As(err, &de))
 	if err != nil && !errors.As(err, &de) {
 		// Transient: nothing is recorded and the worker retries with backoff.
 		return false, fmt.Errorf("%s step %s of session %s: %w", w.doc.Op.Kind, w.step, id, err)

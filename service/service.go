@@ -7,6 +7,7 @@ package service
 import (
 	"context"
 	"log/slog"
+	"strings"
 	"time"
 
 	opennimble "github.com/opennimble/opennimble"
@@ -24,7 +25,9 @@ type Config struct {
 	DeletedRetention time.Duration
 	// PageSize is the page length of list operations without maxResults.
 	PageSize int
-	// StreamBaseURL is the server's public base URL, for stream URLs.
+	// StreamBaseURL is the server's public base URL, for stream and studio
+	// URLs. When empty, they are built from the base URL the request came
+	// to (opennimble.BaseURLFrom).
 	StreamBaseURL string
 	// Quotas limit how many resources may exist; 0 means the default.
 	Quotas Quotas
@@ -74,6 +77,8 @@ type Service struct {
 	// docs keeps decoded documents of records read by getCommitted.
 	docs *docCache
 	log  *slog.Logger
+	// steps times driver steps for Options.Steps.
+	steps *stepTimer
 }
 
 var _ api.Handler = (*Service)(nil)
@@ -96,6 +101,8 @@ type Options struct {
 	// PageKey, when set, is the pagination key in place of the one kept in
 	// the store (a seeded emulator's tokens are reproducible).
 	PageKey []byte
+	// Steps, when set, learns how long driver steps took (metrics).
+	Steps StepObserver
 }
 
 // TransitionPolicy decides when a transition may complete.
@@ -150,7 +157,16 @@ func New(ctx context.Context, cfg Config, o Options) (*Service, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Service{store: o.Store, clock: o.Clock, ids: o.IDs, cfg: cfg, pages: p, kick: o.Kick, driver: o.Driver, transitions: o.Transitions,
-		docs: newDocCache(50_000), log: log}, nil
+		docs: newDocCache(50_000), log: log, steps: newStepTimer(o.Steps)}, nil
+}
+
+// baseURL is where the URLs the service hands out lead: the configured
+// public URL, else the one the request reached the server at.
+func (s *Service) baseURL(ctx context.Context) string {
+	if s.cfg.StreamBaseURL != "" {
+		return strings.TrimSuffix(s.cfg.StreamBaseURL, "/")
+	}
+	return strings.TrimSuffix(opennimble.BaseURLFrom(ctx), "/")
 }
 
 // Config returns the service's configuration.

@@ -71,7 +71,7 @@ func (s *Service) newStream(ctx context.Context, d *sessionDoc, expiry time.Dura
 			State:      api.StreamingSessionStreamStateCreateInProgress,
 			StatusCode: api.StreamingSessionStreamStatusCodeStreamCreateInProgress,
 			StreamId:   id,
-			Url:        strings.TrimSuffix(s.cfg.StreamBaseURL, "/") + "/_stream/" + id + "." + secret,
+			Url:        s.baseURL(ctx) + "/_stream/" + id + "." + secret,
 		}}
 }
 

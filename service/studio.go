@@ -83,7 +83,7 @@ func (s *Service) CreateStudio(ctx context.Context, in *api.CreateStudioRequest)
 			StudioEncryptionConfiguration: enc,
 			StudioId:                      id,
 			StudioName:                    in.StudioName,
-			StudioUrl:                     strings.TrimSuffix(s.cfg.StreamBaseURL, "/") + "/portal/" + in.StudioName,
+			StudioUrl:                     s.baseURL(ctx) + "/portal/" + in.StudioName,
 			Tags:                          in.Tags,
 			UpdatedAt:                     &now,
 			UserRoleArn:                   in.UserRoleArn,

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	"github.com/spf13/pflag"
+
+	"github.com/opennimble/opennimble/app"
 )
 
 func TestResolvePrecedence(t *testing.T) {
@@ -77,6 +79,20 @@ func run(t *testing.T, args ...string) (string, error) {
 
 func TestCredentialsCommands(t *testing.T) {
 	dir := t.TempDir()
+	if _, err := run(t, "credentials", "create", "--data-dir", dir, "--principal-id", "alice"); err == nil || !strings.Contains(err.Error(), "holds no opennimble data") {
+		t.Fatalf("create in a folder with no data: %v", err)
+	}
+	// The data folder of a server that has run.
+	cfg := app.Defaults()
+	cfg.DataDir = dir
+	st, err := app.OpenStore(t.Context(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.Close()
+	if _, err := run(t, "credentials", "create", "--data-dir", dir, "--principal-id", "al ice"); err == nil || !strings.Contains(err.Error(), "is not allowed") {
+		t.Fatalf("create with a space in the principal id: %v", err)
+	}
 	out, err := run(t, "credentials", "create", "--data-dir", dir, "--principal-id", "alice")
 	if err != nil {
 		t.Fatal(err)

@@ -24,13 +24,16 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServe(), newCredentials(), newVersion(), newBackups(), newModel())
+	backups := newBackups()
+	configFlag(backups.PersistentFlags(), new(string))
+	root.AddCommand(newServe(), newCredentials(), newVersion(), newProbe(), backups, newModel())
+	setVersion(root)
 	return root
 }
 
 // storeFlags are the flags every command that opens the data folder has.
 func storeFlags(fs *pflag.FlagSet, cfg *app.Config, configFile *string) {
-	fs.StringVar(configFile, "config", "", "optional TOML configuration file whose keys are these flag names (env "+envName("config")+")")
+	configFlag(fs, configFile)
 	fs.StringVar(&cfg.DataDir, "data-dir", cfg.DataDir, "data folder: the SQLite database, the first administrator credential, session volumes")
 	fs.StringVar(&cfg.Sync, "sync", cfg.Sync, "SQLite durability: full (survives power loss) or normal (survives a crash of the process)")
 	fs.StringVar(&cfg.Store, "store", cfg.Store, "where state is kept: sqlite (the data folder's database) or a postgres://user:password@host/db URL, which any number of replicas may share")
@@ -47,9 +50,6 @@ func newServe() *cobra.Command {
 OPENNIMBLE_DATA_DIR) or in a TOML file given with --config. Precedence:
 flags, then environment, then file, then defaults.`,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			if configFile == "" {
-				configFile = os.Getenv(envName("config"))
-			}
 			if err := resolve(cmd.Flags(), configFile); err != nil {
 				return err
 			}
@@ -64,8 +64,7 @@ flags, then environment, then file, then defaults.`,
 				return err
 			}
 			if a.NewAdmin != nil {
-				fmt.Fprintf(os.Stderr, "Created the administrator credential of this data folder (shown once; also in %s, mode 0600):\n  aws_access_key_id     = %s\n  aws_secret_access_key = %s\n",
-					app.AdminCredentialFile(cfg.DataDir), a.NewAdmin.AccessKeyID, a.NewAdmin.SecretAccessKey)
+				announceAdmin(logger, cfg.DataDir, a.NewAdmin)
 			}
 			mode := "authenticated"
 			if cfg.Emulator {
@@ -74,8 +73,11 @@ flags, then environment, then file, then defaults.`,
 			logger.Info("opennimble serving", "url", a.URL, "data_dir", cfg.DataDir, "mode", mode, "region", cfg.Region, "driver", cfg.Driver,
 				"controls", cfg.ControlsEnabled(), "seed", cfg.Seed)
 			<-ctx.Done()
-			logger.Info("shutting down")
-			return a.Close()
+			stop() // a second signal ends the process at once
+			logger.Info("signal received: shutting down", "timeout", cfg.ShutdownTimeout)
+			sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+			defer cancel()
+			return a.Shutdown(sctx)
 		},
 	}
 	fs := cmd.Flags()
@@ -112,6 +114,8 @@ flags, then environment, then file, then defaults.`,
 	fs.IntVar(&cfg.Quotas.LaunchProfilesPerStudio, "quota-launch-profiles", 0, "most launch profiles per studio (0: 1000)")
 	fs.IntVar(&cfg.Quotas.StreamingImagesPerStudio, "quota-streaming-images", 0, "most streaming images per studio (0: 1000)")
 	fs.IntVar(&cfg.Quotas.SessionsPerStudio, "quota-streaming-sessions", 0, "most streaming sessions (not deleted) per studio (0: 1000)")
+	fs.StringVar(&cfg.MetricsListen, "metrics-listen", cfg.MetricsListen, "serve /metrics (Prometheus) on this address instead of on --listen, e.g. to keep it on a network only Prometheus reaches")
+	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "on SIGTERM or SIGINT, how long requests in flight and running lifecycle steps get to finish before they are cut off (steps are handed back)")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	return cmd
@@ -146,10 +150,10 @@ func newCredentials() *cobra.Command {
 	}())
 	// open resolves the configuration and opens the data folder's store.
 	open := func(cmd *cobra.Command) (opennimble.Store, error) {
-		if configFile == "" {
-			configFile = os.Getenv(envName("config"))
-		}
 		if err := resolve(cmd.Flags(), configFile); err != nil {
+			return nil, err
+		}
+		if err := requireData(cfg); err != nil {
 			return nil, err
 		}
 		return app.OpenStore(cmd.Context(), cfg)
@@ -163,6 +167,9 @@ func newCredentials() *cobra.Command {
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if principal == "" {
 				return fmt.Errorf("--principal-id is required")
+			}
+			if err := opennimble.ValidatePrincipalID(principal); err != nil {
+				return fmt.Errorf("--principal-id: %w", err)
 			}
 			st, err := open(cmd)
 			if err != nil {
@@ -220,14 +227,4 @@ func newCredentials() *cobra.Command {
 	}
 	cmd.AddCommand(create, list, del)
 	return cmd
-}
-
-func newVersion() *cobra.Command {
-	return &cobra.Command{
-		Use:   "version",
-		Short: "Print the version",
-		Run: func(cmd *cobra.Command, args []string) {
-			fmt.Println("opennimble", app.Version, "(nimble API 2020-08-01)")
-		},
-	}
 }

@@ -41,6 +41,16 @@ type Options struct {
 	// store (crash tests use it to kill the server half-way).
 	IODelay time.Duration
 	Logger  *slog.Logger
+	// Metrics, when set, is told about every snapshot and restore.
+	Metrics BackupObserver
+}
+
+// BackupObserver learns what snapshots and restores did (for metrics).
+type BackupObserver interface {
+	// ObserveSnapshot: how long it took, the size of the files it
+	// represents and what it added to the store.
+	ObserveSnapshot(d time.Duration, bytes, stored int64)
+	ObserveRestore(d time.Duration, bytes int64)
 }
 
 // Driver is the local driver. It is safe for concurrent use. Close stops
@@ -51,6 +61,7 @@ type Driver struct {
 	repo                           *backup.Repo
 	wait                           time.Duration
 	log                            *slog.Logger
+	metrics                        BackupObserver
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -102,7 +113,7 @@ func New(o Options) (*Driver, error) {
 		staging: filepath.Join(dir, "volumes", ".staging"),
 		trash:   filepath.Join(dir, "volumes", ".trash"),
 		state:   filepath.Join(dir, "local", "sessions"),
-		wait:    o.Wait, log: o.Logger,
+		wait:    o.Wait, log: o.Logger, metrics: o.Metrics,
 		gcKick: make(chan struct{}, 1),
 		ops:    map[opKey]*op{}, sessions: map[string]*sync.Mutex{},
 	}

@@ -114,6 +114,9 @@ func (d *Driver) Snapshot(ctx context.Context, p opennimble.SnapshotParams) (ope
 			}
 			d.log.Info("local driver: backup taken", "session", p.SessionID, "backup", p.BackupID, "files", stats.Files,
 				"bytes", stats.Bytes, "filesRead", stats.ReadFiles, "newChunks", stats.NewChunks, "stored", stats.Stored(), "duration", stats.Duration)
+			if d.metrics != nil {
+				d.metrics.ObserveSnapshot(stats.Duration, stats.Bytes, stats.Stored())
+			}
 			st.LastBackup = p.BackupID
 			return nil
 		})
@@ -134,7 +137,10 @@ func (d *Driver) Restore(ctx context.Context, p opennimble.RestoreParams) (openn
 				return nil // restored before a crash
 			}
 			return d.replaceVolume(ctx, p.SessionID, st, gen, source, func(dir string) error {
-				_, err := d.repo.Restore(ctx, p.BackupID, dir)
+				rs, err := d.repo.Restore(ctx, p.BackupID, dir)
+				if err == nil && d.metrics != nil {
+					d.metrics.ObserveRestore(rs.Duration, rs.Bytes)
+				}
 				var se *backup.SourceError
 				switch {
 				case errors.Is(err, backup.ErrNoBackup):
