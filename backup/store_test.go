@@ -11,7 +11,7 @@ import (
 )
 
 func TestFSStore(t *testing.T) {
-	backuptest.Run(t, func(t *testing.T) backup.Store {
+	backuptest.Run(t, func(t *testing.T) backup.Backend {
 		s, err := backup.OpenFS(filepath.Join(t.TempDir(), "store"))
 		if err != nil {
 			t.Fatal(err)
@@ -21,7 +21,7 @@ func TestFSStore(t *testing.T) {
 }
 
 func TestMemStore(t *testing.T) {
-	backuptest.Run(t, func(t *testing.T) backup.Store { return backup.NewMemStore() })
+	backuptest.Run(t, func(t *testing.T) backup.Backend { return backup.NewMemStore() })
 }
 
 // A Put that died leaves a temporary file, never a partial object; the
