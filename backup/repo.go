@@ -44,6 +44,9 @@ type Options struct {
 	// Crash tests use it to kill a process in the middle of an operation.
 	Delay  time.Duration
 	Logger *slog.Logger
+	// Key opens an encrypted repository, and makes Create set up an
+	// encrypted one (see crypt.go); nil for an unencrypted repository.
+	Key OperatorKey
 }
 
 // The keys of a repository's objects, and the format of what they hold.
@@ -142,6 +145,10 @@ func Open(ctx context.Context, store Backend, o Options) (*Repo, error) {
 		o.PackSize = DefaultPackSize
 	}
 	o.PackSize = min(o.PackSize, maxPackSize)
+	store, err := openKeys(ctx, store, o.Key, o.Create)
+	if err != nil {
+		return nil, err
+	}
 	cfg, err := readConfig(ctx, store)
 	if errors.Is(err, ErrNotExist) && o.Create {
 		cfg, err = createConfig(ctx, store)
@@ -203,8 +210,15 @@ func createConfig(ctx context.Context, store Backend) (repoConfig, error) {
 // now; callers close it all the same.
 func (r *Repo) Close() error { return nil }
 
-// Backend is the backend the repository lives in.
+// Backend is the backend the repository lives in: an *Encrypted one
+// around the backend Open was given when the repository is encrypted.
 func (r *Repo) Backend() Backend { return r.store }
+
+// Encrypted reports whether the repository is encrypted.
+func (r *Repo) Encrypted() bool {
+	_, ok := r.store.(*Encrypted)
+	return ok
+}
 
 // ChunkID is the BLAKE3-256 hash of a chunk's contents.
 type ChunkID [32]byte
