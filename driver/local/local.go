@@ -34,6 +34,8 @@ type Options struct {
 	ImageRoots []string
 	// Backend keeps the backups; an FSStore in <DataDir>/backups when nil.
 	Backend backup.Backend
+	// Key encrypts the backups (see backup.OperatorKey); nil: unencrypted.
+	Key backup.OperatorKey
 	// Wait is how long a call waits for its operation before it reports
 	// progress instead (default 10s, well inside the lifecycle's lease).
 	Wait time.Duration
@@ -130,7 +132,7 @@ func New(o Options) (*Driver, error) {
 			return nil, err
 		}
 	}
-	if d.repo, err = backup.Open(context.Background(), store, backup.Options{Create: true, Delay: o.IODelay, Logger: o.Logger}); err != nil {
+	if d.repo, err = backup.Open(context.Background(), store, backup.Options{Create: true, Delay: o.IODelay, Logger: o.Logger, Key: o.Key}); err != nil {
 		return nil, fmt.Errorf("local driver: backup store: %w", err)
 	}
 	d.ctx, d.cancel = context.WithCancel(context.Background())
