@@ -48,7 +48,7 @@ var (
 
 // binary finds versitygw: $OPENNIMBLE_S3_SERVER, else scripts/s3-server
 // builds it. A missing server fails the test.
-func binary(t *testing.T) string {
+func binary(t testing.TB) string {
 	binOnce.Do(func() {
 		if p := os.Getenv("OPENNIMBLE_S3_SERVER"); p != "" {
 			binPath = p
@@ -86,7 +86,7 @@ func fileExists(p string) bool {
 }
 
 // Start runs a server on a free loopback port until the test ends.
-func Start(t *testing.T) *Server {
+func Start(t testing.TB) *Server {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -116,7 +116,7 @@ func Start(t *testing.T) *Server {
 
 // Restart starts the server again (after Kill), on the same port and
 // folder.
-func (s *Server) Restart(t *testing.T) {
+func (s *Server) Restart(t testing.TB) {
 	t.Helper()
 	cmd := exec.Command(s.bin, "--access", AccessKey, "--secret", SecretKey, "--port", s.addr, "--quiet", "posix", s.Dir)
 	cmd.Stdout, cmd.Stderr = s.log, s.log
@@ -166,7 +166,7 @@ func (s *Server) Client() *s3.Client {
 }
 
 // Bucket creates a bucket with a fresh name and returns it.
-func (s *Server) Bucket(t *testing.T) string {
+func (s *Server) Bucket(t testing.TB) string {
 	t.Helper()
 	name := fmt.Sprintf("b%d", bucketSeq.Add(1))
 	if _, err := s.Client().CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
