@@ -64,7 +64,9 @@ type TempCleaner interface {
 	CleanTemp(ctx context.Context) (removed int, err error)
 }
 
-// validKey reports whether key has the form Backend documents.
+// ValidKey reports whether key has the form Backend documents.
+func ValidKey(key string) bool { return validKey(key) }
+
 func validKey(key string) bool {
 	if key == "" || strings.HasPrefix(key, "/") || strings.HasSuffix(key, "/") || strings.Contains(key, "//") {
 		return false

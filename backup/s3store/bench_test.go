@@ -2,7 +2,6 @@ package s3store_test
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -22,17 +21,7 @@ import (
 //
 //	go test -run '^$' -bench S3Volume -benchtime 1x ./backup/s3store/
 func BenchmarkS3Volume(b *testing.B) {
-	size := int64(1 << 30)
-	if testing.Short() {
-		size = 64 << 20
-	}
-	if v := os.Getenv("OPENNIMBLE_BENCH_GIB"); v != "" {
-		var gib float64
-		if _, err := fmt.Sscan(v, &gib); err != nil {
-			b.Fatal(err)
-		}
-		size = int64(gib * (1 << 30))
-	}
+	size := backuptest.BenchVolumeSize(b)
 	for b.Loop() {
 		benchS3(b, size)
 	}

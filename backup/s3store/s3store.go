@@ -165,29 +165,10 @@ func (s *Store) key(k string) *string { return aws.String(s.prefix + k) }
 // checkKey refuses what backup.Backend does not allow, and the names of
 // the lock objects.
 func checkKey(k string) error {
-	if !validKey(k) || strings.HasPrefix(k, lockDir) {
+	if !backup.ValidKey(k) || strings.HasPrefix(k, lockDir) {
 		return fmt.Errorf("backup store: invalid key %q", k)
 	}
 	return nil
-}
-
-// validKey is backup.ValidID's rule for a key: slash-separated, of
-// [A-Za-z0-9._-], no empty, "." or ".." part.
-func validKey(k string) bool {
-	if k == "" {
-		return false
-	}
-	for _, part := range strings.Split(k, "/") {
-		if part == "" || part == "." || part == ".." {
-			return false
-		}
-	}
-	for _, c := range k {
-		if !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-' || c == '/') {
-			return false
-		}
-	}
-	return true
 }
 
 // Put uploads data whole, or in parts when it is larger than PartSize.
