@@ -168,7 +168,7 @@ func (s *Server) Client() *s3.Client {
 // Bucket creates a bucket with a fresh name and returns it.
 func (s *Server) Bucket(t testing.TB) string {
 	t.Helper()
-	name := fmt.Sprintf("b%d", bucketSeq.Add(1))
+	name := fmt.Sprintf("bucket-%d", bucketSeq.Add(1))
 	if _, err := s.Client().CreateBucket(context.Background(), &s3.CreateBucketInput{Bucket: aws.String(name)}); err != nil {
 		t.Fatalf("create bucket %s: %v", name, err)
 	}
