@@ -35,7 +35,7 @@ func TestLocalDriverS3Backups(t *testing.T) {
 	e := start(t, localDriver, func(c *app.Config, o *app.Options) {
 		c.Backup = app.BackupConfig{Store: store, S3Endpoint: srv.Endpoint, S3PathStyle: true, KeyFile: keyFile}
 	})
-	pr := makeProfile(t, ctx(t), e.Admin, "s3", withBackups(3), withPersistence(600))
+	pr := makeProfile(t, ctx(t), e.Admin, "offsite", withBackups(3), withPersistence(600))
 	s := e.session(t, pr)
 	vol := filepath.Join(e.dir, "volumes", *s.id)
 	check(t, backuptest.FillTree(filepath.Join(vol, "work"), 3))
