@@ -97,16 +97,18 @@ func storeKind(c Config) string {
 // Defaults returns the default configuration.
 func Defaults() Config {
 	return Config{
-		Listen:           "127.0.0.1:8080",
-		DataDir:          "./data",
-		Sync:             "full",
-		EmulatorAdmins:   []string{"test"},
-		Region:           "us-west-2",
-		AccountID:        "000000000000",
-		DeletedRetention: time.Hour,
-		Timestamps:       string(server.TimestampsAuto),
-		Driver:           "sim",
-		PageSize:         100,
+		Listen:            "127.0.0.1:8080",
+		DataDir:           "./data",
+		Store:             "sqlite",
+		PortalIdleTimeout: 30 * time.Minute,
+		Sync:              "full",
+		EmulatorAdmins:    []string{"test"},
+		Region:            "us-west-2",
+		AccountID:         "000000000000",
+		DeletedRetention:  time.Hour,
+		Timestamps:        string(server.TimestampsAuto),
+		Driver:            "sim",
+		PageSize:          100,
 	}
 }
 

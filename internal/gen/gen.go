@@ -38,7 +38,25 @@ func Generate(in *Input) (map[string][]byte, error) {
 		}
 		out[name] = src
 	}
+	for sdkName, name := range ModelFiles {
+		out[name] = in.Raw[sdkName]
+	}
 	return out, nil
+}
+
+// ModelDirInAPI is where, inside package api, the generator writes the model
+// in botocore's layout (<service>/<version>/<file>), which api embeds and
+// `opennimble model install` copies into ~/.aws/models.
+const ModelDirInAPI = "model/nimble/2020-08-01"
+
+// ModelFiles maps the aws-sdk-go name of each model file to the path, in
+// package api, of its copy under botocore's name. api-2.json is what botocore
+// calls service-2.json (without the documentation, which clients do not need
+// to speak the protocol).
+var ModelFiles = map[string]string{
+	"api-2.json":        ModelDirInAPI + "/service-2.json",
+	"paginators-1.json": ModelDirInAPI + "/paginators-1.json",
+	"waiters-2.json":    ModelDirInAPI + "/waiters-2.json",
 }
 
 type generator struct {
