@@ -73,6 +73,15 @@ type Config struct {
 	// SimDir is the simulated driver's folder (default <data-dir>/sim).
 	// Replicas on one PostgreSQL store must all name the same folder.
 	SimDir string
+	// MaxConnections caps open connections (0: 4096, less under a low
+	// descriptor limit); IdleTimeout closes keep-alive connections idle this
+	// long.
+	MaxConnections int
+	IdleTimeout    time.Duration
+	// BodyTimeout is how long a request body may take to arrive;
+	// BodyMemoryMiB how many MiB the bodies being served may hold at once.
+	BodyTimeout   time.Duration
+	BodyMemoryMiB int
 	// PortalIdleTimeout ends a studio portal session after this long
 	// without a request (portal.DefaultIdleTimeout when 0).
 	PortalIdleTimeout time.Duration
@@ -109,6 +118,9 @@ func Defaults() Config {
 		Timestamps:        string(server.TimestampsAuto),
 		Driver:            "sim",
 		PageSize:          100,
+		IdleTimeout:       60 * time.Second,
+		BodyTimeout:       server.DefaultBodyTimeout,
+		BodyMemoryMiB:     server.DefaultBodyMemory >> 20,
 	}
 }
 
@@ -148,6 +160,15 @@ func (c *Config) Validate() error {
 	}
 	if c.Store != "" && c.Store != "sqlite" && !c.SharedStore() {
 		errs = append(errs, "store: want sqlite or a postgres:// URL")
+	}
+	if c.MaxConnections < 0 {
+		errs = append(errs, "max-connections must not be negative")
+	}
+	if c.IdleTimeout <= 0 || c.BodyTimeout <= 0 {
+		errs = append(errs, "idle-timeout and body-timeout must be positive")
+	}
+	if c.BodyMemoryMiB < server.MaxBodyBytes>>20 {
+		errs = append(errs, fmt.Sprintf("body-memory-mib %d: want at least %d, the largest request body", c.BodyMemoryMiB, server.MaxBodyBytes>>20))
 	}
 	if c.JobLease < 0 || c.PortalIdleTimeout < 0 {
 		errs = append(errs, "job-lease and portal-idle-timeout must not be negative")
@@ -325,17 +346,19 @@ func Start(ctx context.Context, cfg Config, o Options) (*App, error) {
 	// do exactly what the API allows its signed-in principal.
 	authorised := authz.New(svc, store, authz.Config{Region: cfg.Region, AccountID: cfg.AccountID})
 	srv := server.New(server.Options{
-		Handler:    authorised,
-		Auth:       verifier,
-		Logger:     o.Logger,
-		Timestamps: server.TimestampMode(cfg.Timestamps),
-		RateLimit:  cfg.RateLimit,
-		Hook:       ctl.hook(),
+		Handler:     authorised,
+		Auth:        verifier,
+		Logger:      o.Logger,
+		Timestamps:  server.TimestampMode(cfg.Timestamps),
+		RateLimit:   cfg.RateLimit,
+		Hook:        ctl.hook(),
+		BodyMemory:  int64(cfg.BodyMemoryMiB) << 20,
+		BodyTimeout: cfg.BodyTimeout,
 	})
 	a.routes(srv)
 	a.mountPortal(srv, authorised, public, o)
-	a.mountControls(srv, verifier, svc, o.Clock, o.Logger)
-	a.srv = &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn)}
+	a.mountControls(srv, svc, o.Clock, o.Logger)
+	a.srv, ln = httpServer(cfg, srv, ln, o.Logger)
 	go func() {
 		defer close(a.done)
 		if err := a.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

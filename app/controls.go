@@ -90,14 +90,14 @@ func (c *controlState) hook() func(ctx context.Context, op *api.Operation, in an
 }
 
 // mountControls makes the controls and serves them under /_nimble/.
-func (a *App) mountControls(srv *server.Server, auth server.Authenticator, svc *service.Service, clock opennimble.Clock, log *slog.Logger) {
+func (a *App) mountControls(srv *server.Server, svc *service.Service, clock opennimble.Clock, log *slog.Logger) {
 	c := a.ctl
 	if c == nil {
 		return
 	}
 	simDriver, _ := c.driver.(*sim.Driver)
 	c.ctl = controls.New(controls.Options{
-		Auth: auth, Store: a.Store, Lifecycle: svc, Policy: c.policy, Faults: c.faults,
+		Auth: srv, Store: a.Store, Lifecycle: svc, Policy: c.policy, Faults: c.faults,
 		Sim: simDriver, IDs: c.ids, Clock: clock, Logger: log,
 	})
 	srv.Handle(controls.Prefix, c.ctl)

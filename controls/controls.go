@@ -13,7 +13,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -44,7 +43,7 @@ type Resetter interface {
 
 // Options are the collaborators of the controls.
 type Options struct {
-	Auth      server.Authenticator
+	Auth      server.RequestAuthenticator
 	Store     opennimble.Store
 	Lifecycle Lifecycle
 	Policy    *transitions.Policy
@@ -104,16 +103,12 @@ var routes = []route{
 // ServeHTTP authenticates the request as the API does, refuses callers that
 // are not administrators and serves the control.
 func (c *Controls) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, server.MaxBodyBytes+1))
-	if err != nil || len(body) > server.MaxBodyBytes {
-		restjson.WriteError(w, opennimble.Errorf(opennimble.ErrValidation, "Could not read the request body, or it is larger than %d bytes", server.MaxBodyBytes))
-		return
-	}
-	id, err := c.o.Auth.Verify(r, body)
+	id, body, release, err := c.o.Auth.Authenticate(w, r)
 	if err != nil {
 		c.fail(w, r, err)
 		return
 	}
+	defer release()
 	if !id.Admin {
 		restjson.WriteError(w, opennimble.Errorf(opennimble.ErrAccessDenied,
 			"The emulator controls are for administrators only, and %s is not one", id.PrincipalID))

@@ -403,7 +403,7 @@ func mutateHeader(r *http.Request, name string) {
 	case "content-length":
 		r.Header.Set(name, "1"+r.Header.Get(name))
 	case "x-amz-content-sha256":
-		r.Header.Set(name, "UNSIGNED-PAYLOAD")
+		r.Header.Set(name, "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881") // SHA-256 of "x"
 	default:
 		r.Header.Set(name, r.Header.Get(name)+"x")
 	}
