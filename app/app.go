@@ -53,6 +53,8 @@ type Config struct {
 	// LocalIODelay slows every chunk write, read and delete of the local
 	// driver's backup store (crash tests only).
 	LocalIODelay time.Duration
+	// Backup is where the local driver keeps its backups, and their key.
+	Backup BackupConfig
 	// KubernetesConfig is the kubernetes driver's configuration file (YAML:
 	// namespaces, storage and snapshot classes, image and instance type
 	// mappings); Kubeconfig the cluster's kubeconfig ("" uses $KUBECONFIG or

@@ -56,7 +56,16 @@ func (a *App) wire(ctx context.Context, cfg Config, o Options, publicURL string)
 func newDriver(cfg Config, o Options, m local.BackupObserver) (opennimble.Driver, error) {
 	switch cfg.Driver {
 	case "local":
-		return local.New(local.Options{DataDir: cfg.DataDir, ImageRoots: cfg.LocalImageRoots, IODelay: cfg.LocalIODelay, Logger: o.Logger, Metrics: m})
+		key, err := cfg.Backup.OperatorKey()
+		if err != nil {
+			return nil, err
+		}
+		backend, err := cfg.Backup.OpenBackend(context.Background(), cfg.DataDir, false, o.Logger)
+		if err != nil {
+			return nil, err
+		}
+		return local.New(local.Options{DataDir: cfg.DataDir, ImageRoots: cfg.LocalImageRoots, IODelay: cfg.LocalIODelay, Logger: o.Logger,
+			Backend: backend, Key: key, Metrics: m})
 	case "kubernetes":
 		kc, err := kubernetes.LoadConfig(cfg.KubernetesConfig)
 		if err != nil {

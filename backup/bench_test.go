@@ -29,17 +29,7 @@ import (
 // the volume, the copies and the store go (default: the test's temporary
 // folder); OPENNIMBLE_BENCH_GIB overrides the size.
 func BenchmarkVolume(b *testing.B) {
-	size := int64(1 << 30)
-	if testing.Short() {
-		size = 64 << 20
-	}
-	if v := os.Getenv("OPENNIMBLE_BENCH_GIB"); v != "" {
-		var gib float64
-		if _, err := fmt.Sscan(v, &gib); err != nil {
-			b.Fatal(err)
-		}
-		size = int64(gib * (1 << 30))
-	}
+	size := backuptest.BenchVolumeSize(b)
 	for b.Loop() {
 		benchVolume(b, size)
 	}

@@ -18,7 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// FSStore is a Store in a directory of this host. An object is a file
+// FSStore is a Backend in a directory of this host. An object is a file
 // named by its key. Put writes a temporary file ".put-…" beside that name
 // (and, for a large one such as a pack, starts writing it to disk without
 // waiting: sync_file_range(2)) and returns; Sync then makes the data of
@@ -57,7 +57,7 @@ const (
 )
 
 var (
-	_ Store       = (*FSStore)(nil)
+	_ Backend     = (*FSStore)(nil)
 	_ TempCleaner = (*FSStore)(nil)
 )
 

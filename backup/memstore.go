@@ -9,7 +9,7 @@ import (
 	"time"
 )
 
-// MemStore is a Store in memory, for tests and as the smallest example of
+// MemStore is a Backend in memory, for tests and as the smallest example of
 // the contract: anything that can put, get, list and delete whole objects
 // and hold a shared/exclusive lock can keep a repository.
 type MemStore struct {
@@ -19,7 +19,7 @@ type MemStore struct {
 	writer  bool
 }
 
-var _ Store = (*MemStore)(nil)
+var _ Backend = (*MemStore)(nil)
 
 // NewMemStore returns an empty store.
 func NewMemStore() *MemStore { return &MemStore{objects: map[string][]byte{}} }

@@ -18,10 +18,10 @@ import (
 	"github.com/zeebo/blake3"
 )
 
-// Repo is a repository of backups in a Store. It is safe for concurrent
+// Repo is a repository of backups in a Backend. It is safe for concurrent
 // use, also by several processes on one store.
 type Repo struct {
-	store Store
+	store Backend
 	cfg   repoConfig
 	opts  Options
 	idx   *index // where each chunk lies
@@ -44,6 +44,9 @@ type Options struct {
 	// Crash tests use it to kill a process in the middle of an operation.
 	Delay  time.Duration
 	Logger *slog.Logger
+	// Key opens an encrypted repository, and makes Create set up an
+	// encrypted one (see crypt.go); nil for an unencrypted repository.
+	Key OperatorKey
 }
 
 // The keys of a repository's objects, and the format of what they hold.
@@ -131,7 +134,7 @@ func (c *repoConfig) chunkerOpts() *chunkers.ChunkerOpts {
 // with a random chunker key (as restic picks a random polynomial, so that
 // chunk boundaries do not reveal contents across repositories), if there
 // is none.
-func Open(ctx context.Context, store Store, o Options) (*Repo, error) {
+func Open(ctx context.Context, store Backend, o Options) (*Repo, error) {
 	if o.Workers <= 0 {
 		o.Workers = max(4, 2*runtime.GOMAXPROCS(0))
 	}
@@ -142,6 +145,10 @@ func Open(ctx context.Context, store Store, o Options) (*Repo, error) {
 		o.PackSize = DefaultPackSize
 	}
 	o.PackSize = min(o.PackSize, maxPackSize)
+	store, err := openKeys(ctx, store, o.Key, o.Create)
+	if err != nil {
+		return nil, err
+	}
 	cfg, err := readConfig(ctx, store)
 	if errors.Is(err, ErrNotExist) && o.Create {
 		cfg, err = createConfig(ctx, store)
@@ -155,7 +162,7 @@ func Open(ctx context.Context, store Store, o Options) (*Repo, error) {
 	return &Repo{store: store, cfg: cfg, opts: o, idx: newIndex()}, nil
 }
 
-func readConfig(ctx context.Context, store Store) (repoConfig, error) {
+func readConfig(ctx context.Context, store Backend) (repoConfig, error) {
 	var cfg repoConfig
 	b, err := store.Get(ctx, configKey)
 	if err != nil {
@@ -175,7 +182,7 @@ func readConfig(ctx context.Context, store Store) (repoConfig, error) {
 
 // createConfig writes a new configuration under the exclusive lock, unless
 // another process wrote one first.
-func createConfig(ctx context.Context, store Store) (repoConfig, error) {
+func createConfig(ctx context.Context, store Backend) (repoConfig, error) {
 	unlock, err := store.Lock(ctx, true)
 	if err != nil {
 		return repoConfig{}, err
@@ -203,8 +210,15 @@ func createConfig(ctx context.Context, store Store) (repoConfig, error) {
 // now; callers close it all the same.
 func (r *Repo) Close() error { return nil }
 
-// Store is the store the repository lives in.
-func (r *Repo) Store() Store { return r.store }
+// Backend is the backend the repository lives in: an *Encrypted one
+// around the backend Open was given when the repository is encrypted.
+func (r *Repo) Backend() Backend { return r.store }
+
+// Encrypted reports whether the repository is encrypted.
+func (r *Repo) Encrypted() bool {
+	_, ok := r.store.(*Encrypted)
+	return ok
+}
 
 // ChunkID is the BLAKE3-256 hash of a chunk's contents.
 type ChunkID [32]byte

@@ -3,7 +3,7 @@
 // with a gear table keyed per repository), stores each chunk once, known
 // by its BLAKE3 hash and compressed with S2 when that pays, in packs of
 // many chunks (see pack.go), and records the tree in a manifest. A Repo
-// does that on top of a Store, which only keeps named objects: a directory
+// does that on top of a Backend, which only keeps named objects: a directory
 // on this host now (FSStore), an S3-compatible bucket later.
 package backup
 
@@ -13,20 +13,20 @@ import (
 	"strings"
 )
 
-// ErrNotExist is returned by a Store for an object that does not exist.
+// ErrNotExist is returned by a Backend for an object that does not exist.
 var ErrNotExist = errors.New("backup store: no such object")
 
-// Store keeps the objects of a repository under keys such as
+// Backend keeps the objects of a repository under keys such as
 // "chunks/ab/ab12…" (a pack of chunks) or "manifests/bak-1": slash-separated, of the characters
 // [A-Za-z0-9._-] and "/", never starting with "/" or containing "..".
 //
 // Every method is safe for concurrent use, also by several processes
 // sharing one store.
-type Store interface {
+type Backend interface {
 	// Put stores data under key, replacing any object there; it does not
 	// keep data once it returns. Whoever can
 	// see the object sees all of data, never a part of it. It can be seen
-	// through the same Store at once, and by other processes, and after a
+	// through the same Backend at once, and by other processes, and after a
 	// crash, at the latest when a Sync that began after Put returned has
 	// returned: a store may hold objects back to make them durable in
 	// batches.
@@ -57,14 +57,16 @@ type Store interface {
 	Lock(ctx context.Context, exclusive bool) (unlock func(), err error)
 }
 
-// TempCleaner is a Store that can leave temporary objects behind when its
+// TempCleaner is a Backend that can leave temporary objects behind when its
 // process dies mid-Put. CleanTemp removes them; it is called only under the
 // exclusive lock, when no Put can be in progress.
 type TempCleaner interface {
 	CleanTemp(ctx context.Context) (removed int, err error)
 }
 
-// validKey reports whether key has the form Store documents.
+// ValidKey reports whether key has the form Backend documents.
+func ValidKey(key string) bool { return validKey(key) }
+
 func validKey(key string) bool {
 	if key == "" || strings.HasPrefix(key, "/") || strings.HasSuffix(key, "/") || strings.Contains(key, "//") {
 		return false

@@ -11,7 +11,7 @@ import (
 )
 
 func TestFSStore(t *testing.T) {
-	backuptest.Run(t, func(t *testing.T) backup.Store {
+	backuptest.Run(t, func(t *testing.T) backup.Backend {
 		s, err := backup.OpenFS(filepath.Join(t.TempDir(), "store"))
 		if err != nil {
 			t.Fatal(err)
@@ -21,7 +21,36 @@ func TestFSStore(t *testing.T) {
 }
 
 func TestMemStore(t *testing.T) {
-	backuptest.Run(t, func(t *testing.T) backup.Store { return backup.NewMemStore() })
+	backuptest.Run(t, func(t *testing.T) backup.Backend { return backup.NewMemStore() })
+}
+
+// The sealing layer is itself a Backend: the whole suite, crashes at every
+// write included, runs through it.
+func TestEncryptedStore(t *testing.T) {
+	backuptest.Run(t, func(t *testing.T) backup.Backend {
+		s, err := backup.OpenFS(filepath.Join(t.TempDir(), "store"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var key [backup.RepoKeySize]byte
+		key[0] = 7
+		return backup.NewEncrypted(s, key)
+	})
+}
+
+func TestEncryption(t *testing.T) {
+	t.Run("FS", func(t *testing.T) {
+		backuptest.RunEncryption(t, func(t *testing.T) backup.Backend {
+			s, err := backup.OpenFS(filepath.Join(t.TempDir(), "store"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			return s
+		})
+	})
+	t.Run("Mem", func(t *testing.T) {
+		backuptest.RunEncryption(t, func(t *testing.T) backup.Backend { return backup.NewMemStore() })
+	})
 }
 
 // A Put that died leaves a temporary file, never a partial object; the

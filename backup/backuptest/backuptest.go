@@ -1,4 +1,4 @@
-// Package backuptest is the conformance suite of backup.Store: every store
+// Package backuptest is the conformance suite of backup.Backend: every store
 // (a directory now, an S3-compatible bucket later) runs it, both the object
 // contract and whole repositories on top of it (round trips, deduplication,
 // garbage collection, corruption, crashes at every write). It also has the
@@ -21,10 +21,10 @@ import (
 )
 
 // Run runs the suite; newStore returns a fresh, empty store for each test.
-func Run(t *testing.T, newStore func(t *testing.T) backup.Store) {
+func Run(t *testing.T, newStore func(t *testing.T) backup.Backend) {
 	tests := []struct {
 		name string
-		fn   func(*testing.T, backup.Store)
+		fn   func(*testing.T, backup.Backend)
 	}{
 		{"PutGetStat", testPutGetStat},
 		{"PutReplaces", testPutReplaces},
@@ -69,7 +69,7 @@ func check(t *testing.T, err error) {
 	}
 }
 
-func testPutGetStat(t *testing.T, s backup.Store) {
+func testPutGetStat(t *testing.T, s backup.Backend) {
 	check(t, s.Put(bg, "a/b/c", []byte("hello")))
 	check(t, s.Sync(bg))
 	got, err := s.Get(bg, "a/b/c")
@@ -87,7 +87,7 @@ func testPutGetStat(t *testing.T, s backup.Store) {
 	}
 }
 
-func testGetRange(t *testing.T, s backup.Store) {
+func testGetRange(t *testing.T, s backup.Backend) {
 	b := make([]byte, 1000)
 	for i := range b {
 		b[i] = byte(i)
@@ -112,7 +112,7 @@ func testGetRange(t *testing.T, s backup.Store) {
 	}
 }
 
-func testPutReplaces(t *testing.T, s backup.Store) {
+func testPutReplaces(t *testing.T, s backup.Backend) {
 	check(t, s.Put(bg, "k", []byte("first, longer")))
 	check(t, s.Put(bg, "k", []byte("second")))
 	if got, _ := s.Get(bg, "k"); string(got) != "second" {
@@ -120,7 +120,7 @@ func testPutReplaces(t *testing.T, s backup.Store) {
 	}
 }
 
-func testMissing(t *testing.T, s backup.Store) {
+func testMissing(t *testing.T, s backup.Backend) {
 	if _, err := s.Get(bg, "nope"); !errors.Is(err, backup.ErrNotExist) {
 		t.Fatalf("Get = %v, want ErrNotExist", err)
 	}
@@ -129,7 +129,7 @@ func testMissing(t *testing.T, s backup.Store) {
 	}
 }
 
-func testInvalidKeys(t *testing.T, s backup.Store) {
+func testInvalidKeys(t *testing.T, s backup.Backend) {
 	for _, k := range []string{"", "/abs", "a/../b", "..", "a//b", "trailing/", "sp ace", "a/./b"} {
 		if err := s.Put(bg, k, []byte("x")); err == nil {
 			t.Errorf("Put(%q) succeeded", k)
@@ -137,7 +137,7 @@ func testInvalidKeys(t *testing.T, s backup.Store) {
 	}
 }
 
-func testList(t *testing.T, s backup.Store) {
+func testList(t *testing.T, s backup.Backend) {
 	keys := []string{"chunks/aa/aa1", "chunks/aa/aa2", "chunks/bb/bb1", "manifests/m1", "manifests/m2", "config"}
 	for i, k := range keys {
 		check(t, s.Put(bg, k, bytes.Repeat([]byte("x"), i)))
@@ -172,7 +172,7 @@ func testList(t *testing.T, s backup.Store) {
 	}
 }
 
-func testDelete(t *testing.T, s backup.Store) {
+func testDelete(t *testing.T, s backup.Backend) {
 	check(t, s.Put(bg, "x/y", []byte("1")))
 	check(t, s.Delete(bg, "x/y"))
 	check(t, s.Delete(bg, "x/y"))
@@ -183,7 +183,7 @@ func testDelete(t *testing.T, s backup.Store) {
 	}
 }
 
-func testLarge(t *testing.T, s backup.Store) {
+func testLarge(t *testing.T, s backup.Backend) {
 	b := make([]byte, 9<<20)
 	for i := range b {
 		b[i] = byte(i * 7)
@@ -196,7 +196,7 @@ func testLarge(t *testing.T, s backup.Store) {
 	}
 }
 
-func testConcurrentPuts(t *testing.T, s backup.Store) {
+func testConcurrentPuts(t *testing.T, s backup.Backend) {
 	var wg sync.WaitGroup
 	errs := make(chan error, 64)
 	for i := range 32 {
@@ -229,7 +229,7 @@ func testConcurrentPuts(t *testing.T, s backup.Store) {
 	}
 }
 
-func testSharedLocks(t *testing.T, s backup.Store) {
+func testSharedLocks(t *testing.T, s backup.Backend) {
 	ctx, cancel := context.WithTimeout(bg, 5*time.Second)
 	defer cancel()
 	u1, err := s.Lock(ctx, false)
@@ -241,7 +241,7 @@ func testSharedLocks(t *testing.T, s backup.Store) {
 	u2() // unlocking twice is harmless
 }
 
-func testExclusiveLock(t *testing.T, s backup.Store) {
+func testExclusiveLock(t *testing.T, s backup.Backend) {
 	shared, err := s.Lock(bg, false)
 	check(t, err)
 	got := make(chan func(), 1)
@@ -275,7 +275,7 @@ func testExclusiveLock(t *testing.T, s backup.Store) {
 	u()
 }
 
-func testLockContext(t *testing.T, s backup.Store) {
+func testLockContext(t *testing.T, s backup.Backend) {
 	u, err := s.Lock(bg, true)
 	check(t, err)
 	defer u()

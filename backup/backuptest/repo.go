@@ -26,12 +26,12 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 // takes many.
 const testPackSize = 1 << 20
 
-func openRepo(t *testing.T, s backup.Store) *backup.Repo {
+func openRepo(t *testing.T, s backup.Backend) *backup.Repo {
 	t.Helper()
 	return openRepoWith(t, s, backup.Options{PackSize: testPackSize})
 }
 
-func openRepoWith(t *testing.T, s backup.Store, o backup.Options) *backup.Repo {
+func openRepoWith(t *testing.T, s backup.Backend, o backup.Options) *backup.Repo {
 	t.Helper()
 	o.Create, o.Logger = true, quiet
 	r, err := backup.Open(bg, s, o)
@@ -87,7 +87,7 @@ func verifyOK(t *testing.T, r *backup.Repo) backup.Report {
 }
 
 // packKeys lists the packs in the store, sorted.
-func packKeys(t *testing.T, s backup.Store) []string {
+func packKeys(t *testing.T, s backup.Backend) []string {
 	t.Helper()
 	var keys []string
 	check(t, s.List(bg, "chunks/", func(k string, _ int64) error { keys = append(keys, k); return nil }))
@@ -95,7 +95,7 @@ func packKeys(t *testing.T, s backup.Store) []string {
 	return keys
 }
 
-func testRoundTrip(t *testing.T, s backup.Store) {
+func testRoundTrip(t *testing.T, s backup.Backend) {
 	r := openRepo(t, s)
 	dir := tree(t, 1)
 	st := snap(t, r, dir, "b1", "")
@@ -126,7 +126,7 @@ func testRoundTrip(t *testing.T, s backup.Store) {
 	restoreMatches(t, r, "b-empty", describe(t, empty))
 }
 
-func testIncremental(t *testing.T, s backup.Store) {
+func testIncremental(t *testing.T, s backup.Backend) {
 	r := openRepo(t, s)
 	dir := tree(t, 2)
 	before := describe(t, dir)
@@ -158,7 +158,7 @@ func testIncremental(t *testing.T, s backup.Store) {
 // testManyFiles backs up many small files, each its own chunk: they share
 // packs, a second snapshot stores no chunk (with or without a parent),
 // and the manifest is large enough to be compressed in parts.
-func testManyFiles(t *testing.T, s backup.Store) {
+func testManyFiles(t *testing.T, s backup.Backend) {
 	r := openRepo(t, s)
 	dir := t.TempDir()
 	const n = 12_000 // with their paths, more than 2 MiB of manifest before compression
@@ -184,7 +184,7 @@ func testManyFiles(t *testing.T, s backup.Store) {
 	restoreMatches(t, openRepo(t, s), "b1", want)
 }
 
-func testSnapshotOnce(t *testing.T, s backup.Store) {
+func testSnapshotOnce(t *testing.T, s backup.Backend) {
 	r := openRepo(t, s)
 	dir := tree(t, 3)
 	want := describe(t, dir)
@@ -196,7 +196,7 @@ func testSnapshotOnce(t *testing.T, s backup.Store) {
 	restoreMatches(t, r, "b1", want)
 }
 
-func testMissingBackup(t *testing.T, s backup.Store) {
+func testMissingBackup(t *testing.T, s backup.Backend) {
 	r := openRepo(t, s)
 	if _, err := r.Restore(bg, "nope", filepath.Join(t.TempDir(), "x")); !errors.Is(err, backup.ErrNoBackup) {
 		t.Fatalf("Restore = %v, want ErrNoBackup", err)
@@ -227,7 +227,7 @@ func chunksOf(t *testing.T, r *backup.Repo, id string) map[backup.ChunkID]bool {
 	return out
 }
 
-func testGC(t *testing.T, s backup.Store) {
+func testGC(t *testing.T, s backup.Backend) {
 	r := openRepo(t, s)
 	dir := tree(t, 4)
 	snap(t, r, dir, "a", "")
@@ -284,7 +284,7 @@ func testGC(t *testing.T, s backup.Store) {
 
 // testRepack: a pack mostly garbage is rewritten with only what is in use;
 // a pack mostly in use stays as it is.
-func testRepack(t *testing.T, s backup.Store) {
+func testRepack(t *testing.T, s backup.Backend) {
 	r, dir, gone := repackSetup(t, s)
 	check(t, r.Delete(bg, "a"))
 	st, err := r.GC(bg)
@@ -316,7 +316,7 @@ func testRepack(t *testing.T, s backup.Store) {
 // repackSetup backs up, as "a", a tree whose first pack (one goroutine
 // writes the largest files first, into packs of 1 MiB) holds two files
 // that "b" no longer has and one it keeps. It returns the pack.
-func repackSetup(t *testing.T, s backup.Store) (*backup.Repo, string, string) {
+func repackSetup(t *testing.T, s backup.Backend) (*backup.Repo, string, string) {
 	r := openRepoWith(t, s, backup.Options{PackSize: testPackSize, Workers: 1})
 	dir := t.TempDir()
 	rng := rand.NewChaCha8([32]byte{9})
@@ -346,7 +346,7 @@ func repackSetup(t *testing.T, s backup.Store) (*backup.Repo, string, string) {
 	return r, dir, first
 }
 
-func testGCWaits(t *testing.T, s backup.Store) {
+func testGCWaits(t *testing.T, s backup.Backend) {
 	r := openRepo(t, s)
 	unlock, err := s.Lock(bg, false) // as a snapshot in progress holds it
 	check(t, err)
@@ -362,7 +362,7 @@ func testGCWaits(t *testing.T, s backup.Store) {
 
 // testConcurrent runs snapshots of similar trees, deletes and garbage
 // collections at once; every backup left must restore.
-func testConcurrent(t *testing.T, s backup.Store) {
+func testConcurrent(t *testing.T, s backup.Backend) {
 	r := openRepo(t, s)
 	const writers, rounds = 3, 3
 	dirs := make([]string, writers)
@@ -419,14 +419,14 @@ func testConcurrent(t *testing.T, s backup.Store) {
 	}
 }
 
-func corruptionSetup(t *testing.T, s backup.Store) (*backup.Repo, string) {
+func corruptionSetup(t *testing.T, s backup.Backend) (*backup.Repo, string) {
 	r := openRepo(t, s)
 	dir := tree(t, 6)
 	snap(t, r, dir, "b1", "")
 	return r, dir
 }
 
-func testCorruptChunk(t *testing.T, s backup.Store) {
+func testCorruptChunk(t *testing.T, s backup.Backend) {
 	r, _ := corruptionSetup(t, s)
 	keys := packKeys(t, s)
 	victim := keys[len(keys)/2]
@@ -456,7 +456,7 @@ func testCorruptChunk(t *testing.T, s backup.Store) {
 // testCorruptPackHeader: a pack whose header is damaged, with no index
 // file to say what it holds, is named by restore and verify, and GC keeps
 // it (it may hold chunks in use).
-func testCorruptPackHeader(t *testing.T, s backup.Store) {
+func testCorruptPackHeader(t *testing.T, s backup.Backend) {
 	corruptionSetup(t, s)
 	keys := packKeys(t, s)
 	victim := keys[0]
@@ -487,7 +487,7 @@ func testCorruptPackHeader(t *testing.T, s backup.Store) {
 
 // testIndexFiles: index files only spare reading the packs' headers: a
 // damaged one is ignored, and GC replaces them all by one.
-func testIndexFiles(t *testing.T, s backup.Store) {
+func testIndexFiles(t *testing.T, s backup.Backend) {
 	r := openRepo(t, s)
 	dir := tree(t, 8)
 	snap(t, r, dir, "b1", "")
@@ -518,7 +518,7 @@ func testIndexFiles(t *testing.T, s backup.Store) {
 	restoreMatches(t, openRepo(t, s), "b2", describe(t, dir))
 }
 
-func testMissingChunk(t *testing.T, s backup.Store) {
+func testMissingChunk(t *testing.T, s backup.Backend) {
 	r, _ := corruptionSetup(t, s)
 	keys := packKeys(t, s)
 	check(t, s.Delete(bg, keys[0]))
@@ -532,7 +532,7 @@ func testMissingChunk(t *testing.T, s backup.Store) {
 	}
 }
 
-func testCorruptManifest(t *testing.T, s backup.Store) {
+func testCorruptManifest(t *testing.T, s backup.Backend) {
 	r, _ := corruptionSetup(t, s)
 	b, err := s.Get(bg, "manifests/b1")
 	check(t, err)
@@ -558,7 +558,7 @@ var errCrash = errors.New("crash")
 // crashStore fails every write from the n-th on, as a process killed at
 // that moment would stop writing.
 type crashStore struct {
-	backup.Store
+	backup.Backend
 	left atomic.Int64
 }
 
@@ -573,26 +573,26 @@ func (c *crashStore) Put(ctx context.Context, key string, data []byte) error {
 	if err := c.write(); err != nil {
 		return err
 	}
-	return c.Store.Put(ctx, key, data)
+	return c.Backend.Put(ctx, key, data)
 }
 
 func (c *crashStore) Delete(ctx context.Context, key string) error {
 	if err := c.write(); err != nil {
 		return err
 	}
-	return c.Store.Delete(ctx, key)
+	return c.Backend.Delete(ctx, key)
 }
 
 func (c *crashStore) Sync(ctx context.Context) error {
 	if err := c.write(); err != nil {
 		return err
 	}
-	return c.Store.Sync(ctx)
+	return c.Backend.Sync(ctx)
 }
 
 // crashing opens the repository on a store that crashes after n writes.
-func crashing(t *testing.T, s backup.Store, n int) *backup.Repo {
-	cs := &crashStore{Store: s}
+func crashing(t *testing.T, s backup.Backend, n int) *backup.Repo {
+	cs := &crashStore{Backend: s}
 	cs.left.Store(int64(n))
 	r, err := backup.Open(bg, cs, backup.Options{Logger: quiet, Workers: 2, PackSize: testPackSize})
 	check(t, err)
@@ -602,7 +602,7 @@ func crashing(t *testing.T, s backup.Store, n int) *backup.Repo {
 // testCrashes stops a snapshot and a garbage collection after every
 // possible number of writes: after each crash the store must verify, no
 // backup may be half there, and running the operation again finishes it.
-func testCrashes(t *testing.T, s backup.Store) {
+func testCrashes(t *testing.T, s backup.Backend) {
 	r := openRepo(t, s)
 	dir := tree(t, 7)
 	want := describe(t, dir)
@@ -664,7 +664,7 @@ func testCrashes(t *testing.T, s backup.Store) {
 // number of writes, until one finishes: after each crash the store must
 // verify and backup id restore. It returns the most packs seen after a
 // crash.
-func gcCrashes(t *testing.T, s backup.Store, r *backup.Repo, id string, want map[string]Node) int {
+func gcCrashes(t *testing.T, s backup.Backend, r *backup.Repo, id string, want map[string]Node) int {
 	most := 0
 	for n := 0; ; n++ {
 		cr := crashing(t, s, n)
@@ -691,7 +691,7 @@ func gcCrashes(t *testing.T, s backup.Store, r *backup.Repo, id string, want map
 
 // testRepackCrashes crashes a GC that repacks at every write: the chunks
 // in use are always in the old pack, the new one, or both.
-func testRepackCrashes(t *testing.T, s backup.Store) {
+func testRepackCrashes(t *testing.T, s backup.Backend) {
 	r, dir, gone := repackSetup(t, s)
 	want := describe(t, dir)
 	packs := len(packKeys(t, s))

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"testing"
 	"time"
 )
 
@@ -215,4 +216,21 @@ func fillMixed(rng *rand.Rand, b []byte) {
 			fillText(rng, b[i+64<<10:min(i+128<<10, len(b))])
 		}
 	}
+}
+
+// BenchVolumeSize is the size of the benchmark volume: 1 GiB, 64 MiB with
+// -short, or OPENNIMBLE_BENCH_GIB GiB.
+func BenchVolumeSize(tb testing.TB) int64 {
+	size := int64(1 << 30)
+	if testing.Short() {
+		size = 64 << 20
+	}
+	if v := os.Getenv("OPENNIMBLE_BENCH_GIB"); v != "" {
+		var gib float64
+		if _, err := fmt.Sscan(v, &gib); err != nil {
+			tb.Fatal(err)
+		}
+		size = int64(gib * (1 << 30))
+	}
+	return size
 }

@@ -100,6 +100,7 @@ flags, then environment, then file, then defaults.`,
 	fs.StringSliceVar(&cfg.LocalImageRoots, "local-image-roots", cfg.LocalImageRoots, "with --driver local: directories a streaming image's opennimble:source may name (default <data-dir>/images)")
 	fs.DurationVar(&cfg.LocalIODelay, "local-io-delay", cfg.LocalIODelay, "with --driver local: slow every backup chunk write, read and delete by this long (crash tests)")
 	_ = fs.MarkHidden("local-io-delay")
+	addBackupFlags(fs, &cfg.Backup)
 	fs.StringVar(&cfg.KubernetesConfig, "kubernetes-config", cfg.KubernetesConfig, "with --driver kubernetes: the driver's YAML configuration (namespaces, storage and snapshot classes, images and instance types; see deploy/kubernetes)")
 	fs.StringVar(&cfg.Kubeconfig, "kubeconfig", cfg.Kubeconfig, "with --driver kubernetes: kubeconfig of the cluster (default $KUBECONFIG, else the in-cluster service account, else ~/.kube/config)")
 	fs.StringVar(&cfg.SimDir, "sim-dir", cfg.SimDir, "folder of the simulated workstations (default <data-dir>/sim); replicas on one PostgreSQL store must share it")

@@ -32,8 +32,10 @@ type Options struct {
 	// symlinks are resolved); a relative source is taken from the first.
 	// Default: <DataDir>/images.
 	ImageRoots []string
-	// Store keeps the backups; an FSStore in <DataDir>/backups when nil.
-	Store backup.Store
+	// Backend keeps the backups; an FSStore in <DataDir>/backups when nil.
+	Backend backup.Backend
+	// Key encrypts the backups (see backup.OperatorKey); nil: unencrypted.
+	Key backup.OperatorKey
 	// Wait is how long a call waits for its operation before it reports
 	// progress instead (default 10s, well inside the lifecycle's lease).
 	Wait time.Duration
@@ -136,13 +138,13 @@ func New(o Options) (*Driver, error) {
 			return nil, fmt.Errorf("local driver: clean %s: %w", p, err)
 		}
 	}
-	store := o.Store
+	store := o.Backend
 	if store == nil {
 		if store, err = backup.OpenFS(filepath.Join(dir, "backups")); err != nil {
 			return nil, err
 		}
 	}
-	if d.repo, err = backup.Open(context.Background(), store, backup.Options{Create: true, Delay: o.IODelay, Logger: o.Logger}); err != nil {
+	if d.repo, err = backup.Open(context.Background(), store, backup.Options{Create: true, Delay: o.IODelay, Logger: o.Logger, Key: o.Key}); err != nil {
 		return nil, fmt.Errorf("local driver: backup store: %w", err)
 	}
 	d.ctx, d.cancel = context.WithCancel(context.Background())

@@ -1,0 +1,90 @@
+package s3store_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/opennimble/opennimble/backup"
+	"github.com/opennimble/opennimble/backup/backuptest"
+	"github.com/opennimble/opennimble/backup/s3store"
+	"github.com/opennimble/opennimble/backup/s3store/s3test"
+)
+
+// BenchmarkS3Volume backs up the benchmark volume (1 GiB, 64 MiB with
+// -short, OPENNIMBLE_BENCH_GIB to choose) to the folder store and to an S3
+// server on loopback in the same run, and prints the S3 store's times as
+// ratios of the folder store's: first backup, unchanged re-backup (also as
+// a share of the first) and restore.
+//
+//	go test -run '^$' -bench S3Volume -benchtime 1x ./backup/s3store/
+func BenchmarkS3Volume(b *testing.B) {
+	size := backuptest.BenchVolumeSize(b)
+	for b.Loop() {
+		benchS3(b, size)
+	}
+}
+
+type times struct{ first, unchanged, restore time.Duration }
+
+func benchS3(b *testing.B, size int64) {
+	root := b.TempDir()
+	vol := filepath.Join(root, "volume")
+	if err := os.Mkdir(vol, 0o755); err != nil {
+		b.Fatal(err)
+	}
+	if _, err := backuptest.GenerateVolume(vol, size, 1); err != nil {
+		b.Fatal(err)
+	}
+	fs, err := backup.OpenFS(filepath.Join(root, "store"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	fsT := measure(b, fs, vol, filepath.Join(root, "restore-fs"))
+	srv := s3test.Start(b)
+	s3, err := s3store.Open(context.Background(), s3store.Options{URL: "s3://" + srv.Bucket(b) + "/bench", Endpoint: srv.Endpoint, PathStyle: true,
+		Region: "us-east-1", Credentials: s3test.Credentials(), CacheDir: filepath.Join(root, "cache")})
+	if err != nil {
+		b.Fatal(err)
+	}
+	s3T := measure(b, s3, vol, filepath.Join(root, "restore-s3"))
+	b.Logf("volume %d MiB; folder store: first %v, unchanged %v, restore %v", size>>20, fsT.first, fsT.unchanged, fsT.restore)
+	b.Logf("S3 on loopback: first %v (%.2fx the folder's), unchanged %v (%.2fx; %.1f%% of its first), restore %v (%.2fx)",
+		s3T.first, ratio(s3T.first, fsT.first), s3T.unchanged, ratio(s3T.unchanged, fsT.unchanged),
+		100*ratio(s3T.unchanged, s3T.first), s3T.restore, ratio(s3T.restore, fsT.restore))
+	b.ReportMetric(ratio(s3T.first, fsT.first), "first-x")
+	b.ReportMetric(ratio(s3T.restore, fsT.restore), "restore-x")
+	b.ReportMetric(100*ratio(s3T.unchanged, s3T.first), "unchanged-%")
+}
+
+func ratio(a, b time.Duration) float64 { return float64(a) / float64(b) }
+
+func measure(b *testing.B, s backup.Backend, vol, dst string) times {
+	ctx := context.Background()
+	repo, err := backup.Open(ctx, s, backup.Options{Create: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var t times
+	t0 := time.Now()
+	if _, err := repo.Snapshot(ctx, vol, backup.SnapshotOptions{ID: "b1"}); err != nil {
+		b.Fatal(err)
+	}
+	t.first = time.Since(t0)
+	t0 = time.Now()
+	if _, err := repo.Snapshot(ctx, vol, backup.SnapshotOptions{ID: "b2", Parent: "b1"}); err != nil {
+		b.Fatal(err)
+	}
+	t.unchanged = time.Since(t0)
+	t0 = time.Now()
+	if _, err := repo.Restore(ctx, "b2", dst); err != nil {
+		b.Fatal(err)
+	}
+	t.restore = time.Since(t0)
+	if diff, err := backuptest.DiffDirs(vol, dst); err != nil || diff != nil {
+		b.Fatalf("restore differs: %v %v", err, diff)
+	}
+	return t
+}
