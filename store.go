@@ -141,10 +141,11 @@ type Store interface {
 	NextJobAt(ctx context.Context) (t time.Time, ok bool, err error)
 
 	PutCredential(ctx context.Context, c Credential) error
-	// PutFirstCredential stores c only if the store holds no credential at
-	// all, atomically (replicas starting together on an empty store create
-	// one first administrator between them), and reports whether it did.
-	PutFirstCredential(ctx context.Context, c Credential) (bool, error)
+	// PutFirstAdmin stores c only if the store holds no administrator
+	// credential, atomically (replicas starting together on a store without
+	// one create one administrator between them), and reports whether it did.
+	// Credentials of other principals do not count.
+	PutFirstAdmin(ctx context.Context, c Credential) (bool, error)
 	GetCredential(ctx context.Context, accessKeyID string) (*Credential, error)
 	ListCredentials(ctx context.Context) ([]Credential, error)
 	DeleteCredential(ctx context.Context, accessKeyID string) error

@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -355,20 +356,21 @@ func (a *App) Close() error {
 	return err
 }
 
-// ensureAdmin creates the first administrator credential of a data folder
-// and writes it, mode 0600, beside the database.
+// ensureAdmin creates an administrator credential when the store has none
+// (a fresh data folder, or one where only users' keys were made before the
+// first start) and writes it, mode 0600, beside the database.
 func ensureAdmin(ctx context.Context, st opennimble.Store, dataDir string, clock opennimble.Clock) (*opennimble.Credential, error) {
 	creds, err := st.ListCredentials(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if len(creds) > 0 {
+	if slices.ContainsFunc(creds, func(c opennimble.Credential) bool { return c.Admin }) {
 		return nil, nil
 	}
-	// Replicas starting together on an empty shared store each get here:
-	// one of them creates the first administrator.
+	// Replicas starting together on a shared store each get here: one of
+	// them creates the administrator.
 	c := NewCredential("admin", true, clock.Now())
-	if created, err := st.PutFirstCredential(ctx, c); err != nil || !created {
+	if created, err := st.PutFirstAdmin(ctx, c); err != nil || !created {
 		return nil, err
 	}
 	body := fmt.Sprintf("[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n# principal id: %s (administrator)\n", c.AccessKeyID, c.SecretAccessKey, c.PrincipalID)

@@ -168,7 +168,7 @@ func (m *memStore) NextJobAt(ctx context.Context) (time.Time, bool, error) {
 }
 
 func (m *memStore) PutCredential(context.Context, opennimble.Credential) error { return nil }
-func (m *memStore) PutFirstCredential(context.Context, opennimble.Credential) (bool, error) {
+func (m *memStore) PutFirstAdmin(context.Context, opennimble.Credential) (bool, error) {
 	return false, nil
 }
 func (m *memStore) GetCredential(context.Context, string) (*opennimble.Credential, error) {

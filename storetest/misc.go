@@ -15,7 +15,7 @@ var idempotencyTests = []test{{"PutGet", testIdempotency}}
 
 var metaTests = []test{{"PutGet", testMeta}}
 
-var credentialTests = []test{{"CRUD", testCredentials}, {"FirstCredentialOnce", testFirstCredential}}
+var credentialTests = []test{{"CRUD", testCredentials}, {"FirstAdminOnce", testFirstAdmin}}
 
 func testIdempotency(t *testing.T, s opennimble.Store) {
 	ctx := t.Context()
@@ -154,10 +154,16 @@ func sameCredential(t *testing.T, got, want opennimble.Credential) {
 	}
 }
 
-// testFirstCredential: of many concurrent PutFirstCredential calls on an
-// empty store exactly one stores its credential, and none does afterwards.
-func testFirstCredential(t *testing.T, s opennimble.Store) {
+// testFirstAdmin: credentials of plain users do not count as an
+// administrator; of many concurrent PutFirstAdmin calls on a store without
+// an administrator exactly one stores its credential, and none does
+// afterwards.
+func testFirstAdmin(t *testing.T, s opennimble.Store) {
 	ctx := t.Context()
+	user := opennimble.Credential{AccessKeyID: "AKIDUSER", SecretAccessKey: "s", PrincipalID: "alice", CreatedAt: at(0)}
+	if err := s.PutCredential(ctx, user); err != nil {
+		t.Fatal(err)
+	}
 	const n = 8
 	var wg sync.WaitGroup
 	created := make(chan string, n)
@@ -166,7 +172,7 @@ func testFirstCredential(t *testing.T, s opennimble.Store) {
 		go func() {
 			defer wg.Done()
 			c := opennimble.Credential{AccessKeyID: fmt.Sprintf("AKIDFIRST%d", i), SecretAccessKey: "s", PrincipalID: "admin", Admin: true, CreatedAt: at(0)}
-			ok, err := s.PutFirstCredential(ctx, c)
+			ok, err := s.PutFirstAdmin(ctx, c)
 			if err != nil {
 				t.Error(err)
 			}
@@ -185,10 +191,16 @@ func testFirstCredential(t *testing.T, s opennimble.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ids) != 1 || len(cs) != 1 || cs[0].AccessKeyID != ids[0] {
-		t.Fatalf("concurrent first credentials: created %v, stored %v", ids, cs)
+	var admins []string
+	for _, c := range cs {
+		if c.Admin {
+			admins = append(admins, c.AccessKeyID)
+		}
 	}
-	if ok, err := s.PutFirstCredential(ctx, opennimble.Credential{AccessKeyID: "AKIDLATE", SecretAccessKey: "s", PrincipalID: "x"}); ok || err != nil {
-		t.Fatalf("a first credential after one exists: %v, %v", ok, err)
+	if len(ids) != 1 || len(cs) != 2 || len(admins) != 1 || admins[0] != ids[0] {
+		t.Fatalf("concurrent first administrators beside a user: created %v, stored %v", ids, cs)
+	}
+	if ok, err := s.PutFirstAdmin(ctx, opennimble.Credential{AccessKeyID: "AKIDLATE", SecretAccessKey: "s", PrincipalID: "x", Admin: true}); ok || err != nil {
+		t.Fatalf("a first administrator after one exists: %v, %v", ok, err)
 	}
 }
