@@ -23,8 +23,8 @@ var (
 	sqlListCredentials = stmt(`
 		SELECT access_key_id, secret, principal_id, admin, created_at
 		FROM credentials ORDER BY access_key_id`)
-	sqlDeleteCredential   = stmt(`DELETE FROM credentials WHERE access_key_id = ?`)
-	sqlPutFirstAdmin = stmt(`
+	sqlDeleteCredential = stmt(`DELETE FROM credentials WHERE access_key_id = ?`)
+	sqlPutFirstAdmin    = stmt(`
 		INSERT INTO credentials (access_key_id, secret, principal_id, admin, created_at)
 		SELECT ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM credentials WHERE admin <> 0)`)
 )
