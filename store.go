@@ -137,6 +137,11 @@ type Store interface {
 	CompleteJob(ctx context.Context, j Job) error
 	// RetryJob releases a claimed job to run again at runAt, counting an attempt.
 	RetryJob(ctx context.Context, j Job, runAt time.Time) error
+	// RenewJobs extends to until the leases of those of jobs that owner still
+	// holds, so that a step running longer than a lease is not taken over,
+	// and returns how many it extended. A job whose lease another worker took
+	// over is left alone.
+	RenewJobs(ctx context.Context, owner string, jobs []Job, until time.Time) (int, error)
 	// NextJobAt returns the earliest RunAt of any job, or ok false if none.
 	NextJobAt(ctx context.Context) (t time.Time, ok bool, err error)
 

@@ -175,6 +175,9 @@ type Options struct {
 	Logger *slog.Logger
 	// WrapStore, when set, wraps the store (tests inject failures with it).
 	WrapStore func(opennimble.Store) opennimble.Store
+	// WrapDriver, when set, wraps the workstation driver that the service
+	// and its reconcilers call (tests slow or count steps with it).
+	WrapDriver func(opennimble.Driver) opennimble.Driver
 	// AuthClock is the clock signatures are checked against; the system
 	// clock when nil. It is separate from Clock so that tests can move the
 	// service's time by hours while clients still sign with the real time.

@@ -29,10 +29,13 @@ func (a *App) wire(ctx context.Context, cfg Config, o Options, publicURL string)
 	if err != nil {
 		return nil, nil, err
 	}
-	a.ctl.setDriver(drv)
-	a.driver, a.logger = drv, o.Logger
 	if c, ok := drv.(io.Closer); ok {
 		a.closeDriver = c.Close
+	}
+	a.ctl.setDriver(drv)
+	a.driver, a.logger = drv, o.Logger
+	if o.WrapDriver != nil {
+		drv = o.WrapDriver(drv) // for the service only: controls and streams keep the driver
 	}
 	svc, err := service.New(ctx, service.Config{
 		Region:           cfg.Region,

@@ -154,6 +154,20 @@ func (m *memStore) RetryJob(ctx context.Context, job opennimble.Job, runAt time.
 	})
 }
 
+func (m *memStore) RenewJobs(ctx context.Context, owner string, jobs []opennimble.Job, until time.Time) (int, error) {
+	n := 0
+	err := m.write(func(s *memState) error {
+		for _, job := range jobs {
+			if j := s.jobs[memKey{job.Kind, job.ResourceID}]; j != nil && j.owner == owner {
+				j.leaseUntil = until
+				n++
+			}
+		}
+		return nil
+	})
+	return n, err
+}
+
 func (m *memStore) NextJobAt(ctx context.Context) (time.Time, bool, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
