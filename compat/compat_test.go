@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/opennimble/opennimble/internal/testwait"
 )
 
 // serverBin is the opennimble binary TestMain builds.
@@ -85,16 +87,16 @@ func startServer(t *testing.T, flags ...string) *server {
 			_ = cmd.Process.Signal(syscall.SIGTERM)
 			select {
 			case <-exited:
-			case <-time.After(10 * time.Second):
+			case <-time.After(time.Until(testwait.Deadline(t))):
 				_ = cmd.Process.Kill()
 				<-exited
-				t.Errorf("opennimble did not stop within 10s of SIGTERM")
+				t.Errorf("opennimble did not stop after SIGTERM by the test's deadline")
 			}
 		}
 		s.checkLog(t)
 	})
 
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := testwait.Deadline(t)
 	for s.URL == "" {
 		select {
 		case err := <-exited:
@@ -180,16 +182,13 @@ func clientEnv(endpoint string) []string {
 	)
 }
 
-// clientTimeout bounds one client's scenario; a client that loops (a server
-// that hands out next tokens forever) fails instead of hanging the suite.
-const clientTimeout = 240 * time.Second
-
 // runClient runs a client's scenario script against srv, streaming its
 // output into the test log, and fails the test on a non-zero exit.
 func runClient(t *testing.T, srv *server, name string, argv ...string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), clientTimeout)
-	defer cancel()
+	// The test's deadline bounds a client that loops (a server that hands
+	// out next tokens forever); a slow machine only makes it slower.
+	ctx := testwait.Context(t)
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	cmd.Env = clientEnv(srv.URL)
 	cmd.WaitDelay = 5 * time.Second
@@ -200,7 +199,7 @@ func runClient(t *testing.T, srv *server, name string, argv ...string) {
 	w.flush()
 	switch {
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		t.Fatalf("%s did not finish within %s", name, clientTimeout)
+		t.Fatalf("%s did not finish by the test's deadline (%s)", name, time.Since(start).Round(time.Second))
 	case err != nil:
 		t.Fatalf("%s failed (%v) after %s; its output is above", name, err, time.Since(start).Round(time.Millisecond))
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go/service/nimblestudio"
 
 	"github.com/opennimble/opennimble/app"
+	"github.com/opennimble/opennimble/internal/testwait"
 )
 
 // TestAuthenticatedMode runs without --emulator: only keys in the credential
@@ -65,7 +66,7 @@ func TestAuthenticatedMode(t *testing.T) {
 		check(t, e.App.Store.DeleteCredential(context.Background(), cred.AccessKeyID))
 		// Verified credentials are cached for a second: the deletion takes
 		// effect within that.
-		deadline := time.Now().Add(10 * time.Second)
+		deadline := testwait.Deadline(t)
 		var err error
 		for time.Now().Before(deadline) {
 			if _, err = c.ListEulasWithContext(ctx(t), &nimblestudio.ListEulasInput{}); err != nil {
@@ -144,9 +145,7 @@ func TestFirstStartAfterUserKey(t *testing.T) {
 	b, err := os.ReadFile(file)
 	check(t, err)
 	admin := keyFrom(t, string(b))
-	if !strings.Contains(stderr.String(), admin[0]) {
-		t.Errorf("the server did not print the administrator key it made: %s", stderr.String())
-	}
+	eventually(t, "the server to print the administrator key it made", func() bool { return strings.Contains(stderr.String(), admin[0]) })
 	client := func(k [2]string) *nimblestudio.NimbleStudio {
 		return nimblestudio.New(session.Must(session.NewSession(&aws.Config{
 			Region: aws.String("us-west-2"), Endpoint: aws.String(p.URL),

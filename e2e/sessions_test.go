@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go/service/nimblestudio"
 
 	"github.com/opennimble/opennimble/app"
+	"github.com/opennimble/opennimble/internal/testwait"
 )
 
 type sess struct {
@@ -79,7 +80,7 @@ func (s *sess) stopWithBackup() string {
 	s.t.Helper()
 	check(s.t, s.stop())
 	var id string
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := testwait.Deadline(s.t)
 	for time.Now().Before(deadline) {
 		list := s.backups()
 		if len(list) > 0 && aws.StringValue(list[0].BackupId) != s.lastBack {
@@ -104,7 +105,7 @@ func (s *sess) stopWithBackup() string {
 // to it, so the clock must move again after each one.
 func (s *sess) advanceUntil(state string) {
 	s.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := testwait.Deadline(s.t)
 	for aws.StringValue(s.get().State) != state {
 		if time.Now().After(deadline) {
 			s.t.Fatalf("session never reached %s: %s", state, s.get())
@@ -174,7 +175,7 @@ func TestSessionBackupRetentionAndRestore(t *testing.T) {
 	// Deleting the session deletes its backups.
 	must[*nimblestudio.DeleteStreamingSessionOutput](t)(e.Admin.DeleteStreamingSessionWithContext(ctx(t), &nimblestudio.DeleteStreamingSessionInput{StudioId: &s.studio, SessionId: s.id}))
 	check(t, e.Admin.WaitUntilStreamingSessionDeletedWithContext(ctx(t), s.in(), fast()))
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := testwait.Deadline(t)
 	for len(s.backups()) > 0 {
 		if time.Now().After(deadline) {
 			t.Fatalf("backups of a deleted session remain: %s", s.backups())
