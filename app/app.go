@@ -39,12 +39,14 @@ type Config struct {
 	AccountID        string        // account id of ARNs
 	TransitionDelay  time.Duration // how long *_IN_PROGRESS states last
 	DeletedRetention time.Duration // how long DELETED resources still answer
-	Timestamps       string        // auto, iso8601 or epoch
-	RateLimit        float64       // requests per second per principal; 0 = none
-	PublicURL        string        // base URL clients reach the server at
-	Driver           string        // workstation driver: sim, local or kubernetes
-	Quotas           service.Quotas
-	PageSize         int // items per page of lists without maxResults
+	// ClientTokenRetention is how long a client token is remembered (8h).
+	ClientTokenRetention time.Duration
+	Timestamps           string  // auto, iso8601 or epoch
+	RateLimit            float64 // requests per second per principal; 0 = none
+	PublicURL            string  // base URL clients reach the server at
+	Driver               string  // workstation driver: sim, local or kubernetes
+	Quotas               service.Quotas
+	PageSize             int // items per page of lists without maxResults
 	// SimStepDuration is how long each step of the simulated driver takes.
 	SimStepDuration time.Duration
 	// LocalImageRoots are the directories the local driver takes image
@@ -93,16 +95,17 @@ func storeKind(c Config) string {
 // Defaults returns the default configuration.
 func Defaults() Config {
 	return Config{
-		Listen:           "127.0.0.1:8080",
-		DataDir:          "./data",
-		Sync:             "full",
-		EmulatorAdmins:   []string{"test"},
-		Region:           "us-west-2",
-		AccountID:        "000000000000",
-		DeletedRetention: time.Hour,
-		Timestamps:       string(server.TimestampsAuto),
-		Driver:           "sim",
-		PageSize:         100,
+		Listen:               "127.0.0.1:8080",
+		DataDir:              "./data",
+		Sync:                 "full",
+		EmulatorAdmins:       []string{"test"},
+		Region:               "us-west-2",
+		AccountID:            "000000000000",
+		DeletedRetention:     time.Hour,
+		ClientTokenRetention: 8 * time.Hour,
+		Timestamps:           string(server.TimestampsAuto),
+		Driver:               "sim",
+		PageSize:             100,
 	}
 }
 
@@ -131,7 +134,7 @@ func (c *Config) Validate() error {
 	if c.Region == "" {
 		errs = append(errs, "region must not be empty")
 	}
-	if c.TransitionDelay < 0 || c.DeletedRetention < 0 {
+	if c.TransitionDelay < 0 || c.DeletedRetention < 0 || c.ClientTokenRetention < 0 {
 		errs = append(errs, "durations must not be negative")
 	}
 	if c.PageSize < 1 || c.PageSize > 1000 {

@@ -38,13 +38,14 @@ func (a *App) wire(ctx context.Context, cfg Config, o Options, publicURL string)
 		drv = o.WrapDriver(drv) // for the service only: controls and streams keep the driver
 	}
 	svc, err := service.New(ctx, service.Config{
-		Region:           cfg.Region,
-		AccountID:        cfg.AccountID,
-		TransitionDelay:  cfg.TransitionDelay,
-		DeletedRetention: cfg.DeletedRetention,
-		StreamBaseURL:    publicURL,
-		Quotas:           cfg.Quotas,
-		PageSize:         cfg.PageSize,
+		Region:               cfg.Region,
+		AccountID:            cfg.AccountID,
+		TransitionDelay:      cfg.TransitionDelay,
+		DeletedRetention:     cfg.DeletedRetention,
+		ClientTokenRetention: cfg.ClientTokenRetention,
+		StreamBaseURL:        publicURL,
+		Quotas:               cfg.Quotas,
+		PageSize:             cfg.PageSize,
 	}, service.Options{Store: a.Store, Clock: o.Clock, IDs: o.IDs, Kick: kick, Driver: drv, Logger: o.Logger,
 		Transitions: a.ctl.transitionPolicy(), PageKey: a.ctl.paginationKey()})
 	if err != nil {
