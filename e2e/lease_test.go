@@ -94,7 +94,7 @@ func TestLeaseOutlivedByAStep(t *testing.T) {
 		}))
 	}
 	c := envs[0].Admin
-	pr := makeProfile(t, ctx(t), c, "lease")
+	pr := makeProfile(t, ctx(t), c, "lease", withPersistence(600))
 	out := must[*nimblestudio.CreateStreamingSessionOutput](t)(c.CreateStreamingSessionWithContext(ctx(t), &nimblestudio.CreateStreamingSessionInput{
 		StudioId: &pr.Studio, LaunchProfileId: &pr.LaunchProfile}))
 	in := &nimblestudio.GetStreamingSessionInput{StudioId: &pr.Studio, SessionId: out.Session.SessionId}
@@ -103,7 +103,10 @@ func TestLeaseOutlivedByAStep(t *testing.T) {
 	started := time.Now()
 	must[*nimblestudio.StopStreamingSessionOutput](t)(c.StopStreamingSessionWithContext(ctx(t), &nimblestudio.StopStreamingSessionInput{
 		StudioId: &pr.Studio, SessionId: out.Session.SessionId}))
-	check(t, c.WaitUntilStreamingSessionStoppedWithContext(ctx(t), in, fast()))
+	if err := c.WaitUntilStreamingSessionStoppedWithContext(ctx(t), in, fast()); err != nil {
+		got, _ := c.GetStreamingSessionWithContext(ctx(t), in)
+		t.Fatalf("waiting for STOPPED: %v; session %s", err, got)
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.held {
