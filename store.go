@@ -75,7 +75,33 @@ type IdempotencyRecord struct {
 	RequestHash string // hash of the request's parameters
 	Response    []byte // the output, as the service encoded it
 	CreatedAt   time.Time
+	// ExpiresAt is when the record stops counting: a record of the same key
+	// created then or later replaces it, and stores delete expired records
+	// a few at a time as they write new ones. Zero: never.
+	ExpiresAt time.Time
 }
+
+// neverExpires stands for a zero ExpiresAt in the stores' columns (before
+// 2262, the end of int64 nanoseconds since 1970).
+var neverExpires = time.Date(2200, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// Expiry is r.ExpiresAt, or a moment far in the future when it is zero.
+func (r *IdempotencyRecord) Expiry() time.Time {
+	if r.ExpiresAt.IsZero() {
+		return neverExpires
+	}
+	return r.ExpiresAt
+}
+
+// Idempotency records are purged by the writes of new ones: one in
+// IdempotencyPurgeEvery writes (at random, so that concurrent writers
+// rarely compete for the same rows) also deletes up to
+// IdempotencyPurgeBatch expired records, which removes expired records
+// several times faster than they can appear.
+const (
+	IdempotencyPurgeEvery = 8
+	IdempotencyPurgeBatch = 64
+)
 
 // Job asks the lifecycle to look at one resource at or after RunAt. There is at
 // most one job per resource; enqueueing again keeps the earlier RunAt.
@@ -109,7 +135,10 @@ type Tx interface {
 	List(ctx context.Context, q ListQuery) ([]*Record, error)
 	Count(ctx context.Context, q ListQuery) (int, error)
 
+	// GetIdempotency returns the record of key, expired or not.
 	GetIdempotency(ctx context.Context, key string) (*IdempotencyRecord, error)
+	// PutIdempotency stores r, replacing a record of the same key only if
+	// that one expired by r.CreatedAt (otherwise ErrVersionConflict).
 	PutIdempotency(ctx context.Context, r *IdempotencyRecord) error
 
 	// EnqueueJob schedules a look at a resource; an existing job keeps the
@@ -137,14 +166,20 @@ type Store interface {
 	CompleteJob(ctx context.Context, j Job) error
 	// RetryJob releases a claimed job to run again at runAt, counting an attempt.
 	RetryJob(ctx context.Context, j Job, runAt time.Time) error
+	// RenewJobs extends to until the leases of those of jobs that owner still
+	// holds, so that a step running longer than a lease is not taken over,
+	// and returns how many it extended. A job whose lease another worker took
+	// over is left alone.
+	RenewJobs(ctx context.Context, owner string, jobs []Job, until time.Time) (int, error)
 	// NextJobAt returns the earliest RunAt of any job, or ok false if none.
 	NextJobAt(ctx context.Context) (t time.Time, ok bool, err error)
 
 	PutCredential(ctx context.Context, c Credential) error
-	// PutFirstCredential stores c only if the store holds no credential at
-	// all, atomically (replicas starting together on an empty store create
-	// one first administrator between them), and reports whether it did.
-	PutFirstCredential(ctx context.Context, c Credential) (bool, error)
+	// PutFirstAdmin stores c only if the store holds no administrator
+	// credential, atomically (replicas starting together on a store without
+	// one create one administrator between them), and reports whether it did.
+	// Credentials of other principals do not count.
+	PutFirstAdmin(ctx context.Context, c Credential) (bool, error)
 	GetCredential(ctx context.Context, accessKeyID string) (*Credential, error)
 	ListCredentials(ctx context.Context) ([]Credential, error)
 	DeleteCredential(ctx context.Context, accessKeyID string) error

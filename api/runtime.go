@@ -10,8 +10,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -187,6 +189,36 @@ func (v *Validator) listLen(path string, n int, min, max int) {
 	}
 	if max >= 0 && n > max {
 		v.Add(path, "'["+strconv.Itoa(n)+" items]'", fmt.Sprintf("Member must have length less than or equal to %d", max))
+	}
+}
+
+// AWS's tagging rules, which the model leaves out: at most 50 tags, keys of 1
+// to 128 characters that do not start with the reserved "aws:" (in any
+// case), values of at most 256 characters.
+const (
+	MaxTags        = 50
+	maxTagKeyLen   = 128
+	maxTagValueLen = 256
+)
+
+// Tags records every way tags breaks AWS's tagging rules, under path. The
+// generated validators call it for every member of the model's Tags shape;
+// the service calls it on the tags a resource ends up with.
+func (v *Validator) Tags(path string, tags map[string]string) {
+	if len(tags) > MaxTags {
+		// Said once: a request with 100,000 tags must not get 100,000 errors.
+		v.Add(path, "'["+strconv.Itoa(len(tags))+" tags]'", fmt.Sprintf("Member must have at most %d tags", MaxTags))
+		return
+	}
+	for _, k := range slices.Sorted(maps.Keys(tags)) {
+		if n := utf8.RuneCountInString(k); n < 1 || n > maxTagKeyLen {
+			v.Add(path, quote(k, false), fmt.Sprintf("Tag keys must have length from 1 to %d", maxTagKeyLen))
+		} else if strings.HasPrefix(strings.ToLower(k), "aws:") {
+			v.Add(path, quote(k, false), "Tag keys must not start with the reserved prefix aws:")
+		}
+		if utf8.RuneCountInString(tags[k]) > maxTagValueLen {
+			v.Add(join(path, k), quote(tags[k], false), fmt.Sprintf("Member must have length less than or equal to %d", maxTagValueLen))
+		}
 	}
 }
 

@@ -120,6 +120,9 @@ func (s *CreateLaunchProfileRequest) Validate(v *Validator, path string) {
 	if s.StudioId == "" {
 		v.required(join(path, "studioId"))
 	}
+	if s.Tags != nil {
+		v.Tags(join(path, "tags"), s.Tags)
+	}
 }
 
 // Validate records every constraint CreateStreamingImageRequest violates, under path.
@@ -146,6 +149,9 @@ func (s *CreateStreamingImageRequest) Validate(v *Validator, path string) {
 	if s.StudioId == "" {
 		v.required(join(path, "studioId"))
 	}
+	if s.Tags != nil {
+		v.Tags(join(path, "tags"), s.Tags)
+	}
 }
 
 // Validate records every constraint CreateStreamingSessionRequest violates, under path.
@@ -168,6 +174,9 @@ func (s *CreateStreamingSessionRequest) Validate(v *Validator, path string) {
 	}
 	if s.StudioId == "" {
 		v.required(join(path, "studioId"))
+	}
+	if s.Tags != nil {
+		v.Tags(join(path, "tags"), s.Tags)
 	}
 }
 
@@ -243,6 +252,9 @@ func (s *CreateStudioComponentRequest) Validate(v *Validator, path string) {
 	if s.Subtype != "" {
 		v.enum(join(path, "subtype"), string(s.Subtype), StudioComponentSubtypeValues)
 	}
+	if s.Tags != nil {
+		v.Tags(join(path, "tags"), s.Tags)
+	}
 	if s.Type == "" {
 		v.required(join(path, "type"))
 	} else {
@@ -276,6 +288,9 @@ func (s *CreateStudioRequest) Validate(v *Validator, path string) {
 	} else {
 		v.stringLen(join(path, "studioName"), s.StudioName, 3, 64, false)
 		v.pattern(join(path, "studioName"), s.StudioName, patternStudioName, false)
+	}
+	if s.Tags != nil {
+		v.Tags(join(path, "tags"), s.Tags)
 	}
 	if s.UserRoleArn == "" {
 		v.required(join(path, "userRoleArn"))
@@ -1039,6 +1054,9 @@ func (s *TagResourceRequest) Validate(v *Validator, path string) {
 	}
 	if s.ResourceArn == "" {
 		v.required(join(path, "resourceArn"))
+	}
+	if s.Tags != nil {
+		v.Tags(join(path, "tags"), s.Tags)
 	}
 }
 

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -39,12 +40,14 @@ type Config struct {
 	AccountID        string        // account id of ARNs
 	TransitionDelay  time.Duration // how long *_IN_PROGRESS states last
 	DeletedRetention time.Duration // how long DELETED resources still answer
-	Timestamps       string        // auto, iso8601 or epoch
-	RateLimit        float64       // requests per second per principal; 0 = none
-	PublicURL        string        // base URL clients reach the server at
-	Driver           string        // workstation driver: sim, local or kubernetes
-	Quotas           service.Quotas
-	PageSize         int // items per page of lists without maxResults
+	// ClientTokenRetention is how long a client token is remembered (8h).
+	ClientTokenRetention time.Duration
+	Timestamps           string  // auto, iso8601 or epoch
+	RateLimit            float64 // requests per second per principal; 0 = none
+	PublicURL            string  // base URL clients reach the server at
+	Driver               string  // workstation driver: sim, local or kubernetes
+	Quotas               service.Quotas
+	PageSize             int // items per page of lists without maxResults
 	// SimStepDuration is how long each step of the simulated driver takes.
 	SimStepDuration time.Duration
 	// LocalImageRoots are the directories the local driver takes image
@@ -113,22 +116,23 @@ func storeKind(c Config) string {
 // Defaults returns the default configuration.
 func Defaults() Config {
 	return Config{
-		Listen:            "127.0.0.1:8080",
-		DataDir:           "./data",
-		Store:             "sqlite",
-		PortalIdleTimeout: 30 * time.Minute,
-		Sync:              "full",
-		EmulatorAdmins:    []string{"test"},
-		Region:            "us-west-2",
-		AccountID:         "000000000000",
-		DeletedRetention:  time.Hour,
-		Timestamps:        string(server.TimestampsAuto),
-		Driver:            "sim",
-		PageSize:          100,
-		IdleTimeout:       60 * time.Second,
-		BodyTimeout:       server.DefaultBodyTimeout,
-		BodyMemoryMiB:     server.DefaultBodyMemory >> 20,
-		ShutdownTimeout:   30 * time.Second,
+		Listen:               "127.0.0.1:8080",
+		DataDir:              "./data",
+		Store:                "sqlite",
+		PortalIdleTimeout:    30 * time.Minute,
+		Sync:                 "full",
+		EmulatorAdmins:       []string{"test"},
+		Region:               "us-west-2",
+		AccountID:            "000000000000",
+		DeletedRetention:     time.Hour,
+		ClientTokenRetention: 8 * time.Hour,
+		Timestamps:           string(server.TimestampsAuto),
+		Driver:               "sim",
+		PageSize:             100,
+		IdleTimeout:          60 * time.Second,
+		BodyTimeout:          server.DefaultBodyTimeout,
+		BodyMemoryMiB:        server.DefaultBodyMemory >> 20,
+		ShutdownTimeout:      30 * time.Second,
 	}
 }
 
@@ -157,7 +161,7 @@ func (c *Config) Validate() error {
 	if c.Region == "" {
 		errs = append(errs, "region must not be empty")
 	}
-	if c.TransitionDelay < 0 || c.DeletedRetention < 0 {
+	if c.TransitionDelay < 0 || c.DeletedRetention < 0 || c.ClientTokenRetention < 0 {
 		errs = append(errs, "durations must not be negative")
 	}
 	if c.PageSize < 1 || c.PageSize > 1000 {
@@ -218,6 +222,9 @@ type Options struct {
 	Logger *slog.Logger
 	// WrapStore, when set, wraps the store (tests inject failures with it).
 	WrapStore func(opennimble.Store) opennimble.Store
+	// WrapDriver, when set, wraps the workstation driver that the service
+	// and its reconcilers call (tests slow or count steps with it).
+	WrapDriver func(opennimble.Driver) opennimble.Driver
 	// AuthClock is the clock signatures are checked against; the system
 	// clock when nil. It is separate from Clock so that tests can move the
 	// service's time by hours while clients still sign with the real time.
@@ -404,20 +411,21 @@ func (a *App) Close() error {
 	return a.Shutdown(ctx)
 }
 
-// ensureAdmin creates the first administrator credential of a data folder
-// and writes it, mode 0600, beside the database.
+// ensureAdmin creates an administrator credential when the store has none
+// (a fresh data folder, or one where only users' keys were made before the
+// first start) and writes it, mode 0600, beside the database.
 func ensureAdmin(ctx context.Context, st opennimble.Store, dataDir string, clock opennimble.Clock) (*opennimble.Credential, error) {
 	creds, err := st.ListCredentials(ctx)
 	if err != nil {
 		return nil, err
 	}
-	if len(creds) > 0 {
+	if slices.ContainsFunc(creds, func(c opennimble.Credential) bool { return c.Admin }) {
 		return nil, nil
 	}
-	// Replicas starting together on an empty shared store each get here:
-	// one of them creates the first administrator.
+	// Replicas starting together on a shared store each get here: one of
+	// them creates the administrator.
 	c := NewCredential("admin", true, clock.Now())
-	if created, err := st.PutFirstCredential(ctx, c); err != nil || !created {
+	if created, err := st.PutFirstAdmin(ctx, c); err != nil || !created {
 		return nil, err
 	}
 	body := fmt.Sprintf("[default]\naws_access_key_id = %s\naws_secret_access_key = %s\n# principal id: %s (administrator)\n", c.AccessKeyID, c.SecretAccessKey, c.PrincipalID)

@@ -35,14 +35,20 @@ func (a *App) wire(ctx context.Context, cfg Config, o Options, publicURL string)
 	if c, ok := drv.(io.Closer); ok {
 		a.closeDriver = c.Close
 	}
+	a.ctl.setDriver(drv)
+	a.driver, a.logger = drv, o.Logger
+	if o.WrapDriver != nil {
+		drv = o.WrapDriver(drv) // for the service only: controls and streams keep the driver
+	}
 	svc, err := service.New(ctx, service.Config{
-		Region:           cfg.Region,
-		AccountID:        cfg.AccountID,
-		TransitionDelay:  cfg.TransitionDelay,
-		DeletedRetention: cfg.DeletedRetention,
-		StreamBaseURL:    publicURL,
-		Quotas:           cfg.Quotas,
-		PageSize:         cfg.PageSize,
+		Region:               cfg.Region,
+		AccountID:            cfg.AccountID,
+		TransitionDelay:      cfg.TransitionDelay,
+		DeletedRetention:     cfg.DeletedRetention,
+		ClientTokenRetention: cfg.ClientTokenRetention,
+		StreamBaseURL:        publicURL,
+		Quotas:               cfg.Quotas,
+		PageSize:             cfg.PageSize,
 	}, service.Options{Store: a.Store, Clock: o.Clock, IDs: o.IDs, Kick: kick, Driver: drv, Logger: o.Logger,
 		Transitions: a.ctl.transitionPolicy(), PageKey: a.ctl.paginationKey(), Steps: stepMetrics{m: a.metrics, driver: cfg.Driver}})
 	if err != nil {

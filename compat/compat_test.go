@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/opennimble/opennimble/internal/testwait"
 )
 
 // serverBin is the opennimble binary TestMain builds.
@@ -85,16 +87,16 @@ func startServer(t *testing.T, flags ...string) *server {
 			_ = cmd.Process.Signal(syscall.SIGTERM)
 			select {
 			case <-exited:
-			case <-time.After(10 * time.Second):
+			case <-time.After(time.Until(testwait.Deadline(t))):
 				_ = cmd.Process.Kill()
 				<-exited
-				t.Errorf("opennimble did not stop within 10s of SIGTERM")
+				t.Errorf("opennimble did not stop after SIGTERM by the test's deadline")
 			}
 		}
 		s.checkLog(t)
 	})
 
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := testwait.Deadline(t)
 	for s.URL == "" {
 		select {
 		case err := <-exited:
@@ -180,18 +182,6 @@ func clientEnv(endpoint string) []string {
 	)
 }
 
-// clientContext bounds one client's run by the test's own deadline (go test
-// -timeout), less a margin to report it: a client that loops (a server that
-// hands out next tokens forever) fails instead of hanging the suite, while a
-// slow, busy machine only makes the clients slower (the AWS CLI starts
-// Python for each call).
-func clientContext(t *testing.T) (context.Context, context.CancelFunc) {
-	if d, ok := t.Deadline(); ok {
-		return context.WithDeadline(context.Background(), d.Add(-30*time.Second))
-	}
-	return context.WithCancel(context.Background())
-}
-
 // runClient runs a client's scenario script against srv, streaming its
 // output into the test log, and fails the test on a non-zero exit.
 func runClient(t *testing.T, srv *server, name string, argv ...string) {
@@ -203,8 +193,9 @@ func runClient(t *testing.T, srv *server, name string, argv ...string) {
 // clientEnv's; srv is nil for a client that starts its own server.
 func runClientEnv(t *testing.T, srv *server, name string, env []string, argv ...string) {
 	t.Helper()
-	ctx, cancel := clientContext(t)
-	defer cancel()
+	// The test's deadline bounds a client that loops (a server that hands
+	// out next tokens forever); a slow machine only makes it slower.
+	ctx := testwait.Context(t)
 	cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 	endpoint := ""
 	if srv != nil {
@@ -219,7 +210,7 @@ func runClientEnv(t *testing.T, srv *server, name string, env []string, argv ...
 	w.flush()
 	switch {
 	case errors.Is(ctx.Err(), context.DeadlineExceeded):
-		t.Fatalf("%s did not finish before the test's deadline (go test -timeout)", name)
+		t.Fatalf("%s did not finish by the test's deadline (%s)", name, time.Since(start).Round(time.Second))
 	case err != nil:
 		t.Fatalf("%s failed (%v) after %s; its output is above", name, err, time.Since(start).Round(time.Millisecond))
 	}

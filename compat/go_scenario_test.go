@@ -15,6 +15,8 @@ import (
 	"github.com/aws/aws-sdk-go/aws/request"
 	"github.com/aws/aws-sdk-go/aws/session"
 	"github.com/aws/aws-sdk-go/service/nimblestudio"
+
+	"github.com/opennimble/opennimble/internal/testwait"
 )
 
 // TestGoSDK runs the scenario with aws-sdk-go v1's nimblestudio client, the
@@ -61,9 +63,7 @@ func poll() request.WaiterOption {
 }
 
 func (g *goScenario) ctx() context.Context {
-	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	g.t.Cleanup(cancel)
-	return c
+	return testwait.Context(g.t)
 }
 
 func (g *goScenario) ok(err error, what string) {
@@ -83,7 +83,7 @@ func (g *goScenario) check(cond bool, format string, args ...any) {
 // pollUntil calls fn every 100ms until it reports done.
 func (g *goScenario) pollUntil(what string, fn func() bool) {
 	g.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := testwait.Deadline(g.t)
 	for !fn() {
 		if time.Now().After(deadline) {
 			g.t.Fatalf("timed out waiting for %s", what)

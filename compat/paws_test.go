@@ -32,6 +32,8 @@ import (
 
 	"github.com/aws/aws-sdk-go/aws/credentials"
 	v4 "github.com/aws/aws-sdk-go/aws/signer/v4"
+
+	"github.com/opennimble/opennimble/internal/testwait"
 )
 
 const (
@@ -264,7 +266,7 @@ func checkTimestamps(t *testing.T, what string, r *response, format string, min 
 // waitState polls GET path until the state at statePath is want.
 func (c *rawClient) waitState(path, statePath, want string) *response {
 	c.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := testwait.Deadline(c.t)
 	for {
 		r := c.ok(200, "GET", path, nil, nil)
 		if r.str(statePath) == want {
@@ -353,7 +355,7 @@ func TestPawsRequests(t *testing.T) {
 	r = paws.waitState(ssp, "session.state", "STOPPED")
 	checkTimestamps(t, "GetStreamingSession (stopped)", r, "epoch", 6)
 	var backup string
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := testwait.Deadline(t)
 	for backup == "" {
 		r = paws.ok(200, "GET", sp+"/streaming-session-backups", url.Values{"ownedBy": {"test"}}, nil)
 		checkTimestamps(t, "ListStreamingSessionBackups", r, "epoch", 0)

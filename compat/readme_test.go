@@ -2,6 +2,7 @@ package compat
 
 import (
 	"bytes"
+	"github.com/opennimble/opennimble/internal/testwait"
 	"io"
 	"os"
 	"os/exec"
@@ -135,8 +136,7 @@ func runReadme(t *testing.T, srv *server, dir, home, aws, python, script string)
 	}
 	env = append(env, "HOME="+home, "PATH="+filepath.Dir(aws)+string(os.PathListSeparator)+os.Getenv("PATH"),
 		"README_PYTHON="+python, "AWS_PAGER=", "AWS_EC2_METADATA_DISABLED=true")
-	ctx, cancel := clientContext(t)
-	defer cancel()
+	ctx := testwait.Context(t)
 	cmd := exec.CommandContext(ctx, "bash", "-c", script)
 	cmd.Dir, cmd.Env, cmd.WaitDelay = dir, env, 5*time.Second
 	var all bytes.Buffer

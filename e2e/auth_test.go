@@ -4,15 +4,19 @@ import (
 	"context"
 	"net/http"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go/aws"
 	"github.com/aws/aws-sdk-go/aws/credentials"
+	"github.com/aws/aws-sdk-go/aws/session"
 	v4 "github.com/aws/aws-sdk-go/aws/signer/v4"
 	"github.com/aws/aws-sdk-go/service/nimblestudio"
 
 	"github.com/opennimble/opennimble/app"
+	"github.com/opennimble/opennimble/internal/testwait"
 )
 
 // TestAuthenticatedMode runs without --emulator: only keys in the credential
@@ -62,7 +66,7 @@ func TestAuthenticatedMode(t *testing.T) {
 		check(t, e.App.Store.DeleteCredential(context.Background(), cred.AccessKeyID))
 		// Verified credentials are cached for a second: the deletion takes
 		// effect within that.
-		deadline := time.Now().Add(10 * time.Second)
+		deadline := testwait.Deadline(t)
 		var err error
 		for time.Now().Before(deadline) {
 			if _, err = c.ListEulasWithContext(ctx(t), &nimblestudio.ListEulasInput{}); err != nil {
@@ -112,4 +116,71 @@ func TestAuthenticatedMode(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+}
+
+// TestFirstStartAfterUserKey: a user's key made with `opennimble credentials
+// create` before the first start does not stop the first start from making
+// an administrator, whose key (in the data folder) can do what only
+// administrators can, while the user's cannot.
+func TestFirstStartAfterUserKey(t *testing.T) {
+	dir := t.TempDir()
+	out, err := exec.Command(binary(t), "credentials", "create", "--principal-id", "alice", "--data-dir", dir).CombinedOutput()
+	if err != nil {
+		t.Fatalf("credentials create: %v\n%s", err, out)
+	}
+	user := keyFrom(t, string(out))
+	addr := freePort(t)
+	cmd := exec.Command(binary(t), "serve", "--listen", addr, "--data-dir", dir, "--log-level", "warn")
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	check(t, cmd.Start())
+	p := &proc{cmd: cmd, URL: "http://" + addr, done: make(chan struct{})}
+	go func() { _ = cmd.Wait(); close(p.done) }()
+	t.Cleanup(p.kill)
+	file := app.AdminCredentialFile(dir)
+	eventually(t, "the administrator credential file", func() bool {
+		_, err := os.Stat(file)
+		return err == nil
+	})
+	b, err := os.ReadFile(file)
+	check(t, err)
+	admin := keyFrom(t, string(b))
+	eventually(t, "the server to print the administrator key it made", func() bool { return strings.Contains(stderr.String(), admin[0]) })
+	client := func(k [2]string) *nimblestudio.NimbleStudio {
+		return nimblestudio.New(session.Must(session.NewSession(&aws.Config{
+			Region: aws.String("us-west-2"), Endpoint: aws.String(p.URL),
+			Credentials: credentials.NewStaticCredentials(k[0], k[1], ""), MaxRetries: aws.Int(0),
+		})))
+	}
+	in := &nimblestudio.CreateStudioInput{AdminRoleArn: aws.String("arn:aws:iam::000000000000:role/admin"),
+		UserRoleArn: aws.String("arn:aws:iam::000000000000:role/user"), DisplayName: aws.String("first"), StudioName: aws.String("first")}
+	eventually(t, "the server to answer", func() bool {
+		_, err := client(user).ListEulasWithContext(ctx(t), &nimblestudio.ListEulasInput{})
+		return err == nil
+	})
+	_, err = client(user).CreateStudioWithContext(ctx(t), in)
+	mustCode(t, err, "AccessDeniedException")
+	if _, err := client(admin).CreateStudioWithContext(ctx(t), in); err != nil {
+		t.Fatalf("the administrator made at the first start: %v", err)
+	}
+}
+
+// keyFrom reads the access key id and secret from the output of
+// `opennimble credentials create` or an AWS shared-credentials file.
+func keyFrom(t *testing.T, s string) [2]string {
+	t.Helper()
+	var k [2]string
+	for _, line := range strings.Split(s, "\n") {
+		name, value, _ := strings.Cut(line, "=")
+		switch strings.TrimSpace(name) {
+		case "aws_access_key_id":
+			k[0] = strings.TrimSpace(value)
+		case "aws_secret_access_key":
+			k[1] = strings.TrimSpace(value)
+		}
+	}
+	if k[0] == "" || k[1] == "" {
+		t.Fatalf("no key in %q", s)
+	}
+	return k
 }

@@ -17,6 +17,7 @@ import (
 
 	opennimble "github.com/opennimble/opennimble"
 	"github.com/opennimble/opennimble/api"
+	"github.com/opennimble/opennimble/internal/testwait"
 )
 
 // The principals of the access-control suite. In emulator mode the access
@@ -79,8 +80,7 @@ func (w *azWorld) fatal(what string, err error) {
 
 func newAzWorld(t *testing.T) *azWorld {
 	e := start(t)
-	c, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	t.Cleanup(cancel)
+	c := testwait.Context(t)
 	w := &azWorld{t: t, e: e, ctx: c, admin: e.Admin, as: map[string]*nimblestudio.NimbleStudio{}}
 	for _, p := range azPrincipals {
 		w.as[p] = e.client(p, "secret-of-"+p)
@@ -283,7 +283,7 @@ func (w *azWorld) snapshot() string {
 // around a call differ only by what the call did.
 func (w *azWorld) settle() string {
 	w.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := testwait.Deadline(w.t)
 	for {
 		s := w.snapshot()
 		if !strings.Contains(s, "_IN_PROGRESS") {

@@ -21,6 +21,7 @@ import (
 
 	opennimble "github.com/opennimble/opennimble"
 	"github.com/opennimble/opennimble/app"
+	"github.com/opennimble/opennimble/internal/testwait"
 )
 
 // ctl calls the emulator controls, signing with SigV4 as any client does.
@@ -99,16 +100,10 @@ func (c *ctl) refused(method, path string, body any, status int, code string) {
 	}
 }
 
-// eventually polls cond until it holds, for at most 10 seconds.
+// eventually polls cond until it holds, within the test's deadline.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testwait.Eventually(t, what, cond)
 }
 
 type heldView struct {

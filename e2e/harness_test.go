@@ -23,6 +23,7 @@ import (
 	opennimble "github.com/opennimble/opennimble"
 	"github.com/opennimble/opennimble/app"
 	"github.com/opennimble/opennimble/internal/fixture"
+	"github.com/opennimble/opennimble/internal/testwait"
 )
 
 // env is one running server.
@@ -88,11 +89,8 @@ func (e *env) client(akid, secret string) *nimblestudio.NimbleStudio {
 // fast makes SDK waiters poll every 20ms instead of every few seconds.
 func fast() request.WaiterOption { return fixture.Fast() }
 
-func ctx(t *testing.T) context.Context {
-	c, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	t.Cleanup(cancel)
-	return c
-}
+// ctx bounds a call by the test binary's deadline, not a budget of its own.
+func ctx(t *testing.T) context.Context { return testwait.Context(t) }
 
 // errCode returns the AWS error code of err, "" for nil.
 func errCode(err error) string {

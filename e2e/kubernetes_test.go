@@ -29,6 +29,7 @@ import (
 	"github.com/opennimble/opennimble/internal/kubesim"
 	"github.com/opennimble/opennimble/internal/kubetest"
 	"github.com/opennimble/opennimble/internal/pgtest"
+	"github.com/opennimble/opennimble/internal/testwait"
 )
 
 func TestMain(m *testing.M) { kubetest.Main(m) }
@@ -442,8 +443,7 @@ func TestKubernetesReplicas(t *testing.T) {
 	pg := pgtest.Start(t)
 	rs := newReplicaSet(t, binary(t), 3, "--store", pg.Database(t), "--driver", "kubernetes",
 		"--kubernetes-config", k.config, "--kubeconfig", kubetest.Kubeconfig(t, k.driver), "--job-lease", "2s")
-	cx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
-	defer cancel()
+	cx := testwait.Context(t)
 	pr, err := fixture.Make(cx, rs.reps[0].c, "kubereplicas", fixture.WithBackups(1), fixture.WithPersistence(600))
 	check(t, err)
 

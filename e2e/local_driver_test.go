@@ -16,6 +16,7 @@ import (
 
 	"github.com/opennimble/opennimble/app"
 	"github.com/opennimble/opennimble/backup/backuptest"
+	"github.com/opennimble/opennimble/internal/testwait"
 )
 
 // The local driver keeps session volumes in <data-dir>/volumes/<sessionId>
@@ -81,16 +82,10 @@ func countFiles(dir, prefix string) int {
 	return n
 }
 
-// awaitCond polls cond every 10ms for up to 30s.
+// awaitCond polls cond every 10ms, within the test's deadline.
 func awaitCond(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testwait.Eventually(t, what, cond)
 }
 
 // TestLocalDriverBackupAndRestore: a session's volume is made from its

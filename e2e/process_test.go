@@ -17,6 +17,8 @@ import (
 	"github.com/aws/aws-sdk-go/aws/credentials"
 	"github.com/aws/aws-sdk-go/aws/session"
 	"github.com/aws/aws-sdk-go/service/nimblestudio"
+
+	"github.com/opennimble/opennimble/internal/testwait"
 )
 
 var (
@@ -76,7 +78,7 @@ func startProc(t *testing.T, dataDir, addr string, args ...string) *proc {
 	p := &proc{cmd: cmd, URL: "http://" + addr, done: make(chan struct{})}
 	go func() { _ = cmd.Wait(); close(p.done) }()
 	t.Cleanup(func() { p.kill() })
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := testwait.Deadline(t)
 	for time.Now().Before(deadline) {
 		resp, err := http.Get(p.URL + "/_nimble/health")
 		if err == nil {

@@ -148,6 +148,34 @@ func TestIdempotency(t *testing.T) {
 	}
 }
 
+// TestClientTokenExpiry: a client token answers with the first result for
+// the retention (8 hours by default), and a request after it is a new
+// request, even with other parameters.
+func TestClientTokenExpiry(t *testing.T) {
+	e := start(t)
+	in := func(name string) *nimblestudio.CreateStudioInput {
+		return &nimblestudio.CreateStudioInput{AdminRoleArn: aws.String("a"), UserRoleArn: aws.String("u"), DisplayName: aws.String("d"),
+			StudioName: aws.String(name), ClientToken: aws.String("token-expiring-01")}
+	}
+	first := must[*nimblestudio.CreateStudioOutput](t)(e.Admin.CreateStudioWithContext(ctx(t), in("early")))
+	e.Clock.Advance(8*time.Hour - time.Second)
+	again := must[*nimblestudio.CreateStudioOutput](t)(e.Admin.CreateStudioWithContext(ctx(t), in("early")))
+	if *again.Studio.StudioId != *first.Studio.StudioId {
+		t.Fatalf("a retry within the retention made another studio: %s", again.Studio)
+	}
+	_, err := e.Admin.CreateStudioWithContext(ctx(t), in("late"))
+	mustCode(t, err, "ConflictException")
+	e.Clock.Advance(time.Second)
+	late := must[*nimblestudio.CreateStudioOutput](t)(e.Admin.CreateStudioWithContext(ctx(t), in("late")))
+	if *late.Studio.StudioId == *first.Studio.StudioId || aws.StringValue(late.Studio.StudioName) != "late" {
+		t.Fatalf("the token answered after its retention: %s", late.Studio)
+	}
+	replay := must[*nimblestudio.CreateStudioOutput](t)(e.Admin.CreateStudioWithContext(ctx(t), in("late")))
+	if *replay.Studio.StudioId != *late.Studio.StudioId {
+		t.Fatalf("the renewed token does not replay: %s", replay.Studio)
+	}
+}
+
 func TestPagination(t *testing.T) {
 	e := start(t)
 	c := e.Admin

@@ -28,15 +28,17 @@ import (
 	"github.com/opennimble/opennimble/driver/sim"
 	"github.com/opennimble/opennimble/internal/fixture"
 	"github.com/opennimble/opennimble/internal/pgtest"
+	"github.com/opennimble/opennimble/internal/testwait"
 )
 
 // replicaSet is several server processes on one PostgreSQL database and one
 // simulated fleet, and clients that send each request to any of them.
 type replicaSet struct {
-	bin  string
-	args []string
-	mu   sync.Mutex
-	reps []*replica
+	bin      string
+	args     []string
+	deadline time.Time // the test's: how long a start may take
+	mu       sync.Mutex
+	reps     []*replica
 }
 
 type replica struct {
@@ -47,7 +49,7 @@ type replica struct {
 }
 
 func newReplicaSet(t testing.TB, bin string, n int, args ...string) *replicaSet {
-	rs := &replicaSet{bin: bin, args: args}
+	rs := &replicaSet{bin: bin, args: args, deadline: testwait.Deadline(t)}
 	t.Cleanup(func() {
 		for _, r := range rs.reps {
 			r.kill()
@@ -82,7 +84,7 @@ func (rs *replicaSet) start(r *replica) error {
 	r.mu.Lock()
 	r.p = p
 	r.mu.Unlock()
-	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); {
+	for deadline := rs.deadline; time.Now().Before(deadline); {
 		if resp, err := http.Get(p.URL + "/_nimble/health"); err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == 200 {
@@ -180,8 +182,7 @@ func TestReplicas(t *testing.T) {
 	simDir := t.TempDir()
 	rs := newReplicaSet(t, binary(t), 3, "--store", dsn, "--sim-dir", simDir,
 		"--sim-step-duration", "20ms", "--job-lease", "2s", "--page-size", "4")
-	cx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
-	defer cancel()
+	cx := testwait.Context(t)
 	started := time.Now()
 
 	pr, err := fixture.Make(cx, rs.reps[0].c, "replicas", fixture.WithBackups(1), fixture.WithPersistence(600))
@@ -416,7 +417,7 @@ func (d *driver) cycle(cx context.Context, i int, run *sessionRun) error {
 		return err
 	}
 	// The session's backups are deleted with it.
-	for deadline := time.Now().Add(60 * time.Second); ; {
+	for {
 		_, all, err := d.backups(cx, owner)
 		if err != nil {
 			return err
@@ -424,7 +425,7 @@ func (d *driver) cycle(cx context.Context, i int, run *sessionRun) error {
 		if len(all) == 0 {
 			return nil
 		}
-		if time.Now().After(deadline) {
+		if cx.Err() != nil {
 			return fmt.Errorf("backups %v of a deleted session", all)
 		}
 		time.Sleep(25 * time.Millisecond)
@@ -433,7 +434,6 @@ func (d *driver) cycle(cx context.Context, i int, run *sessionRun) error {
 
 // wait polls the session, on any replica, until it is in state.
 func (d *driver) wait(cx context.Context, id *string, state string) error {
-	deadline := time.Now().Add(60 * time.Second)
 	for {
 		var got *nimblestudio.GetStreamingSessionOutput
 		err := d.rs.call(cx, func(c *nimblestudio.NimbleStudio) (err error) {
@@ -449,8 +449,8 @@ func (d *driver) wait(cx context.Context, id *string, state string) error {
 			return nil
 		case strings.HasSuffix(st, "_FAILED"):
 			return fmt.Errorf("session %s is %s: %s", *id, st, aws.StringValue(got.Session.StatusMessage))
-		case time.Now().After(deadline):
-			return fmt.Errorf("session %s still %s, not %s", *id, st, state)
+		case cx.Err() != nil:
+			return fmt.Errorf("session %s still %s, not %s, at the test's deadline", *id, st, state)
 		}
 		time.Sleep(cmp.Or(d.poll, 25*time.Millisecond))
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/aws/aws-sdk-go/service/nimblestudio"
 
 	"github.com/opennimble/opennimble/app"
+	"github.com/opennimble/opennimble/internal/testwait"
 )
 
 type sess struct {
@@ -79,7 +80,7 @@ func (s *sess) stopWithBackup() string {
 	s.t.Helper()
 	check(s.t, s.stop())
 	var id string
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := testwait.Deadline(s.t)
 	for time.Now().Before(deadline) {
 		list := s.backups()
 		if len(list) > 0 && aws.StringValue(list[0].BackupId) != s.lastBack {
@@ -104,7 +105,7 @@ func (s *sess) stopWithBackup() string {
 // to it, so the clock must move again after each one.
 func (s *sess) advanceUntil(state string) {
 	s.t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := testwait.Deadline(s.t)
 	for aws.StringValue(s.get().State) != state {
 		if time.Now().After(deadline) {
 			s.t.Fatalf("session never reached %s: %s", state, s.get())
@@ -174,7 +175,7 @@ func TestSessionBackupRetentionAndRestore(t *testing.T) {
 	// Deleting the session deletes its backups.
 	must[*nimblestudio.DeleteStreamingSessionOutput](t)(e.Admin.DeleteStreamingSessionWithContext(ctx(t), &nimblestudio.DeleteStreamingSessionInput{StudioId: &s.studio, SessionId: s.id}))
 	check(t, e.Admin.WaitUntilStreamingSessionDeletedWithContext(ctx(t), s.in(), fast()))
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := testwait.Deadline(t)
 	for len(s.backups()) > 0 {
 		if time.Now().After(deadline) {
 			t.Fatalf("backups of a deleted session remain: %s", s.backups())
@@ -329,5 +330,53 @@ func TestSessionStreams(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != 403 {
 		t.Fatalf("forged stream answered %d", resp.StatusCode)
+	}
+}
+
+// TestSessionBackupRetentionUnset: a launch profile that does not set
+// maxBackupsToRetain keeps it unset, on create, update, get and the
+// sessions' copy, and its sessions keep every backup.
+func TestSessionBackupRetentionUnset(t *testing.T) {
+	e := start(t)
+	automatic := func(s *nimblestudio.StreamConfigurationCreate) {
+		s.SessionBackup = &nimblestudio.StreamConfigurationSessionBackup{Mode: aws.String("AUTOMATIC")}
+	}
+	pr := makeProfile(t, ctx(t), e.Admin, "keepall", automatic, withPersistence(600))
+	getBackup := func() *nimblestudio.StreamConfigurationSessionBackup {
+		lp := must[*nimblestudio.GetLaunchProfileOutput](t)(e.Admin.GetLaunchProfileWithContext(ctx(t),
+			&nimblestudio.GetLaunchProfileInput{StudioId: &pr.Studio, LaunchProfileId: &pr.LaunchProfile})).LaunchProfile
+		return lp.StreamConfiguration.SessionBackup
+	}
+	if b := getBackup(); aws.StringValue(b.Mode) != "AUTOMATIC" || b.MaxBackupsToRetain != nil {
+		t.Fatalf("created profile's sessionBackup = %s, want AUTOMATIC and no maxBackupsToRetain", b)
+	}
+	sc := &nimblestudio.StreamConfigurationCreate{ClipboardMode: aws.String("ENABLED"), Ec2InstanceTypes: []*string{aws.String("g4dn.xlarge")},
+		StreamingImageIds: []*string{&pr.Image}}
+	automatic(sc)
+	withPersistence(600)(sc)
+	must[*nimblestudio.UpdateLaunchProfileOutput](t)(e.Admin.UpdateLaunchProfileWithContext(ctx(t), &nimblestudio.UpdateLaunchProfileInput{
+		StudioId: &pr.Studio, LaunchProfileId: &pr.LaunchProfile, StreamConfiguration: sc}))
+	check(t, e.Admin.WaitUntilLaunchProfileReadyWithContext(ctx(t), &nimblestudio.GetLaunchProfileInput{StudioId: &pr.Studio, LaunchProfileId: &pr.LaunchProfile}, fast()))
+	if b := getBackup(); aws.StringValue(b.Mode) != "AUTOMATIC" || b.MaxBackupsToRetain != nil {
+		t.Fatalf("updated profile's sessionBackup = %s, want AUTOMATIC and no maxBackupsToRetain", b)
+	}
+	s := e.session(t, pr)
+	if got := s.get(); aws.StringValue(got.BackupMode) != "AUTOMATIC" || got.MaxBackupsToRetain != nil {
+		t.Fatalf("session: %s, want AUTOMATIC backups and no maxBackupsToRetain", got)
+	}
+	var ids []string
+	for range 3 {
+		ids = append(ids, s.stopWithBackup())
+		check(t, s.start(""))
+		s.waitReady()
+	}
+	list := s.backups()
+	if len(list) != 3 {
+		t.Fatalf("unset maxBackupsToRetain kept %d backups (%s), want all 3 %v", len(list), list, ids)
+	}
+	for _, b := range list {
+		if aws.StringValue(b.State) != "READY" {
+			t.Fatalf("backup %s", b)
+		}
 	}
 }

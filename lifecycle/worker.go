@@ -30,8 +30,10 @@ type Reconciler interface {
 type Options struct {
 	// Owner names this worker in job leases; unique per process by default.
 	Owner string
-	// Lease is how long a claimed job is this worker's (1 minute): longer
-	// than any reconcile step takes, short enough to recover from a crash.
+	// Lease is how long a claimed job is this worker's (1 minute) unless
+	// renewed: short enough to recover from a crash. While a job runs, its
+	// lease is renewed every third of it, so that a step that takes longer
+	// than a lease is never taken over by another worker.
 	Lease time.Duration
 	// Batch is how many jobs one claim takes (32); Parallel how many of them
 	// run at once (16: most of a step is waiting for the store or a driver).
@@ -107,11 +109,20 @@ type Worker struct {
 	opts  Options
 	kick  chan struct{}
 	// abort cancels the contexts of running jobs (see Abort).
-	abortMu sync.Mutex
-	abort   context.CancelFunc
-	running atomic.Int64
+	abortMu  sync.Mutex
+	abort    context.CancelFunc
+	inFlight atomic.Int64
 	// handedBack counts jobs stopped by Abort.
 	handedBack atomic.Int64
+
+	mu        sync.Mutex
+	running   map[jobKey]opennimble.Job // jobs whose leases are renewed
+	renewedAt time.Time                 // on the clock, when they last were
+}
+
+type jobKey struct {
+	kind opennimble.Kind
+	id   string
 }
 
 // New returns a worker; Run starts it.
@@ -120,7 +131,7 @@ func New(store opennimble.Store, r Reconciler, clock opennimble.Clock, opts Opti
 		clock = opennimble.SystemClock{}
 	}
 	opts.defaults()
-	return &Worker{store: store, r: r, clock: clock, opts: opts, kick: make(chan struct{}, 1)}
+	return &Worker{store: store, r: r, clock: clock, opts: opts, kick: make(chan struct{}, 1), running: map[jobKey]opennimble.Job{}}
 }
 
 // Kick wakes the worker now, because work became due. It never blocks.
@@ -145,12 +156,19 @@ func (w *Worker) Run(ctx context.Context) {
 	defer abort()
 	slots := make(chan struct{}, w.opts.Parallel)
 	var wg sync.WaitGroup
+	// Leases are renewed on the jobs' context, until the last running job
+	// has ended: a drain at shutdown may outlast a lease.
+	rctx, stopRenew := context.WithCancel(jctx)
+	renewDone := make(chan struct{})
+	go func() { defer close(renewDone); w.renewLoop(rctx) }()
 	defer func() {
-		n := w.running.Load()
+		n := w.inFlight.Load()
 		if n > 0 {
 			w.opts.Logger.Info("lifecycle: stopping; letting running steps reach a safe point", "owner", w.opts.Owner, "running", n)
 		}
 		wg.Wait()
+		stopRenew()
+		<-renewDone
 		if n > 0 {
 			back := w.handedBack.Load()
 			w.opts.Logger.Info("lifecycle: stopped", "owner", w.opts.Owner, "finished", n-back, "handedBack", back,
@@ -168,6 +186,9 @@ func (w *Worker) Run(ctx context.Context) {
 			}
 			continue
 		}
+		// Renew first when due on the clock: a test's fake clock may have
+		// jumped past the leases of this worker's own running jobs.
+		w.renew(ctx, false)
 		jobs, err := w.store.ClaimJobs(ctx, w.opts.Owner, w.clock.Now(), w.opts.Lease, min(free, w.opts.Batch))
 		if err != nil {
 			if ctx.Err() == nil {
@@ -238,16 +259,74 @@ func (w *Worker) RunDue(ctx context.Context) (int, error) {
 	return len(jobs), nil
 }
 
+// renewLoop renews the leases of running jobs every third of a lease, in
+// real time, until ctx is done.
+func (w *Worker) renewLoop(ctx context.Context) {
+	t := time.NewTicker(max(w.opts.Lease/3, time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			w.renew(ctx, true)
+		}
+	}
+}
+
+// renew extends the leases of the running jobs to a lease from now on the
+// clock: always when force is set, otherwise only when a third of a lease
+// has passed on the clock since the last renewal.
+func (w *Worker) renew(ctx context.Context, force bool) {
+	now := w.clock.Now()
+	w.mu.Lock()
+	if len(w.running) == 0 || (!force && now.Sub(w.renewedAt) < w.opts.Lease/3) {
+		w.mu.Unlock()
+		return
+	}
+	jobs := make([]opennimble.Job, 0, len(w.running))
+	for _, j := range w.running {
+		jobs = append(jobs, j)
+	}
+	w.renewedAt = now
+	w.mu.Unlock()
+	n, err := w.store.RenewJobs(ctx, w.opts.Owner, jobs, now.Add(w.opts.Lease))
+	switch {
+	case err != nil && ctx.Err() == nil:
+		w.opts.Logger.Error("lifecycle: renewing job leases failed", "owner", w.opts.Owner, "jobs", len(jobs), "err", err)
+	case err == nil && n < len(jobs):
+		// A job ended between the copy and the renewal, or its lease had
+		// expired and another worker took it over (this one was stalled).
+		w.opts.Logger.Debug("lifecycle: some job leases were not renewed", "owner", w.opts.Owner, "jobs", len(jobs), "renewed", n)
+	}
+}
+
+// track adds j to, or removes it from, the jobs whose leases are renewed.
+func (w *Worker) track(j opennimble.Job, running bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	k := jobKey{j.Kind, j.ResourceID}
+	if running {
+		w.running[k] = j
+	} else {
+		delete(w.running, k)
+	}
+}
+
 // runJob reconciles one job's resource, then completes the job or retries it
-// with exponential backoff.
+// with exponential backoff. Its lease is renewed while it runs.
 func (w *Worker) runJob(ctx context.Context, j opennimble.Job) {
 	log := w.opts.Logger.With("kind", j.Kind, "id", j.ResourceID, "attempt", j.Attempts)
-	w.running.Add(1)
-	defer w.running.Add(-1)
+	w.inFlight.Add(1)
+	defer w.inFlight.Add(-1)
 	w.opts.Observer.JobStarted()
 	outcome := "completed"
 	defer func() { w.opts.Observer.JobFinished(string(j.Kind), outcome) }()
+	w.track(j, true)
 	err := w.reconcile(ctx, j)
+	// Untracked before the job is released, so that a claim of it again by
+	// this worker is tracked anew.
+	w.track(j, false)
 	if ctx.Err() != nil {
 		// Aborted: the lease is released at the next start or expires,
 		// and the job runs again.

@@ -69,6 +69,19 @@ func (s *jobStore) RetryJob(ctx context.Context, j opennimble.Job, at time.Time)
 	return nil
 }
 
+func (s *jobStore) RenewJobs(ctx context.Context, owner string, jobs []opennimble.Job, until time.Time) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for _, j := range jobs {
+		if fj := s.jobs[j.ResourceID]; fj != nil && !fj.leaseUntil.IsZero() {
+			fj.leaseUntil = until
+			n++
+		}
+	}
+	return n, nil
+}
+
 func (s *jobStore) NextJobAt(ctx context.Context) (time.Time, bool, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -44,18 +44,18 @@ func (s *Store) PutCredential(ctx context.Context, c opennimble.Credential) erro
 }
 
 // firstCredentialLock is the advisory lock key that serialises
-// PutFirstCredential across replicas: "opfc" in ASCII.
+// PutFirstAdmin across replicas: "opfc" in ASCII.
 const firstCredentialLock = 0x6f706663
 
-// PutFirstCredential stores c if there is no credential yet. Under READ
-// COMMITTED two replicas could both see an empty table, so the check and the
+// PutFirstAdmin stores c if there is no administrator credential yet. Under
+// READ COMMITTED two replicas could both see none, so the check and the
 // insert run under a transaction-scoped advisory lock.
-func (s *Store) PutFirstCredential(ctx context.Context, c opennimble.Credential) (bool, error) {
+func (s *Store) PutFirstAdmin(ctx context.Context, c opennimble.Credential) (bool, error) {
 	if c.CreatedAt.IsZero() {
 		c.CreatedAt = time.Now()
 	}
 	if !storable(c.AccessKeyID, c.SecretAccessKey, c.PrincipalID) {
-		return false, fmt.Errorf("postgres: put first credential %q: a field holds a NUL byte or invalid UTF-8", c.AccessKeyID)
+		return false, fmt.Errorf("postgres: put first administrator %q: a field holds a NUL byte or invalid UTF-8", c.AccessKeyID)
 	}
 	var n int64
 	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.ReadCommitted}, func(tx pgx.Tx) error {
@@ -64,13 +64,13 @@ func (s *Store) PutFirstCredential(ctx context.Context, c opennimble.Credential)
 		}
 		tag, err := tx.Exec(ctx, `
 			INSERT INTO credentials (access_key_id, secret, principal_id, admin, created_at)
-			SELECT $1, $2, $3, $4, $5 WHERE NOT EXISTS (SELECT 1 FROM credentials)`,
+			SELECT $1, $2, $3, $4, $5 WHERE NOT EXISTS (SELECT 1 FROM credentials WHERE admin)`,
 			c.AccessKeyID, c.SecretAccessKey, c.PrincipalID, c.Admin, toTime(c.CreatedAt))
 		n = tag.RowsAffected()
 		return err
 	})
 	if err != nil {
-		return false, fmt.Errorf("postgres: put first credential %s: %w", c.AccessKeyID, err)
+		return false, fmt.Errorf("postgres: put first administrator %s: %w", c.AccessKeyID, err)
 	}
 	return n == 1, nil
 }

@@ -70,6 +70,10 @@ const (
 			attempts = attempts + CASE WHEN gen = $1 THEN 1 ELSE 0 END,
 			lease_owner = NULL, lease_until = NULL, next_run_at = NULL
 		WHERE kind = $3 AND resource_id = $4`
+	sqlRenew = `
+		UPDATE jobs AS j SET lease_until = $1, run_at = $1
+		FROM unnest($2::text[], $3::text[]) AS r(kind, resource_id)
+		WHERE j.kind = r.kind AND j.resource_id = r.resource_id AND j.lease_owner = $4`
 	sqlNextJobAt = `SELECT min(run_at) FROM jobs`
 )
 
@@ -144,6 +148,21 @@ func (s *Store) RetryJob(ctx context.Context, j opennimble.Job, runAt time.Time)
 		return fmt.Errorf("postgres: retry job %s %s: %w", j.Kind, j.ResourceID, opennimble.ErrNoRecord)
 	}
 	return nil
+}
+
+// RenewJobs extends to until the leases that owner still holds on jobs, in
+// one statement. Like a claim it commits asynchronously: a renewal lost in a
+// database crash only shortens a lease.
+func (s *Store) RenewJobs(ctx context.Context, owner string, jobs []opennimble.Job, until time.Time) (int, error) {
+	kinds, ids := make([]string, len(jobs)), make([]string, len(jobs))
+	for i, j := range jobs {
+		kinds[i], ids[i] = string(j.Kind), j.ResourceID
+	}
+	tag, err := s.jobs.Exec(ctx, sqlRenew, toTime(until), kinds, ids, owner)
+	if err != nil {
+		return 0, fmt.Errorf("postgres: renew %d job leases: %w", len(jobs), err)
+	}
+	return int(tag.RowsAffected()), nil
 }
 
 // NextJobAt returns the earliest moment a claim could succeed: the RunAt of

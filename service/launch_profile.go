@@ -16,9 +16,10 @@ const (
 	profileMaxSessionMinutes = 690
 	// "The default value is 0."
 	profileMaxStoppedMinutes = 0
-	// The model is silent; the CloudFormation/CDK documentation gives 0.
-	profileMaxBackupsToRetain = 0
 )
+
+// maxBackupsToRetain has no default: the model is silent, and a profile that
+// does not set it keeps every backup (0 would keep only the newest).
 
 const launchProfileNoun = "launch profile"
 
@@ -128,7 +129,7 @@ func (s *Service) resolveStream(ctx context.Context, tx opennimble.Tx, studioID 
 		Ec2InstanceTypes:                 in.Ec2InstanceTypes,
 		MaxSessionLengthInMinutes:        ptr(int32(profileMaxSessionMinutes)),
 		MaxStoppedSessionLengthInMinutes: ptr(int32(profileMaxStoppedMinutes)),
-		SessionBackup:                    &api.StreamConfigurationSessionBackup{Mode: api.SessionBackupModeDeactivated, MaxBackupsToRetain: ptr(int32(profileMaxBackupsToRetain))},
+		SessionBackup:                    &api.StreamConfigurationSessionBackup{Mode: api.SessionBackupModeDeactivated},
 		SessionPersistenceMode:           api.SessionPersistenceModeDeactivated,
 		SessionStorage:                   in.SessionStorage,
 		StreamingImageIds:                images,
@@ -201,9 +202,6 @@ func (s *Service) CreateLaunchProfile(ctx context.Context, in *api.CreateLaunchP
 		// versions passes Bind, so it is refused here.
 		if len(in.LaunchProfileProtocolVersions) == 0 {
 			return nil, invalidField("launchProfileProtocolVersions", "launchProfileProtocolVersions must list at least one version")
-		}
-		if err := validateTags("tags", in.Tags); err != nil {
-			return nil, err
 		}
 		n, err := t.Count(ctx, opennimble.ListQuery{Kind: opennimble.KindLaunchProfile, StudioID: in.StudioId, ExcludeStates: []string{deletedState}})
 		if err != nil {

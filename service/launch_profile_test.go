@@ -55,7 +55,7 @@ func TestLaunchProfileDefaults(t *testing.T) {
 	}
 	if *sc.MaxSessionLengthInMinutes != 690 || *sc.MaxStoppedSessionLengthInMinutes != 0 ||
 		sc.SessionPersistenceMode != api.SessionPersistenceModeDeactivated || sc.AutomaticTerminationMode != api.AutomaticTerminationModeDeactivated ||
-		sc.SessionBackup.Mode != api.SessionBackupModeDeactivated || *sc.SessionBackup.MaxBackupsToRetain != 0 || sc.VolumeConfiguration != nil {
+		sc.SessionBackup.Mode != api.SessionBackupModeDeactivated || sc.SessionBackup.MaxBackupsToRetain != nil || sc.VolumeConfiguration != nil {
 		t.Fatalf("stream configuration = %+v, backup %+v", sc, sc.SessionBackup)
 	}
 	if len(lp.ValidationResults) != len(api.LaunchProfileValidationTypeValues) {

@@ -162,6 +162,20 @@ func (m *memStore) RetryJob(ctx context.Context, job opennimble.Job, runAt time.
 	})
 }
 
+func (m *memStore) RenewJobs(ctx context.Context, owner string, jobs []opennimble.Job, until time.Time) (int, error) {
+	n := 0
+	err := m.write(func(s *memState) error {
+		for _, job := range jobs {
+			if j := s.jobs[memKey{job.Kind, job.ResourceID}]; j != nil && j.owner == owner {
+				j.leaseUntil = until
+				n++
+			}
+		}
+		return nil
+	})
+	return n, err
+}
+
 func (m *memStore) NextJobAt(ctx context.Context) (time.Time, bool, error) {
 	m.mu.RLock()
 	defer m.mu.RUnlock()
@@ -185,12 +199,18 @@ func (m *memStore) PutCredential(_ context.Context, c opennimble.Credential) err
 	})
 }
 
-func (m *memStore) PutFirstCredential(ctx context.Context, c opennimble.Credential) (bool, error) {
+func (m *memStore) PutFirstAdmin(ctx context.Context, c opennimble.Credential) (bool, error) {
 	stored := false
 	err := m.write(func(s *memState) error {
-		if len(s.creds) == 0 {
-			s.creds[c.AccessKeyID], stored = c, true
+		for _, have := range s.creds {
+			if have.Admin {
+				return nil
+			}
 		}
+		if c.CreatedAt.IsZero() {
+			c.CreatedAt = time.Now().UTC()
+		}
+		s.creds[c.AccessKeyID], stored = c, true
 		return nil
 	})
 	return stored, err

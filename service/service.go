@@ -23,6 +23,10 @@ type Config struct {
 	TransitionDelay time.Duration
 	// DeletedRetention is how long a DELETED resource still answers Get.
 	DeletedRetention time.Duration
+	// ClientTokenRetention is how long a client token is remembered after
+	// its request (8 hours, as AWS services document): a retry within it
+	// gets the first answer, a request after it is a new request.
+	ClientTokenRetention time.Duration
 	// PageSize is the page length of list operations without maxResults.
 	PageSize int
 	// StreamBaseURL is the server's public base URL, for stream and studio
@@ -129,6 +133,9 @@ func New(ctx context.Context, cfg Config, o Options) (*Service, error) {
 	}
 	if cfg.PageSize <= 0 {
 		cfg.PageSize = 100
+	}
+	if cfg.ClientTokenRetention <= 0 {
+		cfg.ClientTokenRetention = 8 * time.Hour
 	}
 	if cfg.DeletedRetention <= 0 {
 		cfg.DeletedRetention = time.Hour

@@ -104,9 +104,6 @@ func (s *Service) CreateStreamingImage(ctx context.Context, in *api.CreateStream
 		if in.Ec2ImageId == "" {
 			return nil, invalidField("ec2ImageId", "ec2ImageId is required")
 		}
-		if err := validateTags("tags", in.Tags); err != nil {
-			return nil, err
-		}
 		n, err := t.Count(ctx, opennimble.ListQuery{Kind: opennimble.KindStreamingImage, StudioID: in.StudioId, ExcludeStates: []string{deletedState}})
 		if err != nil {
 			return nil, err

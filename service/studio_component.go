@@ -149,9 +149,6 @@ func (s *Service) CreateStudioComponent(ctx context.Context, in *api.CreateStudi
 		if err := checkComponentShape(in.Type, in.Subtype, in.Configuration); err != nil {
 			return nil, err
 		}
-		if err := validateTags("tags", in.Tags); err != nil {
-			return nil, err
-		}
 		n, err := t.Count(ctx, opennimble.ListQuery{Kind: opennimble.KindStudioComponent, StudioID: in.StudioId, ExcludeStates: []string{deletedState}})
 		if err != nil {
 			return nil, err

@@ -7,37 +7,18 @@ import (
 	"fmt"
 	"maps"
 	"strings"
-	"unicode/utf8"
 
 	opennimble "github.com/opennimble/opennimble"
 	"github.com/opennimble/opennimble/api"
 )
 
-// AWS's tagging limits (the model only says tags are a string map).
-const (
-	maxTags        = 50
-	maxTagKeyLen   = 128
-	maxTagValueLen = 256
-)
-
-// validateTags checks tags against AWS's tagging rules: at most 50 tags,
-// keys of 1 to 128 characters that do not start with the reserved "aws:",
-// values of at most 256 characters. field names the member in errors.
+// validateTags checks the tags a resource would end up with against AWS's
+// tagging rules, the ones the generated validators apply to every request's
+// tags (api.Validator.Tags): TagResource adds to the tags already there.
 func validateTags(field string, tags map[string]string) error {
-	if len(tags) > maxTags {
-		return invalidField(field, "%s has %d tags; a resource can have at most %d", field, len(tags), maxTags)
-	}
-	for k, v := range tags {
-		switch n := utf8.RuneCountInString(k); {
-		case n < 1 || n > maxTagKeyLen:
-			return invalidField(field, "Tag key %q in %s must be 1 to %d characters long", k, field, maxTagKeyLen)
-		case strings.HasPrefix(strings.ToLower(k), "aws:"):
-			return invalidField(field, "Tag key %q in %s uses the reserved prefix \"aws:\"", k, field)
-		case utf8.RuneCountInString(v) > maxTagValueLen:
-			return invalidField(field, "The value of tag %q in %s must be at most %d characters long", k, field, maxTagValueLen)
-		}
-	}
-	return nil
+	var v api.Validator
+	v.Tags(field, tags)
+	return v.Err()
 }
 
 // taggable loads the record of a taggable resource by ARN. A resource that
@@ -111,9 +92,6 @@ func (s *Service) editTags(ctx context.Context, t *txn, arn string, edit func(ma
 }
 
 func (s *Service) TagResource(ctx context.Context, in *api.TagResourceRequest) (*api.TagResourceResponse, error) {
-	if err := validateTags("tags", in.Tags); err != nil {
-		return nil, err
-	}
 	return idempotent(ctx, s, "TagResource", "", in, func(t *txn) (*api.TagResourceResponse, error) {
 		err := s.editTags(ctx, t, in.ResourceArn, func(tags map[string]string) { maps.Copy(tags, in.Tags) })
 		if err != nil {

@@ -70,6 +70,7 @@ func TestTagErrors(t *testing.T) {
 	must(r.s.DeleteStudioComponent(r.ctx, &api.DeleteStudioComponentRequest{StudioId: stu, StudioComponentId: c.StudioComponentId}))(t)
 	r.settle(opennimble.KindStudioComponent, c.StudioComponentId)
 	studioARN := r.s.arn(opennimble.KindStudio, stu)
+	untagged := r.s.arn(opennimble.KindStudio, r.studio("beta"))
 	fifty := map[string]string{}
 	for i := range 50 {
 		fifty[fmt.Sprint("k", i)] = "v"
@@ -98,7 +99,7 @@ func TestTagErrors(t *testing.T) {
 			return second(r.s.TagResource(ctx, &api.TagResourceRequest{ResourceArn: studioARN, Tags: map[string]string{"one-more": "v"}}))
 		}, opennimble.ErrValidation, "tags"},
 		{"reserved prefix", func(ctx context.Context) error {
-			return second(r.s.TagResource(ctx, &api.TagResourceRequest{ResourceArn: studioARN, Tags: map[string]string{"aws:cloudformation": "v"}}))
+			return second(r.s.TagResource(ctx, &api.TagResourceRequest{ResourceArn: untagged, Tags: map[string]string{"aws:cloudformation": "v"}}))
 		}, opennimble.ErrValidation, "aws:"},
 		{"long value", func(ctx context.Context) error {
 			return second(r.s.TagResource(ctx, &api.TagResourceRequest{ResourceArn: studioARN, Tags: map[string]string{"k0": strings.Repeat("v", 257)}}))

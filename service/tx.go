@@ -1,13 +1,17 @@
 package service
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"reflect"
 	"time"
+
+	"github.com/klauspost/compress/zstd"
 
 	opennimble "github.com/opennimble/opennimble"
 )
@@ -73,31 +77,30 @@ func idempotent[O any](ctx context.Context, s *Service, op, token string, in any
 		}
 		key := caller(ctx) + "\x00" + op + "\x00" + token
 		hash := requestHash(in)
+		now := s.now()
 		prev, err := t.GetIdempotency(ctx, key)
 		switch {
-		case err == nil:
+		case err == nil && prev.Expiry().After(now):
 			if prev.RequestHash != hash {
 				return opennimble.Errorf(opennimble.ErrConflict,
 					"The client token %q was already used with different parameters for %s", token, op).With("clientToken", token)
 			}
-			var o O
-			if err := json.Unmarshal(prev.Response, &o); err != nil {
-				return err
-			}
-			out = &o
-			return nil
-		case !errors.Is(err, opennimble.ErrNoRecord):
+			o, err := decodeResponse[O](prev.Response)
+			out = o
+			return err
+		case err != nil && !errors.Is(err, opennimble.ErrNoRecord):
 			return err
 		}
 		o, err := fn(t)
 		if err != nil {
 			return err
 		}
-		resp, err := json.Marshal(o)
+		resp, err := encodeResponse(o)
 		if err != nil {
 			return err
 		}
-		if err := t.PutIdempotency(ctx, &opennimble.IdempotencyRecord{Key: key, RequestHash: hash, Response: resp, CreatedAt: s.now()}); err != nil {
+		rec := &opennimble.IdempotencyRecord{Key: key, RequestHash: hash, Response: resp, CreatedAt: now, ExpiresAt: now.Add(s.cfg.ClientTokenRetention)}
+		if err := t.PutIdempotency(ctx, rec); err != nil {
 			return err
 		}
 		out = o
@@ -123,4 +126,44 @@ func requestHash(in any) string {
 	b, _ := json.Marshal(fields)
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
+}
+
+// Remembered responses are kept zstd-compressed: JSON that repeats its
+// member names and ids shrinks to about a third. Records written before
+// that hold plain JSON, which starts with '{' rather than zstd's magic.
+var (
+	responseEncoder = mustMake(zstd.NewWriter(nil, zstd.WithEncoderLevel(zstd.SpeedBetterCompression), zstd.WithEncoderCRC(false)))
+	responseDecoder = mustMake(zstd.NewReader(nil, zstd.WithDecoderConcurrency(1)))
+	zstdMagic       = []byte{0x28, 0xb5, 0x2f, 0xfd}
+)
+
+func mustMake[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
+
+// encodeResponse is the stored form of a response.
+func encodeResponse(o any) ([]byte, error) {
+	b, err := json.Marshal(o)
+	if err != nil {
+		return nil, err
+	}
+	return responseEncoder.EncodeAll(b, nil), nil
+}
+
+// decodeResponse reads a response stored by encodeResponse, or as plain JSON.
+func decodeResponse[O any](b []byte) (*O, error) {
+	if bytes.HasPrefix(b, zstdMagic) {
+		var err error
+		if b, err = responseDecoder.DecodeAll(b, nil); err != nil {
+			return nil, fmt.Errorf("decode a remembered response: %w", err)
+		}
+	}
+	var o O
+	if err := json.Unmarshal(b, &o); err != nil {
+		return nil, err
+	}
+	return &o, nil
 }

@@ -23,10 +23,10 @@ var (
 	sqlListCredentials = stmt(`
 		SELECT access_key_id, secret, principal_id, admin, created_at
 		FROM credentials ORDER BY access_key_id`)
-	sqlDeleteCredential   = stmt(`DELETE FROM credentials WHERE access_key_id = ?`)
-	sqlPutFirstCredential = stmt(`
+	sqlDeleteCredential = stmt(`DELETE FROM credentials WHERE access_key_id = ?`)
+	sqlPutFirstAdmin    = stmt(`
 		INSERT INTO credentials (access_key_id, secret, principal_id, admin, created_at)
-		SELECT ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM credentials)`)
+		SELECT ?, ?, ?, ?, ? WHERE NOT EXISTS (SELECT 1 FROM credentials WHERE admin <> 0)`)
 )
 
 // PutCredential stores c, replacing any credential with the same access key.
@@ -45,15 +45,15 @@ func (s *Store) PutCredential(ctx context.Context, c opennimble.Credential) erro
 	return nil
 }
 
-// PutFirstCredential stores c if there is no credential yet; SQLite's one
-// writer makes the check and the insert atomic.
-func (s *Store) PutFirstCredential(ctx context.Context, c opennimble.Credential) (bool, error) {
+// PutFirstAdmin stores c if there is no administrator credential yet;
+// SQLite's one writer makes the check and the insert atomic.
+func (s *Store) PutFirstAdmin(ctx context.Context, c opennimble.Credential) (bool, error) {
 	if c.CreatedAt.IsZero() {
 		c.CreatedAt = time.Now()
 	}
 	var n int64
 	err := s.write(ctx, func(t *tx) error {
-		res, err := t.exec(ctx, sqlPutFirstCredential, c.AccessKeyID, c.SecretAccessKey, c.PrincipalID, boolInt(c.Admin), toNanos(c.CreatedAt))
+		res, err := t.exec(ctx, sqlPutFirstAdmin, c.AccessKeyID, c.SecretAccessKey, c.PrincipalID, boolInt(c.Admin), toNanos(c.CreatedAt))
 		if err != nil {
 			return err
 		}
@@ -61,7 +61,7 @@ func (s *Store) PutFirstCredential(ctx context.Context, c opennimble.Credential)
 		return err
 	})
 	if err != nil {
-		return false, fmt.Errorf("sqlite: put first credential %s: %w", c.AccessKeyID, err)
+		return false, fmt.Errorf("sqlite: put first administrator %s: %w", c.AccessKeyID, err)
 	}
 	return n == 1, nil
 }

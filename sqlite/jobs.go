@@ -49,6 +49,9 @@ var (
 			attempts = attempts + (gen = ?1),
 			lease_owner = NULL, lease_until = NULL, next_run_at = NULL
 		WHERE kind = ?3 AND resource_id = ?4`)
+	sqlRenewJob = stmt(`
+		UPDATE jobs SET lease_until = ?1, run_at = ?1
+		WHERE kind = ?2 AND resource_id = ?3 AND lease_owner = ?4`)
 	sqlNextJobAt = stmt(`SELECT min(run_at) FROM jobs`)
 )
 
@@ -171,6 +174,30 @@ func (s *Store) RetryJob(ctx context.Context, j opennimble.Job, runAt time.Time)
 		return fmt.Errorf("sqlite: retry job %s %s: %w", j.Kind, j.ResourceID, err)
 	}
 	return nil
+}
+
+// RenewJobs extends to until the leases that owner still holds on jobs.
+func (s *Store) RenewJobs(ctx context.Context, owner string, jobs []opennimble.Job, until time.Time) (int, error) {
+	var n int64
+	err := s.writeRelaxed(ctx, func(t *tx) error {
+		n = 0
+		for _, j := range jobs {
+			res, err := t.exec(ctx, sqlRenewJob, toNanos(until), string(j.Kind), j.ResourceID, owner)
+			if err != nil {
+				return err
+			}
+			k, err := res.RowsAffected()
+			if err != nil {
+				return err
+			}
+			n += k
+		}
+		return nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("sqlite: renew %d job leases: %w", len(jobs), err)
+	}
+	return int(n), nil
 }
 
 // NextJobAt returns the earliest moment a claim could succeed: the RunAt of

@@ -19,6 +19,7 @@ var jobTests = []test{
 	{"Retry", testRetryJob},
 	{"RetryAfterEnqueue", testRetryAfterEnqueue},
 	{"LeaseExpiry", testLeaseExpiry},
+	{"RenewLeases", testRenewLeases},
 	{"GenNeverReused", testGenNeverReused},
 	{"ConcurrentClaims", testConcurrentClaims},
 }
@@ -282,4 +283,46 @@ func testConcurrentClaims(t *testing.T, s opennimble.Store) {
 		}
 	}
 	wantNext(t, s, time.Time{}, false)
+}
+
+// testRenewLeases: renewing keeps a job its owner's past the first lease's
+// end, for as long as the renewals go on; a renewal by a worker that no
+// longer holds the lease (it expired and another worker took the job)
+// changes nothing; completing after renewals still completes.
+func testRenewLeases(t *testing.T, s opennimble.Store) {
+	ctx := t.Context()
+	enqueue(t, s, "s-1", at(0))
+	enqueue(t, s, "s-2", at(0))
+	jobs := claim(t, s, "w1", at(0), 10)
+	if len(jobs) != 2 {
+		t.Fatalf("claimed %+v, want two jobs", jobs)
+	}
+	for i := 1; i <= 5; i++ {
+		now := at(time.Duration(i) * 50 * time.Second)
+		if n, err := s.RenewJobs(ctx, "w1", jobs, now.Add(time.Minute)); err != nil || n != 2 {
+			t.Fatalf("RenewJobs at %v = %d, %v; want 2", now, n, err)
+		}
+		claimNone(t, s, "w2", now.Add(30*time.Second))
+		wantNext(t, s, now.Add(time.Minute), true)
+	}
+	// w1 stops renewing: the leases expire and w2 takes both jobs over.
+	late := at(250*time.Second + time.Minute)
+	taken := claim(t, s, "w2", late, 10)
+	if len(taken) != 2 {
+		t.Fatalf("claims after the renewed leases ended = %+v, want both jobs", taken)
+	}
+	if n, err := s.RenewJobs(ctx, "w1", jobs, late.Add(time.Hour)); err != nil || n != 0 {
+		t.Fatalf("RenewJobs by a worker that lost the leases = %d, %v; want 0", n, err)
+	}
+	wantNext(t, s, late.Add(time.Minute), true)
+	if n, err := s.RenewJobs(ctx, "w2", taken[:1], late.Add(2*time.Minute)); err != nil || n != 1 {
+		t.Fatalf("RenewJobs of one job = %d, %v; want 1", n, err)
+	}
+	for _, j := range taken {
+		complete(t, s, j)
+	}
+	wantNext(t, s, time.Time{}, false)
+	if n, err := s.RenewJobs(ctx, "w2", taken, late.Add(time.Hour)); err != nil || n != 0 {
+		t.Fatalf("RenewJobs of completed jobs = %d, %v; want 0", n, err)
+	}
 }

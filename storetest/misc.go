@@ -11,11 +11,11 @@ import (
 	"github.com/opennimble/opennimble"
 )
 
-var idempotencyTests = []test{{"PutGet", testIdempotency}}
+var idempotencyTests = []test{{"PutGet", testIdempotency}, {"Expiry", testIdempotencyExpiry}}
 
 var metaTests = []test{{"PutGet", testMeta}}
 
-var credentialTests = []test{{"CRUD", testCredentials}, {"FirstCredentialOnce", testFirstCredential}}
+var credentialTests = []test{{"CRUD", testCredentials}, {"FirstAdminOnce", testFirstAdmin}}
 
 func testIdempotency(t *testing.T, s opennimble.Store) {
 	ctx := t.Context()
@@ -154,10 +154,16 @@ func sameCredential(t *testing.T, got, want opennimble.Credential) {
 	}
 }
 
-// testFirstCredential: of many concurrent PutFirstCredential calls on an
-// empty store exactly one stores its credential, and none does afterwards.
-func testFirstCredential(t *testing.T, s opennimble.Store) {
+// testFirstAdmin: credentials of plain users do not count as an
+// administrator; of many concurrent PutFirstAdmin calls on a store without
+// an administrator exactly one stores its credential, and none does
+// afterwards.
+func testFirstAdmin(t *testing.T, s opennimble.Store) {
 	ctx := t.Context()
+	user := opennimble.Credential{AccessKeyID: "AKIDUSER", SecretAccessKey: "s", PrincipalID: "alice", CreatedAt: at(0)}
+	if err := s.PutCredential(ctx, user); err != nil {
+		t.Fatal(err)
+	}
 	const n = 8
 	var wg sync.WaitGroup
 	created := make(chan string, n)
@@ -166,7 +172,7 @@ func testFirstCredential(t *testing.T, s opennimble.Store) {
 		go func() {
 			defer wg.Done()
 			c := opennimble.Credential{AccessKeyID: fmt.Sprintf("AKIDFIRST%d", i), SecretAccessKey: "s", PrincipalID: "admin", Admin: true, CreatedAt: at(0)}
-			ok, err := s.PutFirstCredential(ctx, c)
+			ok, err := s.PutFirstAdmin(ctx, c)
 			if err != nil {
 				t.Error(err)
 			}
@@ -185,10 +191,81 @@ func testFirstCredential(t *testing.T, s opennimble.Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ids) != 1 || len(cs) != 1 || cs[0].AccessKeyID != ids[0] {
-		t.Fatalf("concurrent first credentials: created %v, stored %v", ids, cs)
+	var admins []string
+	for _, c := range cs {
+		if c.Admin {
+			admins = append(admins, c.AccessKeyID)
+		}
 	}
-	if ok, err := s.PutFirstCredential(ctx, opennimble.Credential{AccessKeyID: "AKIDLATE", SecretAccessKey: "s", PrincipalID: "x"}); ok || err != nil {
-		t.Fatalf("a first credential after one exists: %v, %v", ok, err)
+	if len(ids) != 1 || len(cs) != 2 || len(admins) != 1 || admins[0] != ids[0] {
+		t.Fatalf("concurrent first administrators beside a user: created %v, stored %v", ids, cs)
+	}
+	if ok, err := s.PutFirstAdmin(ctx, opennimble.Credential{AccessKeyID: "AKIDLATE", SecretAccessKey: "s", PrincipalID: "x", Admin: true}); ok || err != nil {
+		t.Fatalf("a first administrator after one exists: %v, %v", ok, err)
+	}
+}
+
+// testIdempotencyExpiry: a record holds its key until it expires, is then
+// replaced by a record of the same key, and expired records are purged by
+// later writes while records that have not expired stay.
+func testIdempotencyExpiry(t *testing.T, s opennimble.Store) {
+	ctx := t.Context()
+	put := func(key, hash string, created, expires time.Duration) error {
+		return s.Update(ctx, func(tx opennimble.Tx) error {
+			return tx.PutIdempotency(ctx, &opennimble.IdempotencyRecord{Key: key, RequestHash: hash, Response: []byte(hash),
+				CreatedAt: at(created), ExpiresAt: at(expires)})
+		})
+	}
+	get := func(key string) (*opennimble.IdempotencyRecord, error) {
+		var r *opennimble.IdempotencyRecord
+		err := s.View(ctx, func(tx opennimble.Tx) (err error) {
+			r, err = tx.GetIdempotency(ctx, key)
+			return err
+		})
+		return r, err
+	}
+	if err := put("k", "first", 0, time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, "PutIdempotency before the record expires", put("k", "second", time.Hour-time.Microsecond, 2*time.Hour), opennimble.ErrVersionConflict)
+	r, err := get("k")
+	if err != nil || r.RequestHash != "first" {
+		t.Fatalf("GetIdempotency = %+v, %v; want the first record", r, err)
+	}
+	sameTime(t, "ExpiresAt", r.ExpiresAt, at(time.Hour))
+	if err := put("k", "second", time.Hour, 3*time.Hour); err != nil {
+		t.Fatalf("PutIdempotency once the record expired: %v", err)
+	}
+	if r, err := get("k"); err != nil || r.RequestHash != "second" || string(r.Response) != "second" {
+		t.Fatalf("GetIdempotency after the replacement = %+v, %v", r, err)
+	}
+	// 100 records expire at 2h; 300 written at 4h (expiring at 5h) purge
+	// them, and "k" (expiring at 3h), while nothing unexpired goes.
+	for i := range 100 {
+		if err := put(fmt.Sprint("old-", i), "h", 90*time.Minute, 2*time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 300 {
+		if err := put(fmt.Sprint("new-", i), "h", 4*time.Hour, 5*time.Hour); err != nil {
+			t.Fatal(err)
+		}
+	}
+	left := 0
+	for i := range 100 {
+		if _, err := get(fmt.Sprint("old-", i)); err == nil {
+			left++
+		}
+	}
+	if _, err := get("k"); err == nil {
+		left++
+	}
+	if left != 0 {
+		t.Errorf("%d expired records were not purged by 300 writes", left)
+	}
+	for i := range 300 {
+		if _, err := get(fmt.Sprint("new-", i)); err != nil {
+			t.Fatalf("a record that has not expired is gone: %v", err)
+		}
 	}
 }

@@ -89,6 +89,7 @@ flags, then environment, then file, then defaults.`,
 	fs.StringVar(&cfg.AccountID, "account-id", cfg.AccountID, "twelve-digit account id of ARNs")
 	fs.DurationVar(&cfg.TransitionDelay, "transition-delay", cfg.TransitionDelay, "how long CREATE/UPDATE/DELETE_IN_PROGRESS states last (0: complete at once, in the background)")
 	fs.DurationVar(&cfg.DeletedRetention, "deleted-retention", cfg.DeletedRetention, "how long a DELETED resource still answers Get before it is purged")
+	fs.DurationVar(&cfg.ClientTokenRetention, "client-token-retention", cfg.ClientTokenRetention, "how long a client token is remembered: a retry within it gets the first answer, a request after it is new")
 	fs.StringVar(&cfg.Timestamps, "timestamps", cfg.Timestamps, "timestamp format of responses: auto (epoch seconds for paws, ISO 8601 otherwise), iso8601 or epoch")
 	fs.Float64Var(&cfg.RateLimit, "rate-limit", cfg.RateLimit, "requests per second allowed per principal before ThrottlingException (0: unlimited)")
 	fs.IntVar(&cfg.MaxConnections, "max-connections", cfg.MaxConnections, "most open client connections; past nine tenths of it idle keep-alive connections are closed, oldest first, to serve new clients (0: 4096, less under a low descriptor limit)")

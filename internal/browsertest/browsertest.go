@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/opennimble/opennimble/internal/testwait"
 )
 
 // ChromiumPath is Debian's chromium; scripts/test installs the package. A
@@ -119,12 +121,7 @@ func Screenshot(t testing.TB, ctx context.Context, name string) (string, []byte)
 // because a machine is slow: the only limit is the test binary's.
 func WaitFor(t testing.TB, ctx context.Context, what string, cond func() (bool, error)) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Minute)
-	if d, ok := t.(interface{ Deadline() (time.Time, bool) }); ok {
-		if dl, ok := d.Deadline(); ok {
-			deadline = dl.Add(-15 * time.Second)
-		}
-	}
+	deadline := testwait.Deadline(t)
 	var last error
 	for {
 		ok, err := cond()

@@ -67,6 +67,9 @@ type generator struct {
 // check refuses models the generator does not understand, so that a new
 // trait never passes silently.
 func (g *generator) check() error {
+	if g.m.Shapes[tagsShape] == nil {
+		return fmt.Errorf("shape %s, to which the tagging rules apply, is not in the model", tagsShape)
+	}
 	for _, name := range sortedNames(g.m.Shapes) {
 		s := g.m.Shapes[name]
 		switch s.Type {
@@ -78,6 +81,9 @@ func (g *generator) check() error {
 			if _, err := regexp.Compile(s.Pattern); err != nil {
 				return fmt.Errorf("shape %s: pattern does not compile in Go: %w", name, err)
 			}
+		}
+		if name == tagsShape && s.Type != "map" {
+			return fmt.Errorf("shape %s: the tagging rules expect a map, not %s", name, s.Type)
 		}
 		if s.Type == "map" {
 			if g.m.Shapes[s.Key.Shape].Type != "string" || g.m.Shapes[s.Value.Shape].Type != "string" {
@@ -356,6 +362,12 @@ func (g *generator) absent(field, shapeName string) string {
 	}
 }
 
+// tagsShape is the model's shape of resource tags. The model declares it a
+// plain string map, but AWS applies its tagging rules to it on every
+// operation (Validator.Tags), so every input member of this shape is checked
+// by them: no operation can forget.
+const tagsShape = "Tags"
+
 // valueChecks writes the checks of a present value.
 func (g *generator) valueChecks(b *bytes.Buffer, expr, shapeName, pathExpr string, depth int) {
 	s := g.shape(shapeName)
@@ -430,6 +442,10 @@ func (g *generator) valueChecks(b *bytes.Buffer, expr, shapeName, pathExpr strin
 			fmt.Fprintf(b, "%s}\n", ind)
 		}
 	case "map":
+		if shapeName == tagsShape {
+			fmt.Fprintf(b, "%sv.Tags(%s, %s)\n", ind, pathExpr, expr)
+			return
+		}
 		var inner bytes.Buffer
 		g.valueChecks(&inner, "k", s.Key.Shape, fmt.Sprintf("join(%s, k)", pathExpr), depth+1)
 		g.valueChecks(&inner, "val", s.Value.Shape, fmt.Sprintf("join(%s, k)", pathExpr), depth+1)
