@@ -9,6 +9,8 @@ require (
 	modernc.org/sqlite v1.62.0
 )
 
+require github.com/coder/websocket v1.8.15 // indirect
+
 require (
 	github.com/PlakarKorp/go-cdc-chunkers v1.1.0
 	github.com/beorn7/perks v1.0.1 // indirect

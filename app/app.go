@@ -52,6 +52,19 @@ type Config struct {
 	// LocalIODelay slows every chunk write, read and delete of the local
 	// driver's backup store (crash tests only).
 	LocalIODelay time.Duration
+	// LocalDesktop makes every running session of the local driver a
+	// desktop streamed to the browser: "on", "off", or "auto" (on when the
+	// server runs as root and the programs are installed).
+	LocalDesktop string
+	// LocalDesktopUIDBase is the first uid desktops run as (one per
+	// session); 0 uses the driver's default.
+	LocalDesktopUIDBase int
+	// LocalSharedRoots are the folders SHARED_FILE_SYSTEM components may
+	// name as their endpoint.
+	LocalSharedRoots []string
+	// NoVNCDir is the folder of noVNC's web client, which stream URLs of
+	// desktops serve.
+	NoVNCDir string
 	// KubernetesConfig is the kubernetes driver's configuration file (YAML:
 	// namespaces, storage and snapshot classes, image and instance type
 	// mappings); Kubeconfig the cluster's kubeconfig ("" uses $KUBECONFIG or
@@ -102,6 +115,8 @@ func Defaults() Config {
 		Timestamps:       string(server.TimestampsAuto),
 		Driver:           "sim",
 		PageSize:         100,
+		LocalDesktop:     "auto",
+		NoVNCDir:         "/usr/share/novnc",
 	}
 }
 
@@ -147,6 +162,11 @@ func (c *Config) Validate() error {
 	}
 	if c.Seed != 0 && !c.Emulator {
 		errs = append(errs, "seed needs emulator mode: seeded tokens, such as those of stream URLs, are guessable")
+	}
+	switch c.LocalDesktop {
+	case "auto", "on", "off", "":
+	default:
+		errs = append(errs, fmt.Sprintf("local-desktop %q: want auto, on or off", c.LocalDesktop))
 	}
 	switch c.Driver {
 	case "sim":
@@ -207,6 +227,10 @@ type App struct {
 	closeDriver func() error
 	driver      opennimble.Driver
 	logger      *slog.Logger
+	// desktops is set when stream URLs lead to desktops over VNC (the
+	// local driver's); bridges are their open WebSocket connections.
+	desktops bool
+	bridges  *bridges
 }
 
 // DBPath is the SQLite database of a data folder.
@@ -341,6 +365,7 @@ func (a *App) Close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	err := a.srv.Shutdown(ctx)
+	a.bridges.closeAll()
 	a.cancel()
 	<-a.done
 	if a.closeDriver != nil {

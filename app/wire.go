@@ -3,6 +3,8 @@ package app
 import (
 	"context"
 	"io"
+	"log/slog"
+	"os"
 	"path/filepath"
 	"sync/atomic"
 	"time"
@@ -25,10 +27,11 @@ func (a *App) wire(ctx context.Context, cfg Config, o Options, publicURL string)
 			w.Kick()
 		}
 	}
-	drv, err := newDriver(cfg, o, a.ctl.simRule())
+	drv, desktops, err := newDriver(cfg, o, a.ctl.simRule())
 	if err != nil {
 		return nil, nil, err
 	}
+	a.desktops, a.bridges = desktops, newBridges()
 	a.ctl.setDriver(drv)
 	a.driver, a.logger = drv, o.Logger
 	if c, ok := drv.(io.Closer); ok {
@@ -52,16 +55,21 @@ func (a *App) wire(ctx context.Context, cfg Config, o Options, publicURL string)
 	return w, svc, nil
 }
 
-func newDriver(cfg Config, o Options, rule func(sim.Call) *opennimble.DriverError) (opennimble.Driver, error) {
+// newDriver makes the configured driver; desktops reports whether its
+// sessions are desktops that the stream URL reaches over VNC.
+func newDriver(cfg Config, o Options, rule func(sim.Call) *opennimble.DriverError) (_ opennimble.Driver, desktops bool, _ error) {
 	switch cfg.Driver {
 	case "local":
-		return local.New(local.Options{DataDir: cfg.DataDir, ImageRoots: cfg.LocalImageRoots, IODelay: cfg.LocalIODelay, Logger: o.Logger})
+		desk := localDesktop(cfg, o.Logger)
+		d, err := local.New(local.Options{DataDir: cfg.DataDir, ImageRoots: cfg.LocalImageRoots, IODelay: cfg.LocalIODelay, Logger: o.Logger, Desktop: desk})
+		return d, desk != nil, err
 	case "kubernetes":
 		kc, err := kubernetes.LoadConfig(cfg.KubernetesConfig)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
-		return kubernetes.New(kubernetes.Options{Config: kc, REST: o.KubeREST, Kubeconfig: cfg.Kubeconfig, Logger: o.Logger})
+		d, err := kubernetes.New(kubernetes.Options{Config: kc, REST: o.KubeREST, Kubeconfig: cfg.Kubeconfig, Logger: o.Logger})
+		return d, false, err
 	}
 	durations := map[sim.Step]time.Duration{}
 	for _, step := range sim.Steps {
@@ -73,7 +81,29 @@ func newDriver(cfg Config, o Options, rule func(sim.Call) *opennimble.DriverErro
 	}
 	// Replicas on a shared store share one simulated fleet: any of them
 	// may continue what another began.
-	return sim.New(sim.Options{Clock: o.Clock, Dir: dir, Shared: cfg.SharedStore(), Durations: durations, Rule: rule})
+	d, err := sim.New(sim.Options{Clock: o.Clock, Dir: dir, Shared: cfg.SharedStore(), Durations: durations, Rule: rule})
+	return d, false, err
+}
+
+// localDesktop is the local driver's desktop configuration, nil when
+// sessions are not desktops. "auto" turns them on when the server runs as
+// root (it gives every sandbox a uid of its own) and the programs are
+// installed; "on" leaves a missing program to fail the driver's start.
+func localDesktop(cfg Config, log *slog.Logger) *local.DesktopOptions {
+	switch cfg.LocalDesktop {
+	case "off":
+		return nil
+	case "auto", "":
+		if os.Geteuid() != 0 {
+			log.Info("local driver: sessions are not desktops: the server does not run as root (--local-desktop)")
+			return nil
+		}
+		if err := local.DesktopsAvailable(); err != nil {
+			log.Info("local driver: sessions are not desktops", "reason", err)
+			return nil
+		}
+	}
+	return &local.DesktopOptions{UIDBase: cfg.LocalDesktopUIDBase, SharedRoots: cfg.LocalSharedRoots}
 }
 
 // jobLease is how long a claimed job stays the worker's. With a shared
