@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
+	osexec "os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -66,8 +66,8 @@ func rfbBanner(t *testing.T, d *local.Driver, id string) (string, error) {
 // would look for strays.
 func processesOf(t *testing.T, uid int) []string {
 	t.Helper()
-	out, err := exec.Command("ps", "-o", "pid=,comm=", "-u", fmt.Sprint(uid)).Output()
-	var ee *exec.ExitError
+	out, err := osexec.Command("ps", "-o", "pid=,comm=", "-u", fmt.Sprint(uid)).Output()
+	var ee *osexec.ExitError
 	if errors.As(err, &ee) && ee.ExitCode() == 1 {
 		return nil // none
 	} else if err != nil {
@@ -109,13 +109,13 @@ func TestDesktopLifecycle(t *testing.T) {
 	}
 
 	// The X server killed from outside: Check reports it, the watcher hears.
-	out, _ := exec.Command("ps", "-o", "pid=", "-u", fmt.Sprint(uidBase), "-C", "Xvnc,Xtigervnc").Output()
+	out, _ := osexec.Command("ps", "-o", "pid=", "-u", fmt.Sprint(uidBase), "-C", "Xvnc,Xtigervnc").Output()
 	pids := strings.Fields(string(out))
 	if len(pids) == 0 {
 		t.Fatal("no X server found")
 	}
 	for _, p := range pids {
-		_ = exec.Command("kill", "-KILL", p).Run()
+		_ = osexec.Command("kill", "-KILL", p).Run()
 	}
 	awaitT(t, "the watcher to hear of the lost desktop", func() bool {
 		mu.Lock()
