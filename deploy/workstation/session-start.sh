@@ -66,7 +66,7 @@ command -v Xvnc >/dev/null 2>&1 || xvnc=Xtigervnc
 # No TCP port and no abstract X socket: the display is reached only through
 # the private /tmp, and VNC only through the runtime folder's socket.
 "$xvnc" "$display" -geometry "$geometry" -depth 24 -rfbport -1 -rfbunixpath "$sock" \
-	-SecurityTypes None -nolisten tcp -nolisten local -AlwaysShared -desktop "opennimble" \
+	-SecurityTypes None -nolisten tcp -nolisten local -AlwaysShared -desktop "${NIMBLE_SESSION_ID:-opennimble}" \
 	>>"$NIMBLE_RUNTIME/desktop.log" 2>&1 &
 xpid=$!
 i=0
