@@ -68,9 +68,11 @@ func (a *App) bridgeVNC(w http.ResponseWriter, r *http.Request, token string, in
 	go func() { _, _ = io.Copy(vnc, conn); done <- struct{}{} }()
 	go func() { _, _ = io.Copy(conn, vnc); done <- struct{}{} }()
 	reason := a.watchStream(ctx, token, done)
+	// The close frame first: cancelling ctx would drop the connection
+	// without telling noVNC why.
+	_ = ws.Close(websocket.StatusPolicyViolation, reason)
 	cancel()
 	_ = vnc.Close()
-	_ = ws.Close(websocket.StatusPolicyViolation, reason)
 }
 
 // watchStream returns when the bridge ends (done), the server closes (ctx)

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go/aws"
+	"github.com/aws/aws-sdk-go/aws/request"
 	"github.com/aws/aws-sdk-go/service/nimblestudio"
 	"github.com/chromedp/chromedp"
 	"github.com/coder/websocket"
@@ -35,6 +36,32 @@ func desktops(roots ...string) option {
 		c.Driver, c.LocalDesktop, c.LocalSharedRoots = "local", "on", roots
 		c.LocalDesktopUIDBase = 300000 + os.Getpid()%1000*50
 	}
+}
+
+// slow lets SDK waiters wait minutes: a desktop starting on a busy
+// machine takes longer than the few seconds fast() allows.
+func slow() []request.WaiterOption {
+	return []request.WaiterOption{fast(), request.WithWaiterMaxAttempts(30000)}
+}
+
+// desktopSession creates a session and waits until it is READY.
+func (e *env) desktopSession(t *testing.T, pr profile) *sess {
+	t.Helper()
+	out := must[*nimblestudio.CreateStreamingSessionOutput](t)(e.Admin.CreateStreamingSessionWithContext(ctx(t), &nimblestudio.CreateStreamingSessionInput{
+		StudioId: &pr.Studio, LaunchProfileId: &pr.LaunchProfile}))
+	s := &sess{e: e, studio: pr.Studio, id: out.Session.SessionId, c: e.Admin, profile: pr, t: t}
+	s.waitDesktop()
+	return s
+}
+
+func (s *sess) waitDesktop() {
+	s.t.Helper()
+	check(s.t, s.c.WaitUntilStreamingSessionReadyWithContext(context.Background(), s.in(), slow()...))
+}
+
+func (s *sess) waitStopped() {
+	s.t.Helper()
+	check(s.t, s.c.WaitUntilStreamingSessionStoppedWithContext(context.Background(), s.in(), slow()...))
 }
 
 // streamURL creates a stream of the session and returns its URL.
@@ -61,14 +88,32 @@ func openDesktop(t *testing.T, b context.Context, url string) string {
 	return title
 }
 
-// looksLikeDesktop checks a screenshot: a desktop with a terminal has a
-// dark background and a large light area (xterm's white window), not one
-// flat colour (a blank or an error page).
-func looksLikeDesktop(t *testing.T, shot []byte) {
+// desktopShown waits until the page shows a desktop with a terminal (a
+// dark background and a large light area, xterm's white window, rather
+// than one flat colour: a blank or an error page), and keeps that
+// screenshot as name.
+func desktopShown(t *testing.T, b context.Context, name string) {
 	t.Helper()
+	var last string
+	browsertest.WaitFor(t, b, "the desktop and its terminal on the page", func() (bool, error) {
+		shot, err := chromedp.Run(b, chromedp.FullScreenshot(100))
+		if err != nil {
+			return false, err
+		}
+		light, dark, err := lightAndDark(shot)
+		last = fmt.Sprintf("%d%% light, %d%% dark", light, dark)
+		return err == nil && light >= 10 && dark >= 10, fmt.Errorf("%s", last)
+	})
+	browsertest.Screenshot(t, b, name)
+}
+
+// lightAndDark are the percentages of light and dark pixels of a PNG.
+func lightAndDark(shot []byte) (light, dark int, err error) {
 	img, err := png.Decode(bytes.NewReader(shot))
-	check(t, err)
-	var light, dark, n int
+	if err != nil {
+		return 0, 0, err
+	}
+	n := 0
 	bounds := img.Bounds()
 	for y := bounds.Min.Y; y < bounds.Max.Y; y += 4 {
 		for x := bounds.Min.X; x < bounds.Max.X; x += 4 {
@@ -83,9 +128,7 @@ func looksLikeDesktop(t *testing.T, shot []byte) {
 			n++
 		}
 	}
-	if light < n/10 || dark < n/10 {
-		t.Fatalf("the screenshot does not look like a desktop with a terminal: %d%% light, %d%% dark pixels", light*100/n, dark*100/n)
-	}
+	return light * 100 / n, dark * 100 / n, nil
 }
 
 // typeInTerminal clicks into the xterm (top left of the screen) and types
@@ -114,16 +157,15 @@ func readFileEventually(t *testing.T, path, want string) {
 func TestDesktopInBrowser(t *testing.T) {
 	e := start(t, desktops())
 	pr := makeProfile(t, ctx(t), e.Admin, "desk", withBackups(2), withPersistence(600))
-	s := e.session(t, pr)
-	other := e.session(t, pr)
+	s := e.desktopSession(t, pr)
+	other := e.desktopSession(t, pr)
 	b := browsertest.New(t, browsertest.Options{})
 
 	url, _ := s.streamURL()
 	if title := openDesktop(t, b, url); !strings.Contains(title, *s.id) {
 		t.Fatalf("the stream of %s shows desktop %q", *s.id, title)
 	}
-	_, shot := browsertest.Screenshot(t, b, "desktop")
-	looksLikeDesktop(t, shot)
+	desktopShown(t, b, "desktop")
 
 	word := fmt.Sprintf("word%d", rand.Uint32())
 	typeInTerminal(t, b, "echo "+word+" > ~/typed.txt")
@@ -142,12 +184,11 @@ func TestDesktopInBrowser(t *testing.T) {
 	backupID := s.stopWithBackup()
 	check(t, os.RemoveAll(vol))
 	check(t, s.start(backupID))
-	s.waitReady()
+	s.waitDesktop()
 	readFileEventually(t, filepath.Join(vol, "typed.txt"), word)
 	url, _ = s.streamURL()
 	openDesktop(t, b, url)
-	_, shot = browsertest.Screenshot(t, b, "restarted")
-	looksLikeDesktop(t, shot)
+	desktopShown(t, b, "restarted")
 	typeInTerminal(t, b, "cat ~/typed.txt > ~/again.txt")
 	readFileEventually(t, filepath.Join(vol, "again.txt"), word)
 
@@ -192,7 +233,7 @@ func TestDesktopIsolationAndComponents(t *testing.T) {
 	e := start(t, desktops(root))
 	cx := ctx(t)
 	pr := makeProfile(t, cx, e.Admin, "iso", withBackups(1), withPersistence(600))
-	first := e.session(t, pr) // running while the second one looks around
+	first := e.desktopSession(t, pr) // running while the second one looks around
 	firstVol := filepath.Join(e.dir, "volumes", *first.id)
 
 	probe := strings.Join([]string{
@@ -229,7 +270,7 @@ func TestDesktopIsolationAndComponents(t *testing.T) {
 	}
 	setComponents(sys, usr, fs)
 
-	second := e.session(t, pr)
+	second := e.desktopSession(t, pr)
 	vol := filepath.Join(e.dir, "volumes", *second.id)
 	readFileEventually(t, filepath.Join(vol, "probe.txt"), "brief")
 	probeOut, _ := os.ReadFile(filepath.Join(vol, "probe.txt"))
@@ -261,7 +302,7 @@ func TestDesktopIsolationAndComponents(t *testing.T) {
 
 	// The X server killed: the session leaves READY with a message.
 	killXServer(t, e.App.Config.LocalDesktopUIDBase+1)
-	check(t, second.c.WaitUntilStreamingSessionStoppedWithContext(cx, second.in(), fast()))
+	second.waitStopped()
 	if msg := aws.StringValue(second.get().StatusMessage); !strings.Contains(msg, "ended on its own") {
 		t.Fatalf("status message of the session whose X server died: %q", msg)
 	}
@@ -292,15 +333,15 @@ func TestDesktopIsolationAndComponents(t *testing.T) {
 	setComponents()
 	for range 2 {
 		check(t, first.stop())
-		check(t, first.c.WaitUntilStreamingSessionStoppedWithContext(cx, first.in(), fast()))
+		first.waitStopped()
 		if ps := uidProcesses(t, e.App.Config.LocalDesktopUIDBase); ps != "" {
 			t.Fatalf("processes of a stopped desktop: %s", ps)
 		}
 		check(t, first.start(""))
-		first.waitReady()
+		first.waitDesktop()
 	}
 	check(t, first.stop())
-	check(t, first.c.WaitUntilStreamingSessionStoppedWithContext(cx, first.in(), fast()))
+	first.waitStopped()
 	if ps := uidProcesses(t, e.App.Config.LocalDesktopUIDBase); ps != "" {
 		t.Fatalf("processes of a stopped desktop: %s", ps)
 	}

@@ -37,7 +37,8 @@ export DISPLAY="$display"
 # Caches and sessions of the desktop programs stay out of the home volume.
 export XDG_CACHE_HOME="${XDG_CACHE_HOME:-/tmp/.cache}"
 export XDG_RUNTIME_DIR="${XDG_RUNTIME_DIR:-/tmp/.run}"
-mkdir -p "$XDG_CACHE_HOME" "$XDG_RUNTIME_DIR"
+mkdir -p "$XDG_CACHE_HOME" "$XDG_RUNTIME_DIR" /tmp/.X11-unix 2>/dev/null
+chmod 1777 /tmp/.X11-unix 2>/dev/null
 chmod 700 "$XDG_RUNTIME_DIR"
 rm -f "$NIMBLE_RUNTIME/ready" "$NIMBLE_RUNTIME/failed" "$sock"
 
@@ -83,6 +84,14 @@ done
 run_scripts user
 
 openbox >>"$NIMBLE_RUNTIME/desktop.log" 2>&1 &
+# The terminal starts once the window manager manages the screen: a window
+# mapped while openbox starts up may never be shown.
+i=0
+until xprop -root _NET_SUPPORTING_WM_CHECK 2>/dev/null | grep -q "window id"; do
+	i=$((i + 1))
+	[ "$i" -gt 600 ] && break
+	sleep 0.02
+done
 (cd "$HOME" && exec xterm -geometry 100x30+10+10 -title "opennimble" >>"$NIMBLE_RUNTIME/desktop.log" 2>&1) &
 if [ -n "${NIMBLE_WEBSOCKET_PORT:-}" ]; then
 	websockify --web /usr/share/novnc "$NIMBLE_WEBSOCKET_PORT" --unix-target="$sock" \

@@ -43,7 +43,7 @@ type DesktopOptions struct {
 
 // Programs are what a desktop needs on the host: DesktopsAvailable reports
 // whether they are all installed.
-var Programs = []string{"bwrap", "prlimit", "setpriv", "openbox", "xterm", "xdpyinfo"}
+var Programs = []string{"bwrap", "prlimit", "setpriv", "openbox", "xterm", "xdpyinfo", "xprop"}
 
 // DesktopsAvailable reports whether this host can run desktops, and if not,
 // which program is missing. The X server is Xvnc (or Xtigervnc) of
