@@ -84,6 +84,9 @@ type Config struct {
 	// SimDir is the simulated driver's folder (default <data-dir>/sim).
 	// Replicas on one PostgreSQL store must all name the same folder.
 	SimDir string
+	// PortalIdleTimeout ends a studio portal session after this long
+	// without a request (portal.DefaultIdleTimeout when 0).
+	PortalIdleTimeout time.Duration
 	// JobLease is how long a replica owns a lifecycle job it claimed: the
 	// longest a killed replica's work waits to be taken over. 0: one minute
 	// with SQLite (a restart frees the leases at once), 15s with PostgreSQL.
@@ -157,8 +160,8 @@ func (c *Config) Validate() error {
 	if c.Store != "" && c.Store != "sqlite" && !c.SharedStore() {
 		errs = append(errs, "store: want sqlite or a postgres:// URL")
 	}
-	if c.JobLease < 0 {
-		errs = append(errs, "job-lease must not be negative")
+	if c.JobLease < 0 || c.PortalIdleTimeout < 0 {
+		errs = append(errs, "job-lease and portal-idle-timeout must not be negative")
 	}
 	if c.Seed != 0 && !c.Emulator {
 		errs = append(errs, "seed needs emulator mode: seeded tokens, such as those of stream URLs, are guessable")
@@ -338,8 +341,11 @@ func Start(ctx context.Context, cfg Config, o Options) (*App, error) {
 		Emulator:       cfg.Emulator,
 		EmulatorAdmins: cfg.EmulatorAdmins,
 	}
+	// The API and the portal share one authorised handler: the portal may
+	// do exactly what the API allows its signed-in principal.
+	authorised := authz.New(svc, store, authz.Config{Region: cfg.Region, AccountID: cfg.AccountID})
 	srv := server.New(server.Options{
-		Handler:    authz.New(svc, store, authz.Config{Region: cfg.Region, AccountID: cfg.AccountID}),
+		Handler:    authorised,
 		Auth:       verifier,
 		Logger:     o.Logger,
 		Timestamps: server.TimestampMode(cfg.Timestamps),
@@ -347,6 +353,7 @@ func Start(ctx context.Context, cfg Config, o Options) (*App, error) {
 		Hook:       ctl.hook(),
 	})
 	a.routes(srv)
+	a.mountPortal(srv, authorised, public, o)
 	a.mountControls(srv, verifier, svc, o.Clock, o.Logger)
 	a.srv = &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn)}
 	go func() {

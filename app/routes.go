@@ -9,6 +9,8 @@ import (
 	"time"
 
 	opennimble "github.com/opennimble/opennimble"
+	"github.com/opennimble/opennimble/api"
+	"github.com/opennimble/opennimble/portal"
 	"github.com/opennimble/opennimble/server"
 )
 
@@ -38,7 +40,6 @@ func (a *App) routes(srv *server.Server) {
 		})
 	}))
 	srv.Handle("/_stream/", http.HandlerFunc(a.streamPage))
-	srv.Handle("/portal/", http.HandlerFunc(a.portalPage))
 }
 
 var streamTmpl = template.Must(template.New("stream").Parse(`<!doctype html>
@@ -115,33 +116,18 @@ func (a *App) streamPage(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-var portalTmpl = template.Must(template.New("portal").Parse(`<!doctype html>
-<html><head><meta charset="utf-8"><title>{{.Name}} · opennimble</title></head>
-<body>
-<h1>Studio {{.Name}}</h1>
-<p>This is the studio URL of an opennimble server (Nimble Studio API, 2020-08-01).
-Artists reach their workstations through the stream URL of a streaming session
-(<code>CreateStreamingSessionStream</code>); administrators use the API at
-<code>{{.Endpoint}}</code> with any AWS client, for example:</p>
-<pre>aws nimble list-launch-profiles --endpoint-url {{.Endpoint}} --region {{.Region}} --studio-id &lt;studio id&gt;</pre>
-</body></html>
-`))
-
-// portalPage answers a studio's studioUrl with a page that names the studio
-// and says how to reach it; it shows no data, since it is not signed.
-func (a *App) portalPage(w http.ResponseWriter, r *http.Request) {
-	name := strings.TrimPrefix(r.URL.Path, "/portal/")
-	if name == "" || strings.Trim(name, "abcdefghijklmnopqrstuvwxyz0123456789") != "" {
-		http.NotFound(w, r)
-		return
-	}
-	w.Header().Set("Content-Type", "text/html; charset=utf-8")
-	_ = portalTmpl.Execute(w, map[string]string{"Name": name, "Endpoint": a.publicURL(), "Region": a.Config.Region})
-}
-
-func (a *App) publicURL() string {
-	if a.Config.PublicURL != "" {
-		return a.Config.PublicURL
-	}
-	return a.URL
+// mountPortal serves the studio portal at every studio's studioUrl
+// (/portal/<studioName>), acting through the API's authorised handler.
+func (a *App) mountPortal(srv *server.Server, authorised api.Handler, public string, o Options) {
+	p := portal.New(portal.Options{
+		API: authorised,
+		Providers: []portal.Provider{&portal.KeyProvider{
+			Credentials: a.Store, Emulator: a.Config.Emulator, EmulatorAdmins: a.Config.EmulatorAdmins}},
+		PublicURL:   public,
+		IdleTimeout: a.Config.PortalIdleTimeout,
+		Clock:       o.AuthClock,
+		Logger:      o.Logger,
+	})
+	srv.Handle("/portal/", p)
+	srv.Handle(portal.StaticPrefix, p)
 }

@@ -96,7 +96,7 @@ func TestValidationThroughClient(t *testing.T) {
 	mustCode(t, err, "ResourceNotFoundException")
 }
 
-func TestStudioURLServesAPage(t *testing.T) {
+func TestStudioURLServesThePortal(t *testing.T) {
 	e := start(t)
 	id := e.studio("portal")
 	s := must[*nimblestudio.GetStudioOutput](t)(e.Admin.GetStudioWithContext(ctx(t), &nimblestudio.GetStudioInput{StudioId: &id}))
@@ -104,7 +104,9 @@ func TestStudioURLServesAPage(t *testing.T) {
 	check(t, err)
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if resp.StatusCode != 200 || !strings.Contains(string(body), "Studio portal") {
-		t.Fatalf("%d %s", resp.StatusCode, body)
+	// The studio portal: a browser not signed in lands on its sign-in page.
+	if resp.StatusCode != 200 || !strings.HasSuffix(resp.Request.URL.Path, "/portal/portal/signin") ||
+		!strings.Contains(string(body), "Sign in to portal") || !strings.Contains(string(body), `action="/portal/portal/signin/key"`) {
+		t.Fatalf("%d %s %s", resp.StatusCode, resp.Request.URL, body)
 	}
 }
