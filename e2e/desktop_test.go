@@ -21,6 +21,7 @@ import (
 	"github.com/coder/websocket"
 
 	"github.com/opennimble/opennimble/app"
+	"github.com/opennimble/opennimble/driver/local"
 	"github.com/opennimble/opennimble/internal/browsertest"
 )
 
@@ -347,13 +348,15 @@ func TestDesktopIsolationAndComponents(t *testing.T) {
 	}
 }
 
+// sessionLog is what "opennimble session-log" prints (its function, to
+// spare the test a build of the binary).
 func sessionLog(t *testing.T, dataDir, id string) string {
 	t.Helper()
-	out, err := exec.Command(binary(t), "session-log", "--data-dir", dataDir, id).CombinedOutput()
+	b, err := local.SessionLog(dataDir, id)
 	if err != nil {
-		t.Fatalf("opennimble session-log: %v\n%s", err, out)
+		t.Fatalf("session log: %v", err)
 	}
-	return string(out)
+	return string(b)
 }
 
 // uidProcesses lists, with ps, the processes running as uid.
