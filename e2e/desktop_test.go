@@ -15,7 +15,6 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go/aws"
-	"github.com/aws/aws-sdk-go/aws/request"
 	"github.com/aws/aws-sdk-go/service/nimblestudio"
 	"github.com/chromedp/chromedp"
 	"github.com/coder/websocket"
@@ -39,12 +38,6 @@ func desktops(roots ...string) option {
 	}
 }
 
-// slow lets SDK waiters wait minutes: a desktop starting on a busy
-// machine takes longer than the few seconds fast() allows.
-func slow() []request.WaiterOption {
-	return []request.WaiterOption{fast(), request.WithWaiterMaxAttempts(30000)}
-}
-
 // desktopSession creates a session and waits until it is READY.
 func (e *env) desktopSession(t *testing.T, pr profile) *sess {
 	t.Helper()
@@ -55,14 +48,29 @@ func (e *env) desktopSession(t *testing.T, pr profile) *sess {
 	return s
 }
 
-func (s *sess) waitDesktop() {
-	s.t.Helper()
-	check(s.t, s.c.WaitUntilStreamingSessionReadyWithContext(context.Background(), s.in(), slow()...))
-}
+func (s *sess) waitDesktop() { s.waitState("READY") }
 
-func (s *sess) waitStopped() {
+func (s *sess) waitStopped() { s.waitState("STOPPED") }
+
+// waitState polls the session until it is in state. A driver step that
+// takes longer than the driver's wait (a desktop starting on a busy
+// machine) is asked again after a retry delay on the server's clock, which
+// is the test's fake clock: it is moved on while the session is on its way.
+func (s *sess) waitState(state string) {
 	s.t.Helper()
-	check(s.t, s.c.WaitUntilStreamingSessionStoppedWithContext(context.Background(), s.in(), slow()...))
+	deadline := time.Now().Add(5 * time.Minute)
+	for {
+		got := s.get()
+		st := aws.StringValue(got.State)
+		switch {
+		case st == state:
+			return
+		case strings.HasSuffix(st, "_FAILED") || time.Now().After(deadline):
+			s.t.Fatalf("session %s: want %s, got %s", *s.id, state, got)
+		}
+		s.e.Clock.Advance(time.Second)
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 // streamURL creates a stream of the session and returns its URL.
