@@ -339,7 +339,7 @@ func TestDesktopIsolationAndComponents(t *testing.T) {
 	}
 
 	// Stop/start cycles leave no stray process.
-	setComponents()
+	setComponents(sys)
 	for range 2 {
 		check(t, first.stop())
 		first.waitStopped()
