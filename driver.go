@@ -56,6 +56,26 @@ type Driver interface {
 	DeleteBackup(ctx context.Context, p DeleteBackupParams) (Progress, error)
 }
 
+// Step names a kind of driver operation: one method of Driver. Drivers key
+// their operations by it, the service records the steps of a transition by
+// it, and lifecycle faults name it.
+type Step string
+
+// The steps of the Driver interface.
+const (
+	StepProvision    Step = "provision"
+	StepStop         Step = "stop"
+	StepStart        Step = "start"
+	StepTerminate    Step = "terminate"
+	StepSnapshot     Step = "snapshot"
+	StepRestore      Step = "restore"
+	StepDeleteVolume Step = "delete-volume"
+	StepDeleteBackup Step = "delete-backup"
+)
+
+// Steps lists every step.
+var Steps = []Step{StepProvision, StepStop, StepStart, StepTerminate, StepSnapshot, StepRestore, StepDeleteVolume, StepDeleteBackup}
+
 // Progress reports how far a driver operation is.
 type Progress struct {
 	Done bool
@@ -196,6 +216,36 @@ type Watcher interface {
 	// it runs, a *DriverError when it is gone or failed, any other error when
 	// the driver cannot tell now.
 	Check(ctx context.Context, sessionID, studioID string) error
+}
+
+// DriverAs finds the optional interface T (Watcher, Streamer, Resetter,
+// StateDumper) on d or on the drivers it wraps: a decorator (the emulator's
+// fault injection) offers Unwrap() Driver, as wrapped errors offer Unwrap.
+func DriverAs[T any](d Driver) (T, bool) {
+	for d != nil {
+		if t, ok := d.(T); ok {
+			return t, true
+		}
+		u, ok := d.(interface{ Unwrap() Driver })
+		if !ok {
+			break
+		}
+		d = u.Unwrap()
+	}
+	var zero T
+	return zero, false
+}
+
+// Resetter is implemented by drivers that can forget every session, volume
+// and backup, as if new: the emulator's reset calls it.
+type Resetter interface {
+	Reset() error
+}
+
+// StateDumper is implemented by drivers that can show what they hold, as a
+// JSON-encodable value: the emulator's state dump includes it.
+type StateDumper interface {
+	DumpState() any
 }
 
 // Streamer is implemented by drivers whose workstations serve their remote

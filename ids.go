@@ -28,29 +28,44 @@ type RandomIDs struct{}
 func (RandomIDs) New(prefix string) string { return prefix + "-" + RandomIDs{}.Token(IDLength) }
 
 // Token returns n random characters.
-func (RandomIDs) Token(n int) string {
+func (RandomIDs) Token(n int) string { return RandomString(n, idAlphabet) }
+
+// RandomString returns n characters of alphabet drawn uniformly from
+// crypto/rand (secrets, access keys, ids).
+func RandomString(n int, alphabet string) string {
 	b := make([]byte, n)
-	max := big.NewInt(int64(len(idAlphabet)))
+	max := big.NewInt(int64(len(alphabet)))
 	for i := range b {
 		x, err := rand.Int(rand.Reader, max)
 		if err != nil {
 			panic(err)
 		}
-		b[i] = idAlphabet[x.Int64()]
+		b[i] = alphabet[x.Int64()]
 	}
 	return string(b)
 }
 
 // SeededIDs is deterministic: the same seed gives the same sequence of ids,
-// for reproducible test runs.
+// for reproducible test runs. Reset starts the sequence again, which a reset
+// of a seeded server does.
 type SeededIDs struct {
-	mu  sync.Mutex
-	rng *mrand.Rand
+	seed uint64
+	mu   sync.Mutex
+	rng  *mrand.Rand
 }
 
 // NewSeededIDs returns a deterministic generator.
 func NewSeededIDs(seed uint64) *SeededIDs {
-	return &SeededIDs{rng: mrand.New(mrand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
+	s := &SeededIDs{seed: seed}
+	s.Reset()
+	return s
+}
+
+// Reset starts the sequence again from the seed.
+func (s *SeededIDs) Reset() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.rng = mrand.New(mrand.NewPCG(s.seed, s.seed^0x9e3779b97f4a7c15))
 }
 
 // New returns the next id with the given prefix.

@@ -121,7 +121,7 @@ type Tx interface {
 }
 
 // Store is the durable state of a server. An acknowledged Update survives a
-// crash. Implementations: sqlite (embedded default) and, later, postgres.
+// crash. Implementations: sqlite (embedded default) and postgres.
 type Store interface {
 	// View runs fn in a read-only transaction.
 	View(ctx context.Context, fn func(Tx) error) error

@@ -9,8 +9,9 @@ import (
 	"github.com/opennimble/opennimble/internal/gen"
 )
 
-// TestGeneratedCodeIsFresh fails when the committed zz_*.go files differ from
-// what cmd/nimblegen writes from the model today: regenerate with
+// TestGeneratedCodeIsFresh fails when the committed zz_*.go files, or the
+// model files under model/ that `opennimble model install` writes, differ
+// from what cmd/nimblegen writes from the model today: regenerate with
 // `go run ./cmd/nimblegen` and commit.
 func TestGeneratedCodeIsFresh(t *testing.T) {
 	dir, err := gen.ModelDir()
@@ -26,6 +27,8 @@ func TestGeneratedCodeIsFresh(t *testing.T) {
 		t.Fatal(err)
 	}
 	committed, _ := filepath.Glob("zz_*.go")
+	models, _ := filepath.Glob(gen.ModelDirInAPI + "/*")
+	committed = append(committed, models...)
 	if len(committed) != len(files) {
 		t.Errorf("committed %d generated files %v, generator writes %d", len(committed), committed, len(files))
 	}

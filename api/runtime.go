@@ -30,6 +30,13 @@ type Request interface {
 	Body() []byte
 }
 
+// Input is implemented by every operation's input: its string members
+// (labels, query strings, headers and body), by model name.
+type Input interface {
+	Member(name string) string
+	WithMember(name, v string) Input
+}
+
 // Marshaler is implemented by every generated structure: it appends the
 // structure's JSON to b.
 type Marshaler interface {
@@ -117,9 +124,6 @@ func (v *Validator) Err() error {
 		Message: fmt.Sprintf("%d validation %s detected: %s", len(v.errs), noun, strings.Join(v.errs, "; ")),
 	}
 }
-
-// Len reports how many violations were recorded.
-func (v *Validator) Len() int { return len(v.errs) }
 
 func join(path, member string) string {
 	if path == "" {
@@ -353,12 +357,6 @@ func appendStringMap(b []byte, m map[string]string) []byte {
 		b = appendString(b, m[k])
 	}
 	return append(b, '}')
-}
-
-// MarshalJSON renders m with the default options; used by the codec for
-// generic encoding and by tests.
-func MarshalJSON(m Marshaler, o *EncodeOptions) []byte {
-	return m.AppendJSON(make([]byte, 0, 256), o)
 }
 
 // AppendString appends s as a JSON string, escaped as encoding/json does.

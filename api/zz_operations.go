@@ -895,6 +895,1729 @@ var Operations = []*Operation{
 	},
 }
 
+// Around runs around one request of a decorated Handler: op names the
+// operation, in is its input, and call runs the wrapped handler's method with
+// an input of the same type (in itself, or a changed copy of it).
+type Around func(ctx context.Context, op string, in any, call func(context.Context, any) (any, error)) (any, error)
+
+// Decorate returns a Handler whose every method runs around, which may call
+// the method of the same name of next.
+func Decorate(next Handler, around Around) Handler { return &decorated{next: next, around: around} }
+
+type decorated struct {
+	next   Handler
+	around Around
+}
+
+func (d *decorated) AcceptEulas(ctx context.Context, in *AcceptEulasRequest) (*AcceptEulasResponse, error) {
+	out, err := d.around(ctx, "AcceptEulas", in, func(ctx context.Context, in any) (any, error) {
+		return d.next.AcceptEulas(ctx, in.(*AcceptEulasRequest))
+	})
+	o, _ := out.(*AcceptEulasResponse)
+	return o, err
+}
+
+func (d *decorated) CreateLaunchProfile(ctx context.Context, in *CreateLaunchProfileRequest) (*CreateLaunchProfileResponse, error) {
+	out, err := d.around(ctx, "CreateLaunchProfile", in, func(ctx context.Context, in any) (any, error) {
+		return d.next.CreateLaunchProfile(ctx, in.(*CreateLaunchProfileRequest))
+	})
+	o, _ := out.(*CreateLaunchProfileResponse)
+	return o, err
+}
+
+func (d *decorated) CreateStreamingImage(ctx context.Context, in *CreateStreamingImageRequest) (*CreateStreamingImageResponse, error) {
+	out, err := d.around(ctx, "CreateStreamingImage", in, func(ctx context.Context, in any) (any, error) {
+		return d.next.CreateStreamingImage(ctx, in.(*CreateStreamingImageRequest))
+	})
+	o, _ := out.(*CreateStreamingImageResponse)
+	return o, err
+}
+
+func (d *decorated) CreateStreamingSession(ctx context.Context, in *CreateStreamingSessionRequest) (*CreateStreamingSessionResponse, error) {
+	out, err := d.around(ctx, "CreateStreamingSession", in, func(ctx context.Context, in any) (any, error) {
+		return d.next.CreateStreamingSession(ctx, in.(*CreateStreamingSessionRequest))
+	})
+	o, _ := out.(*CreateStreamingSessionResponse)
+	return o, err
+}
+
+func (d *decorated) CreateStreamingSessionStream(ctx context.Context, in *CreateStreamingSessionStreamRequest) (*CreateStreamingSessionStreamResponse, error) {
+	out, err := d.around(ctx, "CreateStreamingSessionStream", in, func(ctx context.Context, in any) (any, error) {
+		return d.next.CreateStreamingSessionStream(ctx, in.(*CreateStreamingSessionStreamRequest))
+	})
+	o, _ := out.(*CreateStreamingSessionStreamResponse)
+	return o, err
+}
+
+func (d *decorated) CreateStudio(ctx context.Context, in *CreateStudioRequest) (*CreateStudioResponse, error) {
+	out, err := d.around(ctx, "CreateStudio", in, func(ctx context.Context, in any) (any, error) {
+		return d.next.CreateStudio(ctx, in.(*CreateStudioRequest))
+	})
+	o, _ := out.(*CreateStudioResponse)
+	return o, err
+}
+
+func (d *decorated) CreateStudioComponent(ctx context.Context, in *CreateStudioComponentRequest) (*CreateStudioComponentResponse, error) {
+	out, err := d.around(ctx, "CreateStudioComponent", in, func(ctx context.Context, in any) (any, error) {
+		return d.next.CreateStudioComponent(ctx, in.(*CreateStudioComponentRequest))
+	})
+	o, _ := out.(*CreateStudioComponentResponse)
+	return o, err
+}
+
+func (d *decorated) DeleteLaunchProfile(ctx context.Context, in *DeleteLaunchProfileRequest) (*DeleteLaunchProfileResponse, error) {
+	out, err := d.around(ctx, "DeleteLaunchProfile", in, func(ctx context.Context, in any) (any, error) {
+		return d.next.DeleteLaunchProfile(ctx, in.(*DeleteLaunchProfileRequest))
+	})
+	o, _ := out.(*DeleteLaunchProfileResponse)
+	return o, err
+}
+
+func (d *decorated) DeleteLaunchProfileMember(ctx context.Context, in *DeleteLaunchProfileMemberRequest) (*DeleteLaunchProfileMemberResponse, error) {
+	out, err := d.around(ctx, "DeleteLaunchProfileMember", in, func(ctx context.Context, in any) (any, error) {
+		return d.next.DeleteLaunchProfileMember(ctx, in.(*DeleteLaunchProfileMemberRequest))
+	})
+	o, _ := out.(*DeleteLaunchProfileMemberResponse)
+	return o, err
+}
+
+func (d *decorated) DeleteStreamingImage(ctx context.Context, in *DeleteStreamingImageRequest) (*DeleteStreamingImageResponse, error) {
+	out, err := d.around(ctx, "DeleteStreamingImage", in, func(ctx context.Context, in any) (any, error) {
+		return d.next.DeleteStreamingImage(ctx, in.(*DeleteStreamingImageRequest))
+	})
+	o, _ := out.(*DeleteStreamingImageResponse)
+	return o, err
+}
+
+func (d *decorated) DeleteStreamingSession(ctx context.Context, in *DeleteStreamingSessionRequest) (*DeleteStreamingSessionResponse, error) {
+	out, err := d.around(ctx, "DeleteStreamingSession", in, func(ctx context.Context, in any) (any, error) {
+		return d.next.DeleteStreamingSession(ctx, in.(*DeleteStreamingSessionRequest))
+	})
+	o, _ := out.(*DeleteStreamingSessionResponse)
+	return o, err
+}
+
+func (d *decorated) DeleteStudio(ctx context.Context, in *DeleteStudioRequest) (*DeleteStudioResponse, error) {
+	out, err := d.around(ctx, "DeleteStudio", in, func(ctx context.Context, in any) (any, error) {
+		return d.next.DeleteStudio(ctx, in.(*DeleteStudioRequest))
+	})
+	o, _ := out.(*DeleteStudioResponse)
+	return o, err
+}
+
+func (d *decorated) DeleteStudioComponent(ctx context.Context, in *DeleteStudioComponentRequest) (*DeleteStudioComponentResponse, error) {
+	out, err := d.around(ctx, "DeleteStudioComponent", in, func(ctx context.Context, in any) (any, error) {
+		return d.next.DeleteStudioComponent(ctx, in.(*DeleteStudioComponentRequest))
+	})
+	o, _ := out.(*DeleteStudioComponentResponse)
+	return o, err
+}
+
+func (d *decorated) DeleteStudioMember(ctx context.Context, in *DeleteStudioMemberRequest) (*DeleteStudioMemberResponse, error) {
+	out, err := d.around(ctx, "DeleteStudioMember", in, func(ctx context.Context, in any) (any, error) {
+		return d.next.DeleteStudioMember(ctx, in.(*DeleteStudioMemberRequest))
+	})
+	o, _ := out.(*DeleteStudioMemberResponse)
+	return o, err
+}
+
+func (d *decorated) GetEula(ctx context.Context, in *GetEulaRequest) (*GetEulaResponse, error) {
+	out, err := d.around(ctx, "GetEula", in, func(ctx context.Context, in any) (any, error) { return d.next.GetEula(ctx, in.(*GetEulaRequest)) })
+	o, _ := out.(*GetEulaResponse)
+	return o, err
+}
+
+func (d *decorated) GetLaunchProfile(ctx context.Context, in *GetLaunchProfileRequest) (*GetLaunchProfileResponse, error) {
+	out, err := d.around(ctx, "GetLaunchProfile", in, func(ctx context.Context, in any) (any, error) {
+		return d.next.GetLaunchProfile(ctx, in.(*GetLaunchProfileRequest))
+	})
+	o, _ := out.(*GetLaunchProfileResponse)
+	return o, err
+}
+
+func (d *decorated) GetLaunchProfileDetails(ctx context.Context, in *GetLaunchProfileDetailsRequest) (*GetLaunchProfileDetailsResponse, error) {
+	out, err := d.around(ctx, "GetLaunchProfileDetails", in, func(ctx context.Context, in any) (any, error) {
+		return d.next.GetLaunchProfileDetails(ctx, in.(*GetLaunchProfileDetailsRequest))
+	})
+	o, _ := out.(*GetLaunchProfileDetailsResponse)
+	return o, err
+}
+
+func (d *decorated) GetLaunchProfileInitialization(ctx context.Context, in *GetLaunchProfileInitializationRequest) (*GetLaunchProfileInitializationResponse, error) {
+	out, err := d.around(ctx, "GetLaunchProfileInitialization", in, func(ctx context.Context, in any) (any, error) {
+		return d.next.GetLaunchProfileInitialization(ctx, in.(*GetLaunchProfileInitializationRequest))
+	})
+	o, _ := out.(*GetLaunchProfileInitializationResponse)
+	return o, err
+}
+
+func (d *decorated) GetLaunchProfileMember(ctx context.Context, in *GetLaunchProfileMemberRequest) (*GetLaunchProfileMemberResponse, error) {
+	out, err := d.around(ctx, "GetLaunchProfileMember", in, func(ctx context.Context, in any) (any, error) {
+		return d.next.GetLaunchProfileMember(ctx, in.(*GetLaunchProfileMemberRequest))
+	})
+	o, _ := out.(*GetLaunchProfileMemberResponse)
+	return o, err
+}
+
+func (d *decorated) GetStreamingImage(ctx context.Context, in *GetStreamingImageRequest) (*GetStreamingImageResponse, error) {
+	out, err := d.around(ctx, "GetStreamingImage", in, func(ctx context.Context, in any) (any, error) {
+		return d.next.GetStreamingImage(ctx, in.(*GetStreamingImageRequest))
+	})
+	o, _ := out.(*GetStreamingImageResponse)
+	return o, err
+}
+
+func (d *decorated) GetStreamingSession(ctx context.Context, in *GetStreamingSessionRequest) (*GetStreamingSessionResponse, error) {
+	out, err := d.around(ctx, "GetStreamingSession", in, func(ctx context.Context, in any) (any, error) {
+		return d.next.GetStreamingSession(ctx, in.(*GetStreamingSessionRequest))
+	})
+	o, _ := out.(*GetStreamingSessionResponse)
+	return o, err
+}
+
+func (d *decorated) GetStreamingSessionBackup(ctx context.Context, in *GetStreamingSessionBackupRequest) (*GetStreamingSessionBackupResponse, error) {
+	out, err := d.around(ctx, "GetStreamingSessionBackup", in, func(ctx context.Context, in any) (any, error) {
+		return d.next.GetStreamingSessionBackup(ctx, in.(*GetStreamingSessionBackupRequest))
+	})
+	o, _ := out.(*GetStreamingSessionBackupResponse)
+	return o, err
+}
+
+func (d *decorated) GetStreamingSessionStream(ctx context.Context, in *GetStreamingSessionStreamRequest) (*GetStreamingSessionStreamResponse, error) {
+	out, err := d.around(ctx, "GetStreamingSessionStream", in, func(ctx context.Context, in any) (any, error) {
+		return d.next.GetStreamingSessionStream(ctx, in.(*GetStreamingSessionStreamRequest))
+	})
+	o, _ := out.(*GetStreamingSessionStreamResponse)
+	return o, err
+}
+
+func (d *decorated) GetStudio(ctx context.Context, in *GetStudioRequest) (*GetStudioResponse, error) {
+	out, err := d.around(ctx, "GetStudio", in, func(ctx context.Context, in any) (any, error) { return d.next.GetStudio(ctx, in.(*GetStudioRequest)) })
+	o, _ := out.(*GetStudioResponse)
+	return o, err
+}
+
+func (d *decorated) GetStudioComponent(ctx context.Context, in *GetStudioComponentRequest) (*GetStudioComponentResponse, error) {
+	out, err := d.around(ctx, "GetStudioComponent", in, func(ctx context.Context, in any) (any, error) {
+		return d.next.GetStudioComponent(ctx, in.(*GetStudioComponentRequest))
+	})
+	o, _ := out.(*GetStudioComponentResponse)
+	return o, err
+}
+
+func (d *decorated) GetStudioMember(ctx context.Context, in *GetStudioMemberRequest) (*GetStudioMemberResponse, error) {
+	out, err := d.around(ctx, "GetStudioMember", in, func(ctx context.Context, in any) (any, error) {
+		return d.next.GetStudioMember(ctx, in.(*GetStudioMemberRequest))
+	})
+	o, _ := out.(*GetStudioMemberResponse)
+	return o, err
+}
+
+func (d *decorated) ListEulaAcceptances(ctx context.Context, in *ListEulaAcceptancesRequest) (*ListEulaAcceptancesResponse, error) {
+	out, err := d.around(ctx, "ListEulaAcceptances", in, func(ctx context.Context, in any) (any, error) {
+		return d.next.ListEulaAcceptances(ctx, in.(*ListEulaAcceptancesRequest))
+	})
+	o, _ := out.(*ListEulaAcceptancesResponse)
+	return o, err
+}
+
+func (d *decorated) ListEulas(ctx context.Context, in *ListEulasRequest) (*ListEulasResponse, error) {
+	out, err := d.around(ctx, "ListEulas", in, func(ctx context.Context, in any) (any, error) { return d.next.ListEulas(ctx, in.(*ListEulasRequest)) })
+	o, _ := out.(*ListEulasResponse)
+	return o, err
+}
+
+func (d *decorated) ListLaunchProfileMembers(ctx context.Context, in *ListLaunchProfileMembersRequest) (*ListLaunchProfileMembersResponse, error) {
+	out, err := d.around(ctx, "ListLaunchProfileMembers", in, func(ctx context.Context, in any) (any, error) {
+		return d.next.ListLaunchProfileMembers(ctx, in.(*ListLaunchProfileMembersRequest))
+	})
+	o, _ := out.(*ListLaunchProfileMembersResponse)
+	return o, err
+}
+
+func (d *decorated) ListLaunchProfiles(ctx context.Context, in *ListLaunchProfilesRequest) (*ListLaunchProfilesResponse, error) {
+	out, err := d.around(ctx, "ListLaunchProfiles", in, func(ctx context.Context, in any) (any, error) {
+		return d.next.ListLaunchProfiles(ctx, in.(*ListLaunchProfilesRequest))
+	})
+	o, _ := out.(*ListLaunchProfilesResponse)
+	return o, err
+}
+
+func (d *decorated) ListStreamingImages(ctx context.Context, in *ListStreamingImagesRequest) (*ListStreamingImagesResponse, error) {
+	out, err := d.around(ctx, "ListStreamingImages", in, func(ctx context.Context, in any) (any, error) {
+		return d.next.ListStreamingImages(ctx, in.(*ListStreamingImagesRequest))
+	})
+	o, _ := out.(*ListStreamingImagesResponse)
+	return o, err
+}
+
+func (d *decorated) ListStreamingSessionBackups(ctx context.Context, in *ListStreamingSessionBackupsRequest) (*ListStreamingSessionBackupsResponse, error) {
+	out, err := d.around(ctx, "ListStreamingSessionBackups", in, func(ctx context.Context, in any) (any, error) {
+		return d.next.ListStreamingSessionBackups(ctx, in.(*ListStreamingSessionBackupsRequest))
+	})
+	o, _ := out.(*ListStreamingSessionBackupsResponse)
+	return o, err
+}
+
+func (d *decorated) ListStreamingSessions(ctx context.Context, in *ListStreamingSessionsRequest) (*ListStreamingSessionsResponse, error) {
+	out, err := d.around(ctx, "ListStreamingSessions", in, func(ctx context.Context, in any) (any, error) {
+		return d.next.ListStreamingSessions(ctx, in.(*ListStreamingSessionsRequest))
+	})
+	o, _ := out.(*ListStreamingSessionsResponse)
+	return o, err
+}
+
+func (d *decorated) ListStudioComponents(ctx context.Context, in *ListStudioComponentsRequest) (*ListStudioComponentsResponse, error) {
+	out, err := d.around(ctx, "ListStudioComponents", in, func(ctx context.Context, in any) (any, error) {
+		return d.next.ListStudioComponents(ctx, in.(*ListStudioComponentsRequest))
+	})
+	o, _ := out.(*ListStudioComponentsResponse)
+	return o, err
+}
+
+func (d *decorated) ListStudioMembers(ctx context.Context, in *ListStudioMembersRequest) (*ListStudioMembersResponse, error) {
+	out, err := d.around(ctx, "ListStudioMembers", in, func(ctx context.Context, in any) (any, error) {
+		return d.next.ListStudioMembers(ctx, in.(*ListStudioMembersRequest))
+	})
+	o, _ := out.(*ListStudioMembersResponse)
+	return o, err
+}
+
+func (d *decorated) ListStudios(ctx context.Context, in *ListStudiosRequest) (*ListStudiosResponse, error) {
+	out, err := d.around(ctx, "ListStudios", in, func(ctx context.Context, in any) (any, error) {
+		return d.next.ListStudios(ctx, in.(*ListStudiosRequest))
+	})
+	o, _ := out.(*ListStudiosResponse)
+	return o, err
+}
+
+func (d *decorated) ListTagsForResource(ctx context.Context, in *ListTagsForResourceRequest) (*ListTagsForResourceResponse, error) {
+	out, err := d.around(ctx, "ListTagsForResource", in, func(ctx context.Context, in any) (any, error) {
+		return d.next.ListTagsForResource(ctx, in.(*ListTagsForResourceRequest))
+	})
+	o, _ := out.(*ListTagsForResourceResponse)
+	return o, err
+}
+
+func (d *decorated) PutLaunchProfileMembers(ctx context.Context, in *PutLaunchProfileMembersRequest) (*PutLaunchProfileMembersResponse, error) {
+	out, err := d.around(ctx, "PutLaunchProfileMembers", in, func(ctx context.Context, in any) (any, error) {
+		return d.next.PutLaunchProfileMembers(ctx, in.(*PutLaunchProfileMembersRequest))
+	})
+	o, _ := out.(*PutLaunchProfileMembersResponse)
+	return o, err
+}
+
+func (d *decorated) PutStudioMembers(ctx context.Context, in *PutStudioMembersRequest) (*PutStudioMembersResponse, error) {
+	out, err := d.around(ctx, "PutStudioMembers", in, func(ctx context.Context, in any) (any, error) {
+		return d.next.PutStudioMembers(ctx, in.(*PutStudioMembersRequest))
+	})
+	o, _ := out.(*PutStudioMembersResponse)
+	return o, err
+}
+
+func (d *decorated) StartStreamingSession(ctx context.Context, in *StartStreamingSessionRequest) (*StartStreamingSessionResponse, error) {
+	out, err := d.around(ctx, "StartStreamingSession", in, func(ctx context.Context, in any) (any, error) {
+		return d.next.StartStreamingSession(ctx, in.(*StartStreamingSessionRequest))
+	})
+	o, _ := out.(*StartStreamingSessionResponse)
+	return o, err
+}
+
+func (d *decorated) StartStudioSSOConfigurationRepair(ctx context.Context, in *StartStudioSSOConfigurationRepairRequest) (*StartStudioSSOConfigurationRepairResponse, error) {
+	out, err := d.around(ctx, "StartStudioSSOConfigurationRepair", in, func(ctx context.Context, in any) (any, error) {
+		return d.next.StartStudioSSOConfigurationRepair(ctx, in.(*StartStudioSSOConfigurationRepairRequest))
+	})
+	o, _ := out.(*StartStudioSSOConfigurationRepairResponse)
+	return o, err
+}
+
+func (d *decorated) StopStreamingSession(ctx context.Context, in *StopStreamingSessionRequest) (*StopStreamingSessionResponse, error) {
+	out, err := d.around(ctx, "StopStreamingSession", in, func(ctx context.Context, in any) (any, error) {
+		return d.next.StopStreamingSession(ctx, in.(*StopStreamingSessionRequest))
+	})
+	o, _ := out.(*StopStreamingSessionResponse)
+	return o, err
+}
+
+func (d *decorated) TagResource(ctx context.Context, in *TagResourceRequest) (*TagResourceResponse, error) {
+	out, err := d.around(ctx, "TagResource", in, func(ctx context.Context, in any) (any, error) {
+		return d.next.TagResource(ctx, in.(*TagResourceRequest))
+	})
+	o, _ := out.(*TagResourceResponse)
+	return o, err
+}
+
+func (d *decorated) UntagResource(ctx context.Context, in *UntagResourceRequest) (*UntagResourceResponse, error) {
+	out, err := d.around(ctx, "UntagResource", in, func(ctx context.Context, in any) (any, error) {
+		return d.next.UntagResource(ctx, in.(*UntagResourceRequest))
+	})
+	o, _ := out.(*UntagResourceResponse)
+	return o, err
+}
+
+func (d *decorated) UpdateLaunchProfile(ctx context.Context, in *UpdateLaunchProfileRequest) (*UpdateLaunchProfileResponse, error) {
+	out, err := d.around(ctx, "UpdateLaunchProfile", in, func(ctx context.Context, in any) (any, error) {
+		return d.next.UpdateLaunchProfile(ctx, in.(*UpdateLaunchProfileRequest))
+	})
+	o, _ := out.(*UpdateLaunchProfileResponse)
+	return o, err
+}
+
+func (d *decorated) UpdateLaunchProfileMember(ctx context.Context, in *UpdateLaunchProfileMemberRequest) (*UpdateLaunchProfileMemberResponse, error) {
+	out, err := d.around(ctx, "UpdateLaunchProfileMember", in, func(ctx context.Context, in any) (any, error) {
+		return d.next.UpdateLaunchProfileMember(ctx, in.(*UpdateLaunchProfileMemberRequest))
+	})
+	o, _ := out.(*UpdateLaunchProfileMemberResponse)
+	return o, err
+}
+
+func (d *decorated) UpdateStreamingImage(ctx context.Context, in *UpdateStreamingImageRequest) (*UpdateStreamingImageResponse, error) {
+	out, err := d.around(ctx, "UpdateStreamingImage", in, func(ctx context.Context, in any) (any, error) {
+		return d.next.UpdateStreamingImage(ctx, in.(*UpdateStreamingImageRequest))
+	})
+	o, _ := out.(*UpdateStreamingImageResponse)
+	return o, err
+}
+
+func (d *decorated) UpdateStudio(ctx context.Context, in *UpdateStudioRequest) (*UpdateStudioResponse, error) {
+	out, err := d.around(ctx, "UpdateStudio", in, func(ctx context.Context, in any) (any, error) {
+		return d.next.UpdateStudio(ctx, in.(*UpdateStudioRequest))
+	})
+	o, _ := out.(*UpdateStudioResponse)
+	return o, err
+}
+
+func (d *decorated) UpdateStudioComponent(ctx context.Context, in *UpdateStudioComponentRequest) (*UpdateStudioComponentResponse, error) {
+	out, err := d.around(ctx, "UpdateStudioComponent", in, func(ctx context.Context, in any) (any, error) {
+		return d.next.UpdateStudioComponent(ctx, in.(*UpdateStudioComponentRequest))
+	})
+	o, _ := out.(*UpdateStudioComponentResponse)
+	return o, err
+}
+
+// Member returns the string member name of AcceptEulasRequest, "" if it has none.
+func (s *AcceptEulasRequest) Member(name string) string {
+	switch name {
+	case "clientToken":
+		return s.ClientToken
+	case "studioId":
+		return s.StudioId
+	}
+	return ""
+}
+
+// WithMember returns a copy of AcceptEulasRequest whose string member name is v.
+func (s *AcceptEulasRequest) WithMember(name, v string) Input {
+	c := *s
+	switch name {
+	case "clientToken":
+		c.ClientToken = v
+	case "studioId":
+		c.StudioId = v
+	}
+	return &c
+}
+
+// Member returns the string member name of CreateLaunchProfileRequest, "" if it has none.
+func (s *CreateLaunchProfileRequest) Member(name string) string {
+	switch name {
+	case "clientToken":
+		return s.ClientToken
+	case "description":
+		return s.Description
+	case "name":
+		return s.Name
+	case "studioId":
+		return s.StudioId
+	}
+	return ""
+}
+
+// WithMember returns a copy of CreateLaunchProfileRequest whose string member name is v.
+func (s *CreateLaunchProfileRequest) WithMember(name, v string) Input {
+	c := *s
+	switch name {
+	case "clientToken":
+		c.ClientToken = v
+	case "description":
+		c.Description = v
+	case "name":
+		c.Name = v
+	case "studioId":
+		c.StudioId = v
+	}
+	return &c
+}
+
+// Member returns the string member name of CreateStreamingImageRequest, "" if it has none.
+func (s *CreateStreamingImageRequest) Member(name string) string {
+	switch name {
+	case "clientToken":
+		return s.ClientToken
+	case "description":
+		return s.Description
+	case "ec2ImageId":
+		return s.Ec2ImageId
+	case "name":
+		return s.Name
+	case "studioId":
+		return s.StudioId
+	}
+	return ""
+}
+
+// WithMember returns a copy of CreateStreamingImageRequest whose string member name is v.
+func (s *CreateStreamingImageRequest) WithMember(name, v string) Input {
+	c := *s
+	switch name {
+	case "clientToken":
+		c.ClientToken = v
+	case "description":
+		c.Description = v
+	case "ec2ImageId":
+		c.Ec2ImageId = v
+	case "name":
+		c.Name = v
+	case "studioId":
+		c.StudioId = v
+	}
+	return &c
+}
+
+// Member returns the string member name of CreateStreamingSessionRequest, "" if it has none.
+func (s *CreateStreamingSessionRequest) Member(name string) string {
+	switch name {
+	case "clientToken":
+		return s.ClientToken
+	case "launchProfileId":
+		return s.LaunchProfileId
+	case "ownedBy":
+		return s.OwnedBy
+	case "streamingImageId":
+		return s.StreamingImageId
+	case "studioId":
+		return s.StudioId
+	}
+	return ""
+}
+
+// WithMember returns a copy of CreateStreamingSessionRequest whose string member name is v.
+func (s *CreateStreamingSessionRequest) WithMember(name, v string) Input {
+	c := *s
+	switch name {
+	case "clientToken":
+		c.ClientToken = v
+	case "launchProfileId":
+		c.LaunchProfileId = v
+	case "ownedBy":
+		c.OwnedBy = v
+	case "streamingImageId":
+		c.StreamingImageId = v
+	case "studioId":
+		c.StudioId = v
+	}
+	return &c
+}
+
+// Member returns the string member name of CreateStreamingSessionStreamRequest, "" if it has none.
+func (s *CreateStreamingSessionStreamRequest) Member(name string) string {
+	switch name {
+	case "clientToken":
+		return s.ClientToken
+	case "sessionId":
+		return s.SessionId
+	case "studioId":
+		return s.StudioId
+	}
+	return ""
+}
+
+// WithMember returns a copy of CreateStreamingSessionStreamRequest whose string member name is v.
+func (s *CreateStreamingSessionStreamRequest) WithMember(name, v string) Input {
+	c := *s
+	switch name {
+	case "clientToken":
+		c.ClientToken = v
+	case "sessionId":
+		c.SessionId = v
+	case "studioId":
+		c.StudioId = v
+	}
+	return &c
+}
+
+// Member returns the string member name of CreateStudioRequest, "" if it has none.
+func (s *CreateStudioRequest) Member(name string) string {
+	switch name {
+	case "adminRoleArn":
+		return s.AdminRoleArn
+	case "clientToken":
+		return s.ClientToken
+	case "displayName":
+		return s.DisplayName
+	case "studioName":
+		return s.StudioName
+	case "userRoleArn":
+		return s.UserRoleArn
+	}
+	return ""
+}
+
+// WithMember returns a copy of CreateStudioRequest whose string member name is v.
+func (s *CreateStudioRequest) WithMember(name, v string) Input {
+	c := *s
+	switch name {
+	case "adminRoleArn":
+		c.AdminRoleArn = v
+	case "clientToken":
+		c.ClientToken = v
+	case "displayName":
+		c.DisplayName = v
+	case "studioName":
+		c.StudioName = v
+	case "userRoleArn":
+		c.UserRoleArn = v
+	}
+	return &c
+}
+
+// Member returns the string member name of CreateStudioComponentRequest, "" if it has none.
+func (s *CreateStudioComponentRequest) Member(name string) string {
+	switch name {
+	case "clientToken":
+		return s.ClientToken
+	case "description":
+		return s.Description
+	case "name":
+		return s.Name
+	case "runtimeRoleArn":
+		return s.RuntimeRoleArn
+	case "secureInitializationRoleArn":
+		return s.SecureInitializationRoleArn
+	case "studioId":
+		return s.StudioId
+	}
+	return ""
+}
+
+// WithMember returns a copy of CreateStudioComponentRequest whose string member name is v.
+func (s *CreateStudioComponentRequest) WithMember(name, v string) Input {
+	c := *s
+	switch name {
+	case "clientToken":
+		c.ClientToken = v
+	case "description":
+		c.Description = v
+	case "name":
+		c.Name = v
+	case "runtimeRoleArn":
+		c.RuntimeRoleArn = v
+	case "secureInitializationRoleArn":
+		c.SecureInitializationRoleArn = v
+	case "studioId":
+		c.StudioId = v
+	}
+	return &c
+}
+
+// Member returns the string member name of DeleteLaunchProfileRequest, "" if it has none.
+func (s *DeleteLaunchProfileRequest) Member(name string) string {
+	switch name {
+	case "clientToken":
+		return s.ClientToken
+	case "launchProfileId":
+		return s.LaunchProfileId
+	case "studioId":
+		return s.StudioId
+	}
+	return ""
+}
+
+// WithMember returns a copy of DeleteLaunchProfileRequest whose string member name is v.
+func (s *DeleteLaunchProfileRequest) WithMember(name, v string) Input {
+	c := *s
+	switch name {
+	case "clientToken":
+		c.ClientToken = v
+	case "launchProfileId":
+		c.LaunchProfileId = v
+	case "studioId":
+		c.StudioId = v
+	}
+	return &c
+}
+
+// Member returns the string member name of DeleteLaunchProfileMemberRequest, "" if it has none.
+func (s *DeleteLaunchProfileMemberRequest) Member(name string) string {
+	switch name {
+	case "clientToken":
+		return s.ClientToken
+	case "launchProfileId":
+		return s.LaunchProfileId
+	case "principalId":
+		return s.PrincipalId
+	case "studioId":
+		return s.StudioId
+	}
+	return ""
+}
+
+// WithMember returns a copy of DeleteLaunchProfileMemberRequest whose string member name is v.
+func (s *DeleteLaunchProfileMemberRequest) WithMember(name, v string) Input {
+	c := *s
+	switch name {
+	case "clientToken":
+		c.ClientToken = v
+	case "launchProfileId":
+		c.LaunchProfileId = v
+	case "principalId":
+		c.PrincipalId = v
+	case "studioId":
+		c.StudioId = v
+	}
+	return &c
+}
+
+// Member returns the string member name of DeleteStreamingImageRequest, "" if it has none.
+func (s *DeleteStreamingImageRequest) Member(name string) string {
+	switch name {
+	case "clientToken":
+		return s.ClientToken
+	case "streamingImageId":
+		return s.StreamingImageId
+	case "studioId":
+		return s.StudioId
+	}
+	return ""
+}
+
+// WithMember returns a copy of DeleteStreamingImageRequest whose string member name is v.
+func (s *DeleteStreamingImageRequest) WithMember(name, v string) Input {
+	c := *s
+	switch name {
+	case "clientToken":
+		c.ClientToken = v
+	case "streamingImageId":
+		c.StreamingImageId = v
+	case "studioId":
+		c.StudioId = v
+	}
+	return &c
+}
+
+// Member returns the string member name of DeleteStreamingSessionRequest, "" if it has none.
+func (s *DeleteStreamingSessionRequest) Member(name string) string {
+	switch name {
+	case "clientToken":
+		return s.ClientToken
+	case "sessionId":
+		return s.SessionId
+	case "studioId":
+		return s.StudioId
+	}
+	return ""
+}
+
+// WithMember returns a copy of DeleteStreamingSessionRequest whose string member name is v.
+func (s *DeleteStreamingSessionRequest) WithMember(name, v string) Input {
+	c := *s
+	switch name {
+	case "clientToken":
+		c.ClientToken = v
+	case "sessionId":
+		c.SessionId = v
+	case "studioId":
+		c.StudioId = v
+	}
+	return &c
+}
+
+// Member returns the string member name of DeleteStudioRequest, "" if it has none.
+func (s *DeleteStudioRequest) Member(name string) string {
+	switch name {
+	case "clientToken":
+		return s.ClientToken
+	case "studioId":
+		return s.StudioId
+	}
+	return ""
+}
+
+// WithMember returns a copy of DeleteStudioRequest whose string member name is v.
+func (s *DeleteStudioRequest) WithMember(name, v string) Input {
+	c := *s
+	switch name {
+	case "clientToken":
+		c.ClientToken = v
+	case "studioId":
+		c.StudioId = v
+	}
+	return &c
+}
+
+// Member returns the string member name of DeleteStudioComponentRequest, "" if it has none.
+func (s *DeleteStudioComponentRequest) Member(name string) string {
+	switch name {
+	case "clientToken":
+		return s.ClientToken
+	case "studioComponentId":
+		return s.StudioComponentId
+	case "studioId":
+		return s.StudioId
+	}
+	return ""
+}
+
+// WithMember returns a copy of DeleteStudioComponentRequest whose string member name is v.
+func (s *DeleteStudioComponentRequest) WithMember(name, v string) Input {
+	c := *s
+	switch name {
+	case "clientToken":
+		c.ClientToken = v
+	case "studioComponentId":
+		c.StudioComponentId = v
+	case "studioId":
+		c.StudioId = v
+	}
+	return &c
+}
+
+// Member returns the string member name of DeleteStudioMemberRequest, "" if it has none.
+func (s *DeleteStudioMemberRequest) Member(name string) string {
+	switch name {
+	case "clientToken":
+		return s.ClientToken
+	case "principalId":
+		return s.PrincipalId
+	case "studioId":
+		return s.StudioId
+	}
+	return ""
+}
+
+// WithMember returns a copy of DeleteStudioMemberRequest whose string member name is v.
+func (s *DeleteStudioMemberRequest) WithMember(name, v string) Input {
+	c := *s
+	switch name {
+	case "clientToken":
+		c.ClientToken = v
+	case "principalId":
+		c.PrincipalId = v
+	case "studioId":
+		c.StudioId = v
+	}
+	return &c
+}
+
+// Member returns the string member name of GetEulaRequest, "" if it has none.
+func (s *GetEulaRequest) Member(name string) string {
+	switch name {
+	case "eulaId":
+		return s.EulaId
+	}
+	return ""
+}
+
+// WithMember returns a copy of GetEulaRequest whose string member name is v.
+func (s *GetEulaRequest) WithMember(name, v string) Input {
+	c := *s
+	switch name {
+	case "eulaId":
+		c.EulaId = v
+	}
+	return &c
+}
+
+// Member returns the string member name of GetLaunchProfileRequest, "" if it has none.
+func (s *GetLaunchProfileRequest) Member(name string) string {
+	switch name {
+	case "launchProfileId":
+		return s.LaunchProfileId
+	case "studioId":
+		return s.StudioId
+	}
+	return ""
+}
+
+// WithMember returns a copy of GetLaunchProfileRequest whose string member name is v.
+func (s *GetLaunchProfileRequest) WithMember(name, v string) Input {
+	c := *s
+	switch name {
+	case "launchProfileId":
+		c.LaunchProfileId = v
+	case "studioId":
+		c.StudioId = v
+	}
+	return &c
+}
+
+// Member returns the string member name of GetLaunchProfileDetailsRequest, "" if it has none.
+func (s *GetLaunchProfileDetailsRequest) Member(name string) string {
+	switch name {
+	case "launchProfileId":
+		return s.LaunchProfileId
+	case "studioId":
+		return s.StudioId
+	}
+	return ""
+}
+
+// WithMember returns a copy of GetLaunchProfileDetailsRequest whose string member name is v.
+func (s *GetLaunchProfileDetailsRequest) WithMember(name, v string) Input {
+	c := *s
+	switch name {
+	case "launchProfileId":
+		c.LaunchProfileId = v
+	case "studioId":
+		c.StudioId = v
+	}
+	return &c
+}
+
+// Member returns the string member name of GetLaunchProfileInitializationRequest, "" if it has none.
+func (s *GetLaunchProfileInitializationRequest) Member(name string) string {
+	switch name {
+	case "launchProfileId":
+		return s.LaunchProfileId
+	case "launchPurpose":
+		return s.LaunchPurpose
+	case "platform":
+		return s.Platform
+	case "studioId":
+		return s.StudioId
+	}
+	return ""
+}
+
+// WithMember returns a copy of GetLaunchProfileInitializationRequest whose string member name is v.
+func (s *GetLaunchProfileInitializationRequest) WithMember(name, v string) Input {
+	c := *s
+	switch name {
+	case "launchProfileId":
+		c.LaunchProfileId = v
+	case "launchPurpose":
+		c.LaunchPurpose = v
+	case "platform":
+		c.Platform = v
+	case "studioId":
+		c.StudioId = v
+	}
+	return &c
+}
+
+// Member returns the string member name of GetLaunchProfileMemberRequest, "" if it has none.
+func (s *GetLaunchProfileMemberRequest) Member(name string) string {
+	switch name {
+	case "launchProfileId":
+		return s.LaunchProfileId
+	case "principalId":
+		return s.PrincipalId
+	case "studioId":
+		return s.StudioId
+	}
+	return ""
+}
+
+// WithMember returns a copy of GetLaunchProfileMemberRequest whose string member name is v.
+func (s *GetLaunchProfileMemberRequest) WithMember(name, v string) Input {
+	c := *s
+	switch name {
+	case "launchProfileId":
+		c.LaunchProfileId = v
+	case "principalId":
+		c.PrincipalId = v
+	case "studioId":
+		c.StudioId = v
+	}
+	return &c
+}
+
+// Member returns the string member name of GetStreamingImageRequest, "" if it has none.
+func (s *GetStreamingImageRequest) Member(name string) string {
+	switch name {
+	case "streamingImageId":
+		return s.StreamingImageId
+	case "studioId":
+		return s.StudioId
+	}
+	return ""
+}
+
+// WithMember returns a copy of GetStreamingImageRequest whose string member name is v.
+func (s *GetStreamingImageRequest) WithMember(name, v string) Input {
+	c := *s
+	switch name {
+	case "streamingImageId":
+		c.StreamingImageId = v
+	case "studioId":
+		c.StudioId = v
+	}
+	return &c
+}
+
+// Member returns the string member name of GetStreamingSessionRequest, "" if it has none.
+func (s *GetStreamingSessionRequest) Member(name string) string {
+	switch name {
+	case "sessionId":
+		return s.SessionId
+	case "studioId":
+		return s.StudioId
+	}
+	return ""
+}
+
+// WithMember returns a copy of GetStreamingSessionRequest whose string member name is v.
+func (s *GetStreamingSessionRequest) WithMember(name, v string) Input {
+	c := *s
+	switch name {
+	case "sessionId":
+		c.SessionId = v
+	case "studioId":
+		c.StudioId = v
+	}
+	return &c
+}
+
+// Member returns the string member name of GetStreamingSessionBackupRequest, "" if it has none.
+func (s *GetStreamingSessionBackupRequest) Member(name string) string {
+	switch name {
+	case "backupId":
+		return s.BackupId
+	case "studioId":
+		return s.StudioId
+	}
+	return ""
+}
+
+// WithMember returns a copy of GetStreamingSessionBackupRequest whose string member name is v.
+func (s *GetStreamingSessionBackupRequest) WithMember(name, v string) Input {
+	c := *s
+	switch name {
+	case "backupId":
+		c.BackupId = v
+	case "studioId":
+		c.StudioId = v
+	}
+	return &c
+}
+
+// Member returns the string member name of GetStreamingSessionStreamRequest, "" if it has none.
+func (s *GetStreamingSessionStreamRequest) Member(name string) string {
+	switch name {
+	case "sessionId":
+		return s.SessionId
+	case "streamId":
+		return s.StreamId
+	case "studioId":
+		return s.StudioId
+	}
+	return ""
+}
+
+// WithMember returns a copy of GetStreamingSessionStreamRequest whose string member name is v.
+func (s *GetStreamingSessionStreamRequest) WithMember(name, v string) Input {
+	c := *s
+	switch name {
+	case "sessionId":
+		c.SessionId = v
+	case "streamId":
+		c.StreamId = v
+	case "studioId":
+		c.StudioId = v
+	}
+	return &c
+}
+
+// Member returns the string member name of GetStudioRequest, "" if it has none.
+func (s *GetStudioRequest) Member(name string) string {
+	switch name {
+	case "studioId":
+		return s.StudioId
+	}
+	return ""
+}
+
+// WithMember returns a copy of GetStudioRequest whose string member name is v.
+func (s *GetStudioRequest) WithMember(name, v string) Input {
+	c := *s
+	switch name {
+	case "studioId":
+		c.StudioId = v
+	}
+	return &c
+}
+
+// Member returns the string member name of GetStudioComponentRequest, "" if it has none.
+func (s *GetStudioComponentRequest) Member(name string) string {
+	switch name {
+	case "studioComponentId":
+		return s.StudioComponentId
+	case "studioId":
+		return s.StudioId
+	}
+	return ""
+}
+
+// WithMember returns a copy of GetStudioComponentRequest whose string member name is v.
+func (s *GetStudioComponentRequest) WithMember(name, v string) Input {
+	c := *s
+	switch name {
+	case "studioComponentId":
+		c.StudioComponentId = v
+	case "studioId":
+		c.StudioId = v
+	}
+	return &c
+}
+
+// Member returns the string member name of GetStudioMemberRequest, "" if it has none.
+func (s *GetStudioMemberRequest) Member(name string) string {
+	switch name {
+	case "principalId":
+		return s.PrincipalId
+	case "studioId":
+		return s.StudioId
+	}
+	return ""
+}
+
+// WithMember returns a copy of GetStudioMemberRequest whose string member name is v.
+func (s *GetStudioMemberRequest) WithMember(name, v string) Input {
+	c := *s
+	switch name {
+	case "principalId":
+		c.PrincipalId = v
+	case "studioId":
+		c.StudioId = v
+	}
+	return &c
+}
+
+// Member returns the string member name of ListEulaAcceptancesRequest, "" if it has none.
+func (s *ListEulaAcceptancesRequest) Member(name string) string {
+	switch name {
+	case "nextToken":
+		return s.NextToken
+	case "studioId":
+		return s.StudioId
+	}
+	return ""
+}
+
+// WithMember returns a copy of ListEulaAcceptancesRequest whose string member name is v.
+func (s *ListEulaAcceptancesRequest) WithMember(name, v string) Input {
+	c := *s
+	switch name {
+	case "nextToken":
+		c.NextToken = v
+	case "studioId":
+		c.StudioId = v
+	}
+	return &c
+}
+
+// Member returns the string member name of ListEulasRequest, "" if it has none.
+func (s *ListEulasRequest) Member(name string) string {
+	switch name {
+	case "nextToken":
+		return s.NextToken
+	}
+	return ""
+}
+
+// WithMember returns a copy of ListEulasRequest whose string member name is v.
+func (s *ListEulasRequest) WithMember(name, v string) Input {
+	c := *s
+	switch name {
+	case "nextToken":
+		c.NextToken = v
+	}
+	return &c
+}
+
+// Member returns the string member name of ListLaunchProfileMembersRequest, "" if it has none.
+func (s *ListLaunchProfileMembersRequest) Member(name string) string {
+	switch name {
+	case "launchProfileId":
+		return s.LaunchProfileId
+	case "nextToken":
+		return s.NextToken
+	case "studioId":
+		return s.StudioId
+	}
+	return ""
+}
+
+// WithMember returns a copy of ListLaunchProfileMembersRequest whose string member name is v.
+func (s *ListLaunchProfileMembersRequest) WithMember(name, v string) Input {
+	c := *s
+	switch name {
+	case "launchProfileId":
+		c.LaunchProfileId = v
+	case "nextToken":
+		c.NextToken = v
+	case "studioId":
+		c.StudioId = v
+	}
+	return &c
+}
+
+// Member returns the string member name of ListLaunchProfilesRequest, "" if it has none.
+func (s *ListLaunchProfilesRequest) Member(name string) string {
+	switch name {
+	case "nextToken":
+		return s.NextToken
+	case "principalId":
+		return s.PrincipalId
+	case "studioId":
+		return s.StudioId
+	}
+	return ""
+}
+
+// WithMember returns a copy of ListLaunchProfilesRequest whose string member name is v.
+func (s *ListLaunchProfilesRequest) WithMember(name, v string) Input {
+	c := *s
+	switch name {
+	case "nextToken":
+		c.NextToken = v
+	case "principalId":
+		c.PrincipalId = v
+	case "studioId":
+		c.StudioId = v
+	}
+	return &c
+}
+
+// Member returns the string member name of ListStreamingImagesRequest, "" if it has none.
+func (s *ListStreamingImagesRequest) Member(name string) string {
+	switch name {
+	case "nextToken":
+		return s.NextToken
+	case "owner":
+		return s.Owner
+	case "studioId":
+		return s.StudioId
+	}
+	return ""
+}
+
+// WithMember returns a copy of ListStreamingImagesRequest whose string member name is v.
+func (s *ListStreamingImagesRequest) WithMember(name, v string) Input {
+	c := *s
+	switch name {
+	case "nextToken":
+		c.NextToken = v
+	case "owner":
+		c.Owner = v
+	case "studioId":
+		c.StudioId = v
+	}
+	return &c
+}
+
+// Member returns the string member name of ListStreamingSessionBackupsRequest, "" if it has none.
+func (s *ListStreamingSessionBackupsRequest) Member(name string) string {
+	switch name {
+	case "nextToken":
+		return s.NextToken
+	case "ownedBy":
+		return s.OwnedBy
+	case "studioId":
+		return s.StudioId
+	}
+	return ""
+}
+
+// WithMember returns a copy of ListStreamingSessionBackupsRequest whose string member name is v.
+func (s *ListStreamingSessionBackupsRequest) WithMember(name, v string) Input {
+	c := *s
+	switch name {
+	case "nextToken":
+		c.NextToken = v
+	case "ownedBy":
+		c.OwnedBy = v
+	case "studioId":
+		c.StudioId = v
+	}
+	return &c
+}
+
+// Member returns the string member name of ListStreamingSessionsRequest, "" if it has none.
+func (s *ListStreamingSessionsRequest) Member(name string) string {
+	switch name {
+	case "createdBy":
+		return s.CreatedBy
+	case "nextToken":
+		return s.NextToken
+	case "ownedBy":
+		return s.OwnedBy
+	case "sessionIds":
+		return s.SessionIds
+	case "studioId":
+		return s.StudioId
+	}
+	return ""
+}
+
+// WithMember returns a copy of ListStreamingSessionsRequest whose string member name is v.
+func (s *ListStreamingSessionsRequest) WithMember(name, v string) Input {
+	c := *s
+	switch name {
+	case "createdBy":
+		c.CreatedBy = v
+	case "nextToken":
+		c.NextToken = v
+	case "ownedBy":
+		c.OwnedBy = v
+	case "sessionIds":
+		c.SessionIds = v
+	case "studioId":
+		c.StudioId = v
+	}
+	return &c
+}
+
+// Member returns the string member name of ListStudioComponentsRequest, "" if it has none.
+func (s *ListStudioComponentsRequest) Member(name string) string {
+	switch name {
+	case "nextToken":
+		return s.NextToken
+	case "studioId":
+		return s.StudioId
+	}
+	return ""
+}
+
+// WithMember returns a copy of ListStudioComponentsRequest whose string member name is v.
+func (s *ListStudioComponentsRequest) WithMember(name, v string) Input {
+	c := *s
+	switch name {
+	case "nextToken":
+		c.NextToken = v
+	case "studioId":
+		c.StudioId = v
+	}
+	return &c
+}
+
+// Member returns the string member name of ListStudioMembersRequest, "" if it has none.
+func (s *ListStudioMembersRequest) Member(name string) string {
+	switch name {
+	case "nextToken":
+		return s.NextToken
+	case "studioId":
+		return s.StudioId
+	}
+	return ""
+}
+
+// WithMember returns a copy of ListStudioMembersRequest whose string member name is v.
+func (s *ListStudioMembersRequest) WithMember(name, v string) Input {
+	c := *s
+	switch name {
+	case "nextToken":
+		c.NextToken = v
+	case "studioId":
+		c.StudioId = v
+	}
+	return &c
+}
+
+// Member returns the string member name of ListStudiosRequest, "" if it has none.
+func (s *ListStudiosRequest) Member(name string) string {
+	switch name {
+	case "nextToken":
+		return s.NextToken
+	}
+	return ""
+}
+
+// WithMember returns a copy of ListStudiosRequest whose string member name is v.
+func (s *ListStudiosRequest) WithMember(name, v string) Input {
+	c := *s
+	switch name {
+	case "nextToken":
+		c.NextToken = v
+	}
+	return &c
+}
+
+// Member returns the string member name of ListTagsForResourceRequest, "" if it has none.
+func (s *ListTagsForResourceRequest) Member(name string) string {
+	switch name {
+	case "resourceArn":
+		return s.ResourceArn
+	}
+	return ""
+}
+
+// WithMember returns a copy of ListTagsForResourceRequest whose string member name is v.
+func (s *ListTagsForResourceRequest) WithMember(name, v string) Input {
+	c := *s
+	switch name {
+	case "resourceArn":
+		c.ResourceArn = v
+	}
+	return &c
+}
+
+// Member returns the string member name of PutLaunchProfileMembersRequest, "" if it has none.
+func (s *PutLaunchProfileMembersRequest) Member(name string) string {
+	switch name {
+	case "clientToken":
+		return s.ClientToken
+	case "identityStoreId":
+		return s.IdentityStoreId
+	case "launchProfileId":
+		return s.LaunchProfileId
+	case "studioId":
+		return s.StudioId
+	}
+	return ""
+}
+
+// WithMember returns a copy of PutLaunchProfileMembersRequest whose string member name is v.
+func (s *PutLaunchProfileMembersRequest) WithMember(name, v string) Input {
+	c := *s
+	switch name {
+	case "clientToken":
+		c.ClientToken = v
+	case "identityStoreId":
+		c.IdentityStoreId = v
+	case "launchProfileId":
+		c.LaunchProfileId = v
+	case "studioId":
+		c.StudioId = v
+	}
+	return &c
+}
+
+// Member returns the string member name of PutStudioMembersRequest, "" if it has none.
+func (s *PutStudioMembersRequest) Member(name string) string {
+	switch name {
+	case "clientToken":
+		return s.ClientToken
+	case "identityStoreId":
+		return s.IdentityStoreId
+	case "studioId":
+		return s.StudioId
+	}
+	return ""
+}
+
+// WithMember returns a copy of PutStudioMembersRequest whose string member name is v.
+func (s *PutStudioMembersRequest) WithMember(name, v string) Input {
+	c := *s
+	switch name {
+	case "clientToken":
+		c.ClientToken = v
+	case "identityStoreId":
+		c.IdentityStoreId = v
+	case "studioId":
+		c.StudioId = v
+	}
+	return &c
+}
+
+// Member returns the string member name of StartStreamingSessionRequest, "" if it has none.
+func (s *StartStreamingSessionRequest) Member(name string) string {
+	switch name {
+	case "backupId":
+		return s.BackupId
+	case "clientToken":
+		return s.ClientToken
+	case "sessionId":
+		return s.SessionId
+	case "studioId":
+		return s.StudioId
+	}
+	return ""
+}
+
+// WithMember returns a copy of StartStreamingSessionRequest whose string member name is v.
+func (s *StartStreamingSessionRequest) WithMember(name, v string) Input {
+	c := *s
+	switch name {
+	case "backupId":
+		c.BackupId = v
+	case "clientToken":
+		c.ClientToken = v
+	case "sessionId":
+		c.SessionId = v
+	case "studioId":
+		c.StudioId = v
+	}
+	return &c
+}
+
+// Member returns the string member name of StartStudioSSOConfigurationRepairRequest, "" if it has none.
+func (s *StartStudioSSOConfigurationRepairRequest) Member(name string) string {
+	switch name {
+	case "clientToken":
+		return s.ClientToken
+	case "studioId":
+		return s.StudioId
+	}
+	return ""
+}
+
+// WithMember returns a copy of StartStudioSSOConfigurationRepairRequest whose string member name is v.
+func (s *StartStudioSSOConfigurationRepairRequest) WithMember(name, v string) Input {
+	c := *s
+	switch name {
+	case "clientToken":
+		c.ClientToken = v
+	case "studioId":
+		c.StudioId = v
+	}
+	return &c
+}
+
+// Member returns the string member name of StopStreamingSessionRequest, "" if it has none.
+func (s *StopStreamingSessionRequest) Member(name string) string {
+	switch name {
+	case "clientToken":
+		return s.ClientToken
+	case "sessionId":
+		return s.SessionId
+	case "studioId":
+		return s.StudioId
+	}
+	return ""
+}
+
+// WithMember returns a copy of StopStreamingSessionRequest whose string member name is v.
+func (s *StopStreamingSessionRequest) WithMember(name, v string) Input {
+	c := *s
+	switch name {
+	case "clientToken":
+		c.ClientToken = v
+	case "sessionId":
+		c.SessionId = v
+	case "studioId":
+		c.StudioId = v
+	}
+	return &c
+}
+
+// Member returns the string member name of TagResourceRequest, "" if it has none.
+func (s *TagResourceRequest) Member(name string) string {
+	switch name {
+	case "resourceArn":
+		return s.ResourceArn
+	}
+	return ""
+}
+
+// WithMember returns a copy of TagResourceRequest whose string member name is v.
+func (s *TagResourceRequest) WithMember(name, v string) Input {
+	c := *s
+	switch name {
+	case "resourceArn":
+		c.ResourceArn = v
+	}
+	return &c
+}
+
+// Member returns the string member name of UntagResourceRequest, "" if it has none.
+func (s *UntagResourceRequest) Member(name string) string {
+	switch name {
+	case "resourceArn":
+		return s.ResourceArn
+	}
+	return ""
+}
+
+// WithMember returns a copy of UntagResourceRequest whose string member name is v.
+func (s *UntagResourceRequest) WithMember(name, v string) Input {
+	c := *s
+	switch name {
+	case "resourceArn":
+		c.ResourceArn = v
+	}
+	return &c
+}
+
+// Member returns the string member name of UpdateLaunchProfileRequest, "" if it has none.
+func (s *UpdateLaunchProfileRequest) Member(name string) string {
+	switch name {
+	case "clientToken":
+		return s.ClientToken
+	case "description":
+		return s.Description
+	case "launchProfileId":
+		return s.LaunchProfileId
+	case "name":
+		return s.Name
+	case "studioId":
+		return s.StudioId
+	}
+	return ""
+}
+
+// WithMember returns a copy of UpdateLaunchProfileRequest whose string member name is v.
+func (s *UpdateLaunchProfileRequest) WithMember(name, v string) Input {
+	c := *s
+	switch name {
+	case "clientToken":
+		c.ClientToken = v
+	case "description":
+		c.Description = v
+	case "launchProfileId":
+		c.LaunchProfileId = v
+	case "name":
+		c.Name = v
+	case "studioId":
+		c.StudioId = v
+	}
+	return &c
+}
+
+// Member returns the string member name of UpdateLaunchProfileMemberRequest, "" if it has none.
+func (s *UpdateLaunchProfileMemberRequest) Member(name string) string {
+	switch name {
+	case "clientToken":
+		return s.ClientToken
+	case "launchProfileId":
+		return s.LaunchProfileId
+	case "principalId":
+		return s.PrincipalId
+	case "studioId":
+		return s.StudioId
+	}
+	return ""
+}
+
+// WithMember returns a copy of UpdateLaunchProfileMemberRequest whose string member name is v.
+func (s *UpdateLaunchProfileMemberRequest) WithMember(name, v string) Input {
+	c := *s
+	switch name {
+	case "clientToken":
+		c.ClientToken = v
+	case "launchProfileId":
+		c.LaunchProfileId = v
+	case "principalId":
+		c.PrincipalId = v
+	case "studioId":
+		c.StudioId = v
+	}
+	return &c
+}
+
+// Member returns the string member name of UpdateStreamingImageRequest, "" if it has none.
+func (s *UpdateStreamingImageRequest) Member(name string) string {
+	switch name {
+	case "clientToken":
+		return s.ClientToken
+	case "description":
+		return s.Description
+	case "name":
+		return s.Name
+	case "streamingImageId":
+		return s.StreamingImageId
+	case "studioId":
+		return s.StudioId
+	}
+	return ""
+}
+
+// WithMember returns a copy of UpdateStreamingImageRequest whose string member name is v.
+func (s *UpdateStreamingImageRequest) WithMember(name, v string) Input {
+	c := *s
+	switch name {
+	case "clientToken":
+		c.ClientToken = v
+	case "description":
+		c.Description = v
+	case "name":
+		c.Name = v
+	case "streamingImageId":
+		c.StreamingImageId = v
+	case "studioId":
+		c.StudioId = v
+	}
+	return &c
+}
+
+// Member returns the string member name of UpdateStudioRequest, "" if it has none.
+func (s *UpdateStudioRequest) Member(name string) string {
+	switch name {
+	case "adminRoleArn":
+		return s.AdminRoleArn
+	case "clientToken":
+		return s.ClientToken
+	case "displayName":
+		return s.DisplayName
+	case "studioId":
+		return s.StudioId
+	case "userRoleArn":
+		return s.UserRoleArn
+	}
+	return ""
+}
+
+// WithMember returns a copy of UpdateStudioRequest whose string member name is v.
+func (s *UpdateStudioRequest) WithMember(name, v string) Input {
+	c := *s
+	switch name {
+	case "adminRoleArn":
+		c.AdminRoleArn = v
+	case "clientToken":
+		c.ClientToken = v
+	case "displayName":
+		c.DisplayName = v
+	case "studioId":
+		c.StudioId = v
+	case "userRoleArn":
+		c.UserRoleArn = v
+	}
+	return &c
+}
+
+// Member returns the string member name of UpdateStudioComponentRequest, "" if it has none.
+func (s *UpdateStudioComponentRequest) Member(name string) string {
+	switch name {
+	case "clientToken":
+		return s.ClientToken
+	case "description":
+		return s.Description
+	case "name":
+		return s.Name
+	case "runtimeRoleArn":
+		return s.RuntimeRoleArn
+	case "secureInitializationRoleArn":
+		return s.SecureInitializationRoleArn
+	case "studioComponentId":
+		return s.StudioComponentId
+	case "studioId":
+		return s.StudioId
+	}
+	return ""
+}
+
+// WithMember returns a copy of UpdateStudioComponentRequest whose string member name is v.
+func (s *UpdateStudioComponentRequest) WithMember(name, v string) Input {
+	c := *s
+	switch name {
+	case "clientToken":
+		c.ClientToken = v
+	case "description":
+		c.Description = v
+	case "name":
+		c.Name = v
+	case "runtimeRoleArn":
+		c.RuntimeRoleArn = v
+	case "secureInitializationRoleArn":
+		c.SecureInitializationRoleArn = v
+	case "studioComponentId":
+		c.StudioComponentId = v
+	case "studioId":
+		c.StudioId = v
+	}
+	return &c
+}
+
 func bindAcceptEulas(r Request) (any, error) {
 	in := new(AcceptEulasRequest)
 	if err := decodeBody(r, in); err != nil {

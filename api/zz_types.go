@@ -4,8 +4,6 @@ package api
 
 import "time"
 
-var _ = time.Time{}
-
 // AutomaticTerminationMode is an enum of the model.
 type AutomaticTerminationMode string
 

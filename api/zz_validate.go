@@ -59,7 +59,6 @@ func (s *ActiveDirectoryConfiguration) Validate(v *Validator, path string) {
 	if s.ComputerAttributes != nil {
 		v.listLen(join(path, "computerAttributes"), len(s.ComputerAttributes), 0, 50)
 		for i2, item2 := range s.ComputerAttributes {
-			_ = i2
 			if item2 == nil {
 				v.required(index(join(path, "computerAttributes"), i2))
 				continue
@@ -99,7 +98,6 @@ func (s *CreateLaunchProfileRequest) Validate(v *Validator, path string) {
 		v.required(join(path, "launchProfileProtocolVersions"))
 	} else {
 		for i2, item2 := range s.LaunchProfileProtocolVersions {
-			_ = i2
 			v.stringLen(index(join(path, "launchProfileProtocolVersions"), i2), item2, 0, 10, false)
 			v.pattern(index(join(path, "launchProfileProtocolVersions"), i2), item2, patternLaunchProfileProtocolVersion, false)
 		}
@@ -211,7 +209,6 @@ func (s *CreateStudioComponentRequest) Validate(v *Validator, path string) {
 	}
 	if s.InitializationScripts != nil {
 		for i2, item2 := range s.InitializationScripts {
-			_ = i2
 			if item2 == nil {
 				v.required(index(join(path, "initializationScripts"), i2))
 				continue
@@ -230,7 +227,6 @@ func (s *CreateStudioComponentRequest) Validate(v *Validator, path string) {
 	if s.ScriptParameters != nil {
 		v.listLen(join(path, "scriptParameters"), len(s.ScriptParameters), 0, 30)
 		for i2, item2 := range s.ScriptParameters {
-			_ = i2
 			if item2 == nil {
 				v.required(index(join(path, "scriptParameters"), i2))
 				continue
@@ -615,7 +611,6 @@ func (s *ListLaunchProfilesRequest) Validate(v *Validator, path string) {
 	}
 	if s.States != nil {
 		for i2, item2 := range s.States {
-			_ = i2
 			v.enum(index(join(path, "states"), i2), string(item2), LaunchProfileStateValues)
 		}
 	}
@@ -664,7 +659,6 @@ func (s *ListStudioComponentsRequest) Validate(v *Validator, path string) {
 	}
 	if s.States != nil {
 		for i2, item2 := range s.States {
-			_ = i2
 			v.enum(index(join(path, "states"), i2), string(item2), StudioComponentStateValues)
 		}
 	}
@@ -673,7 +667,6 @@ func (s *ListStudioComponentsRequest) Validate(v *Validator, path string) {
 	}
 	if s.Types != nil {
 		for i2, item2 := range s.Types {
-			_ = i2
 			v.enum(index(join(path, "types"), i2), string(item2), StudioComponentTypeValues)
 		}
 	}
@@ -758,7 +751,6 @@ func (s *PutLaunchProfileMembersRequest) Validate(v *Validator, path string) {
 	} else {
 		v.listLen(join(path, "members"), len(s.Members), 1, 20)
 		for i2, item2 := range s.Members {
-			_ = i2
 			if item2 == nil {
 				v.required(index(join(path, "members"), i2))
 				continue
@@ -787,7 +779,6 @@ func (s *PutStudioMembersRequest) Validate(v *Validator, path string) {
 	} else {
 		v.listLen(join(path, "members"), len(s.Members), 1, 20)
 		for i2, item2 := range s.Members {
-			_ = i2
 			if item2 == nil {
 				v.required(index(join(path, "members"), i2))
 				continue
@@ -894,7 +885,6 @@ func (s *StreamConfigurationCreate) Validate(v *Validator, path string) {
 	} else {
 		v.listLen(join(path, "ec2InstanceTypes"), len(s.Ec2InstanceTypes), 1, 30)
 		for i2, item2 := range s.Ec2InstanceTypes {
-			_ = i2
 			v.enum(index(join(path, "ec2InstanceTypes"), i2), string(item2), StreamingInstanceTypeValues)
 		}
 	}
@@ -918,7 +908,6 @@ func (s *StreamConfigurationCreate) Validate(v *Validator, path string) {
 	} else {
 		v.listLen(join(path, "streamingImageIds"), len(s.StreamingImageIds), 1, 20)
 		for i2, item2 := range s.StreamingImageIds {
-			_ = i2
 			v.stringLen(index(join(path, "streamingImageIds"), i2), item2, 0, 22, false)
 			v.pattern(index(join(path, "streamingImageIds"), i2), item2, patternStreamingImageId, false)
 		}
@@ -951,7 +940,6 @@ func (s *StreamConfigurationSessionStorage) Validate(v *Validator, path string) 
 	} else {
 		v.listLen(join(path, "mode"), len(s.Mode), 1, -1)
 		for i2, item2 := range s.Mode {
-			_ = i2
 			v.enum(index(join(path, "mode"), i2), string(item2), StreamingSessionStorageModeValues)
 		}
 	}
@@ -1107,7 +1095,6 @@ func (s *UpdateLaunchProfileRequest) Validate(v *Validator, path string) {
 	}
 	if s.LaunchProfileProtocolVersions != nil {
 		for i2, item2 := range s.LaunchProfileProtocolVersions {
-			_ = i2
 			v.stringLen(index(join(path, "launchProfileProtocolVersions"), i2), item2, 0, 10, false)
 			v.pattern(index(join(path, "launchProfileProtocolVersions"), i2), item2, patternLaunchProfileProtocolVersion, false)
 		}
@@ -1167,7 +1154,6 @@ func (s *UpdateStudioComponentRequest) Validate(v *Validator, path string) {
 	}
 	if s.InitializationScripts != nil {
 		for i2, item2 := range s.InitializationScripts {
-			_ = i2
 			if item2 == nil {
 				v.required(index(join(path, "initializationScripts"), i2))
 				continue
@@ -1184,7 +1170,6 @@ func (s *UpdateStudioComponentRequest) Validate(v *Validator, path string) {
 	if s.ScriptParameters != nil {
 		v.listLen(join(path, "scriptParameters"), len(s.ScriptParameters), 0, 30)
 		for i2, item2 := range s.ScriptParameters {
-			_ = i2
 			if item2 == nil {
 				v.required(index(join(path, "scriptParameters"), i2))
 				continue

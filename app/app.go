@@ -6,7 +6,6 @@ package app
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -84,6 +83,15 @@ type Config struct {
 	// SimDir is the simulated driver's folder (default <data-dir>/sim).
 	// Replicas on one PostgreSQL store must all name the same folder.
 	SimDir string
+	// MaxConnections caps open connections (0: 4096, less under a low
+	// descriptor limit); IdleTimeout closes keep-alive connections idle this
+	// long.
+	MaxConnections int
+	IdleTimeout    time.Duration
+	// BodyTimeout is how long a request body may take to arrive;
+	// BodyMemoryMiB how many MiB the bodies being served may hold at once.
+	BodyTimeout   time.Duration
+	BodyMemoryMiB int
 	// PortalIdleTimeout ends a studio portal session after this long
 	// without a request (portal.DefaultIdleTimeout when 0).
 	PortalIdleTimeout time.Duration
@@ -108,18 +116,23 @@ func storeKind(c Config) string {
 // Defaults returns the default configuration.
 func Defaults() Config {
 	return Config{
-		Listen:           "127.0.0.1:8080",
-		DataDir:          "./data",
-		Sync:             "full",
-		EmulatorAdmins:   []string{"test"},
-		Region:           "us-west-2",
-		AccountID:        "000000000000",
-		DeletedRetention: time.Hour,
-		Timestamps:       string(server.TimestampsAuto),
-		Driver:           "sim",
-		PageSize:         100,
-		LocalDesktop:     "auto",
-		NoVNCDir:         "/usr/share/novnc",
+		Listen:            "127.0.0.1:8080",
+		DataDir:           "./data",
+		Store:             "sqlite",
+		PortalIdleTimeout: 30 * time.Minute,
+		Sync:              "full",
+		EmulatorAdmins:    []string{"test"},
+		Region:            "us-west-2",
+		AccountID:         "000000000000",
+		DeletedRetention:  time.Hour,
+		Timestamps:        string(server.TimestampsAuto),
+		Driver:            "sim",
+		PageSize:          100,
+		IdleTimeout:       60 * time.Second,
+		BodyTimeout:       server.DefaultBodyTimeout,
+		BodyMemoryMiB:     server.DefaultBodyMemory >> 20,
+		LocalDesktop:      "auto",
+		NoVNCDir:          "/usr/share/novnc",
 	}
 }
 
@@ -159,6 +172,15 @@ func (c *Config) Validate() error {
 	}
 	if c.Store != "" && c.Store != "sqlite" && !c.SharedStore() {
 		errs = append(errs, "store: want sqlite or a postgres:// URL")
+	}
+	if c.MaxConnections < 0 {
+		errs = append(errs, "max-connections must not be negative")
+	}
+	if c.IdleTimeout <= 0 || c.BodyTimeout <= 0 {
+		errs = append(errs, "idle-timeout and body-timeout must be positive")
+	}
+	if c.BodyMemoryMiB < server.MaxBodyBytes>>20 {
+		errs = append(errs, fmt.Sprintf("body-memory-mib %d: want at least %d, the largest request body", c.BodyMemoryMiB, server.MaxBodyBytes>>20))
 	}
 	if c.JobLease < 0 || c.PortalIdleTimeout < 0 {
 		errs = append(errs, "job-lease and portal-idle-timeout must not be negative")
@@ -224,7 +246,6 @@ type App struct {
 	lock   *os.File
 	cancel context.CancelFunc
 	done   chan struct{}
-	log    *slog.Logger
 
 	// closeDriver stops a driver's background work (the local driver's).
 	closeDriver func() error
@@ -304,7 +325,7 @@ func Start(ctx context.Context, cfg Config, o Options) (*App, error) {
 	if o.WrapStore != nil {
 		store = o.WrapStore(store)
 	}
-	a := &App{Config: cfg, Store: store, done: make(chan struct{}), log: o.Logger, lock: lock, ctl: ctl}
+	a := &App{Config: cfg, Store: store, done: make(chan struct{}), lock: lock, ctl: ctl}
 	fail := func(err error) (*App, error) {
 		_ = store.Close()
 		_ = lock.Close()
@@ -345,17 +366,19 @@ func Start(ctx context.Context, cfg Config, o Options) (*App, error) {
 	// do exactly what the API allows its signed-in principal.
 	authorised := authz.New(svc, store, authz.Config{Region: cfg.Region, AccountID: cfg.AccountID})
 	srv := server.New(server.Options{
-		Handler:    authorised,
-		Auth:       verifier,
-		Logger:     o.Logger,
-		Timestamps: server.TimestampMode(cfg.Timestamps),
-		RateLimit:  cfg.RateLimit,
-		Hook:       ctl.hook(),
+		Handler:     authorised,
+		Auth:        verifier,
+		Logger:      o.Logger,
+		Timestamps:  server.TimestampMode(cfg.Timestamps),
+		RateLimit:   cfg.RateLimit,
+		Hook:        ctl.hook(),
+		BodyMemory:  int64(cfg.BodyMemoryMiB) << 20,
+		BodyTimeout: cfg.BodyTimeout,
 	})
 	a.routes(srv)
 	a.mountPortal(srv, authorised, public, o)
-	a.mountControls(srv, verifier, svc, o.Clock, o.Logger)
-	a.srv = &http.Server{Handler: srv, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(o.Logger.Handler(), slog.LevelWarn)}
+	a.mountControls(srv, svc, o.Clock, o.Logger)
+	a.srv, ln = httpServer(cfg, srv, ln, o.Logger)
 	go func() {
 		defer close(a.done)
 		if err := a.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
@@ -413,21 +436,10 @@ func ensureAdmin(ctx context.Context, st opennimble.Store, dataDir string, clock
 // NewCredential makes a fresh access key for principalID.
 func NewCredential(principalID string, admin bool, now time.Time) opennimble.Credential {
 	return opennimble.Credential{
-		AccessKeyID:     "ONAK" + randomString(16, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"),
-		SecretAccessKey: randomString(40, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"),
+		AccessKeyID:     "ONAK" + opennimble.RandomString(16, "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"),
+		SecretAccessKey: opennimble.RandomString(40, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"),
 		PrincipalID:     principalID,
 		Admin:           admin,
 		CreatedAt:       now,
 	}
-}
-
-func randomString(n int, alphabet string) string {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		panic(err)
-	}
-	for i := range b {
-		b[i] = alphabet[int(b[i])%len(alphabet)]
-	}
-	return string(b)
 }

@@ -7,7 +7,7 @@ import (
 	opennimble "github.com/opennimble/opennimble"
 	"github.com/opennimble/opennimble/api"
 	"github.com/opennimble/opennimble/controls"
-	"github.com/opennimble/opennimble/driver/sim"
+	"github.com/opennimble/opennimble/driver/faulty"
 	"github.com/opennimble/opennimble/server"
 	"github.com/opennimble/opennimble/service"
 	"github.com/opennimble/opennimble/transitions"
@@ -23,8 +23,8 @@ func (c *Config) ControlsEnabled() bool { return c.Emulator || c.Controls }
 type controlState struct {
 	policy  *transitions.Policy
 	faults  *controls.Faults
-	ids     *controls.SeededIDs // nil unless seeded
-	pageKey []byte              // nil unless seeded
+	ids     *opennimble.SeededIDs // nil unless seeded
+	pageKey []byte                // nil unless seeded
 	driver  opennimble.Driver
 	ctl     *controls.Controls
 }
@@ -44,7 +44,7 @@ func newControlState(cfg Config, o *Options) *controlState {
 	if cfg.Seed != 0 {
 		c.pageKey = controls.PageKey(cfg.Seed)
 		if o.IDs == nil {
-			c.ids = controls.NewSeededIDs(cfg.Seed)
+			c.ids = opennimble.NewSeededIDs(cfg.Seed)
 			o.IDs = c.ids
 		}
 	}
@@ -66,12 +66,13 @@ func (c *controlState) paginationKey() []byte {
 	return c.pageKey
 }
 
-// simRule is the simulated driver's failure rule: the lifecycle faults.
-func (c *controlState) simRule() func(sim.Call) *opennimble.DriverError {
+// wrapDriver applies the lifecycle faults to every driver when the controls
+// are on.
+func (c *controlState) wrapDriver(d opennimble.Driver) opennimble.Driver {
 	if c == nil {
-		return nil
+		return d
 	}
-	return c.faults.StepRule
+	return faulty.Wrap(d, c.faults.StepRule)
 }
 
 func (c *controlState) setDriver(d opennimble.Driver) {
@@ -90,15 +91,15 @@ func (c *controlState) hook() func(ctx context.Context, op *api.Operation, in an
 }
 
 // mountControls makes the controls and serves them under /_nimble/.
-func (a *App) mountControls(srv *server.Server, auth server.Authenticator, svc *service.Service, clock opennimble.Clock, log *slog.Logger) {
+func (a *App) mountControls(srv *server.Server, svc *service.Service, clock opennimble.Clock, log *slog.Logger) {
 	c := a.ctl
 	if c == nil {
 		return
 	}
-	simDriver, _ := c.driver.(*sim.Driver)
+	_, stepFaults := c.driver.(*faulty.Driver)
 	c.ctl = controls.New(controls.Options{
-		Auth: auth, Store: a.Store, Lifecycle: svc, Policy: c.policy, Faults: c.faults,
-		Sim: simDriver, IDs: c.ids, Clock: clock, Logger: log,
+		Auth: srv, Store: a.Store, Lifecycle: svc, Policy: c.policy, Faults: c.faults,
+		Driver: c.driver, StepFaults: stepFaults, IDs: c.ids, Clock: clock, Logger: log,
 	})
 	srv.Handle(controls.Prefix, c.ctl)
 }

@@ -45,7 +45,7 @@ func (a *App) desktopStream(w http.ResponseWriter, r *http.Request, token, rest 
 // between it and the desktop's VNC server until either side ends, the stream
 // expires or the session stops.
 func (a *App) bridgeVNC(w http.ResponseWriter, r *http.Request, token string, info *service.StreamPageInfo) {
-	dialer := a.driver.(opennimble.VNCDialer)
+	dialer, _ := opennimble.DriverAs[opennimble.VNCDialer](a.driver)
 	vnc, err := dialer.DialVNC(r.Context(), info.SessionID, info.StudioID)
 	if err != nil {
 		a.logger.Warn("stream: desktop", "session", info.SessionID, "err", err)

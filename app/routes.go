@@ -75,7 +75,7 @@ func (a *App) streamPage(w http.ResponseWriter, r *http.Request) {
 		a.desktopStream(w, r, token, rest, info)
 		return
 	}
-	if streamer, ok := a.driver.(opennimble.Streamer); ok {
+	if streamer, ok := opennimble.DriverAs[opennimble.Streamer](a.driver); ok {
 		if !proxied {
 			// The desktop's relative links need the trailing slash.
 			http.Redirect(w, r, "/_stream/"+token+"/", http.StatusFound)
@@ -93,6 +93,9 @@ func (a *App) streamPage(w http.ResponseWriter, r *http.Request) {
 				pr.Out.URL.Path, pr.Out.URL.RawPath = "/"+rest, ""
 				pr.SetXForwarded()
 				pr.Out.Header.Set("X-Nimble-Session-Id", info.SessionID)
+				// The browser's Referer is the stream URL, token and all:
+				// the workstation (and its logs) never needs the token.
+				pr.Out.Header.Del("Referer")
 			},
 			ErrorHandler: func(w http.ResponseWriter, r *http.Request, err error) {
 				a.logger.Warn("stream proxy", "session", info.SessionID, "err", err)

@@ -27,10 +27,11 @@ func (a *App) wire(ctx context.Context, cfg Config, o Options, publicURL string)
 			w.Kick()
 		}
 	}
-	drv, desktops, err := newDriver(cfg, o, a.ctl.simRule())
+	drv, desktops, err := newDriver(cfg, o)
 	if err != nil {
 		return nil, nil, err
 	}
+	drv = a.ctl.wrapDriver(drv)
 	a.desktops, a.bridges = desktops, newBridges()
 	a.ctl.setDriver(drv)
 	a.driver, a.logger = drv, o.Logger
@@ -57,7 +58,7 @@ func (a *App) wire(ctx context.Context, cfg Config, o Options, publicURL string)
 
 // newDriver makes the configured driver; desktops reports whether its
 // sessions are desktops that the stream URL reaches over VNC.
-func newDriver(cfg Config, o Options, rule func(sim.Call) *opennimble.DriverError) (_ opennimble.Driver, desktops bool, _ error) {
+func newDriver(cfg Config, o Options) (_ opennimble.Driver, desktops bool, _ error) {
 	switch cfg.Driver {
 	case "local":
 		desk := localDesktop(cfg, o.Logger)
@@ -71,8 +72,8 @@ func newDriver(cfg Config, o Options, rule func(sim.Call) *opennimble.DriverErro
 		d, err := kubernetes.New(kubernetes.Options{Config: kc, REST: o.KubeREST, Kubeconfig: cfg.Kubeconfig, Logger: o.Logger})
 		return d, false, err
 	}
-	durations := map[sim.Step]time.Duration{}
-	for _, step := range sim.Steps {
+	durations := map[opennimble.Step]time.Duration{}
+	for _, step := range opennimble.Steps {
 		durations[step] = cfg.SimStepDuration
 	}
 	dir := cfg.SimDir
@@ -81,7 +82,7 @@ func newDriver(cfg Config, o Options, rule func(sim.Call) *opennimble.DriverErro
 	}
 	// Replicas on a shared store share one simulated fleet: any of them
 	// may continue what another began.
-	d, err := sim.New(sim.Options{Clock: o.Clock, Dir: dir, Shared: cfg.SharedStore(), Durations: durations, Rule: rule})
+	d, err := sim.New(sim.Options{Clock: o.Clock, Dir: dir, Shared: cfg.SharedStore(), Durations: durations})
 	return d, false, err
 }
 

@@ -12,7 +12,6 @@ package authz
 
 import (
 	"context"
-	"fmt"
 
 	opennimble "github.com/opennimble/opennimble"
 	"github.com/opennimble/opennimble/api"
@@ -25,18 +24,15 @@ type Config struct {
 	AccountID string // twelve digits; defaults to 000000000000
 }
 
-// Handler is an api.Handler that authorises each request before passing it
-// to the next handler. A refused request gets AccessDeniedException and
-// never reaches next, so it changes nothing.
-type Handler struct {
-	next  api.Handler
+// authorizer decides requests from the policy and the store.
+type authorizer struct {
 	store opennimble.Store
 	cfg   Config
 }
 
-var _ api.Handler = (*Handler)(nil)
-
-// New returns next guarded by the policy, deciding from store.
+// New returns next guarded by the policy, deciding from store: each request
+// is authorised before it reaches next. A refused request gets
+// AccessDeniedException and never reaches next, so it changes nothing.
 func New(next api.Handler, store opennimble.Store, cfg Config) api.Handler {
 	if cfg.Region == "" {
 		cfg.Region = "us-west-2"
@@ -44,7 +40,8 @@ func New(next api.Handler, store opennimble.Store, cfg Config) api.Handler {
 	if cfg.AccountID == "" {
 		cfg.AccountID = "000000000000"
 	}
-	return &Handler{next: next, store: store, cfg: cfg}
+	h := &authorizer{store: store, cfg: cfg}
+	return api.Decorate(next, h.around)
 }
 
 // target is what a request acts on, from its input.
@@ -67,7 +64,7 @@ const (
 
 // authorize decides op on t for the caller. It returns the caller and its
 // role, or AccessDeniedException.
-func (h *Handler) authorize(ctx context.Context, op string, t target) (opennimble.Principal, role, error) {
+func (h *authorizer) authorize(ctx context.Context, op string, t target) (opennimble.Principal, role, error) {
 	p, ok := opennimble.PrincipalFrom(ctx)
 	rule, known := Policy[op]
 	if !known {
@@ -127,7 +124,7 @@ func (f facts) decide(rule Rule, t target) (role, error) {
 			ok, err = f.profileMember(t.studio, t.id)
 		}
 	case Owners:
-		ok, err = f.owner(t.studio, opennimble.Kind(rule.Resource), t.id)
+		ok, err = f.owner(t.studio, rule.Resource, t.id)
 	}
 	if !ok || err != nil {
 		return 0, err
@@ -144,7 +141,7 @@ func admin(ok bool) role {
 }
 
 // deny is the AccessDeniedException of op on t, in AWS's words.
-func (h *Handler) deny(op, who string, rule Rule, t target) error {
+func (h *authorizer) deny(op, who string, rule Rule, t target) error {
 	res := "*"
 	switch rule.Resource {
 	case resAccount:
@@ -164,6 +161,6 @@ func denied(op, who, resource string) error {
 }
 
 // arn is the ARN of a resource of this deployment.
-func (h *Handler) arn(resourceType, id string) string {
-	return fmt.Sprintf("arn:aws:nimble:%s:%s:%s/%s", h.cfg.Region, h.cfg.AccountID, resourceType, id)
+func (h *authorizer) arn(kind opennimble.Kind, id string) string {
+	return opennimble.ARN{Region: h.cfg.Region, Account: h.cfg.AccountID, Kind: kind, ID: id}.String()
 }

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 
+	opennimble "github.com/opennimble/opennimble"
 	"github.com/opennimble/opennimble/api"
 )
 
@@ -68,25 +69,32 @@ func (g Grant) String() string { return grantText[g] }
 
 // Rule is one row of the policy.
 type Rule struct {
-	// Resource is the type of resource the action is decided on, as in its
-	// ARN, or "" for an action on the account; "arn" means the resource the
-	// request's resourceArn names.
-	Resource string
+	// Resource is the kind of resource the action is decided on (the
+	// resource type of its ARN), or "" for an action on the account; "arn"
+	// means the resource the request's resourceArn names.
+	Resource opennimble.Kind
 	// Users is what a studio user may do.
 	Users Grant
 }
 
-// Resource types, as ARNs spell them (and as the store's kinds are named).
+// The resources rules are decided on.
 const (
 	resAccount       = ""
 	resARN           = "arn"
-	resStudio        = "studio"
-	resComponent     = "studio-component"
-	resLaunchProfile = "launch-profile"
-	resImage         = "streaming-image"
-	resSession       = "streaming-session"
-	resBackup        = "streaming-session-backup"
+	resStudio        = opennimble.KindStudio
+	resComponent     = opennimble.KindStudioComponent
+	resLaunchProfile = opennimble.KindLaunchProfile
+	resImage         = opennimble.KindStreamingImage
+	resSession       = opennimble.KindStreamingSession
+	resBackup        = opennimble.KindStreamingBackup
 )
+
+// taggable are the kinds a rule may be decided on besides the account and
+// an ARN: those that have ARNs.
+var taggable = map[opennimble.Kind]bool{
+	resStudio: true, resComponent: true, resLaunchProfile: true,
+	resImage: true, resSession: true, resBackup: true,
+}
 
 // Policy is the authorisation of every operation, by operation name: who
 // besides administrators may call it. It is the one place the rules live.
@@ -153,7 +161,7 @@ func Markdown() string {
 	slices.Sort(names)
 	for _, n := range names {
 		r := Policy[n]
-		res, studioAdmin := "`"+r.Resource+"`", "yes"
+		res, studioAdmin := "`"+string(r.Resource)+"`", "yes"
 		switch r.Resource {
 		case resAccount:
 			res = "account"

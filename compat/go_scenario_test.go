@@ -24,7 +24,7 @@ func TestGoSDK(t *testing.T) {
 	srv := startServer(t, "--page-size", pageSize)
 	start := time.Now()
 	g := &goScenario{t: t, c: goClient(srv.URL, "test", "test")}
-	// Errors must name their code in x-amzn-ErrorType too (WIRE.md, style
+	// Errors must name their code in x-amzn-ErrorType too (docs/WIRE.md, style
 	// A), not only in the body the SDK would fall back to.
 	g.c.Handlers.UnmarshalError.PushFront(func(r *request.Request) {
 		g.errorType = r.HTTPResponse.Header.Get("x-amzn-ErrorType")

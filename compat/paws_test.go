@@ -2,7 +2,7 @@ package compat
 
 // R paws cannot be installed here (its registry is out of reach), so these
 // tests send requests exactly as paws.common does according to
-// /work/shared/WIRE.md, signed with aws-sdk-go v1's SigV4 signer (paws.common's
+// docs/WIRE.md, signed with aws-sdk-go v1's SigV4 signer (paws.common's
 // signer is a port of it):
 //
 //   - User-Agent starting with "paws/";

@@ -13,14 +13,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"strings"
 
 	opennimble "github.com/opennimble/opennimble"
 	"github.com/opennimble/opennimble/api"
-	"github.com/opennimble/opennimble/driver/sim"
 	"github.com/opennimble/opennimble/restjson"
 	"github.com/opennimble/opennimble/server"
 	"github.com/opennimble/opennimble/transitions"
@@ -44,16 +42,20 @@ type Resetter interface {
 
 // Options are the collaborators of the controls.
 type Options struct {
-	Auth      server.Authenticator
+	Auth      server.RequestAuthenticator
 	Store     opennimble.Store
 	Lifecycle Lifecycle
 	Policy    *transitions.Policy
 	Faults    *Faults
-	// Sim is the simulated driver, nil with another driver (lifecycle step
-	// faults and the driver's state then are unavailable).
-	Sim *sim.Driver
+	// Driver is the workstation driver: reset forgets its state when it is
+	// an opennimble.Resetter, and the state dump shows it when it is an
+	// opennimble.StateDumper.
+	Driver opennimble.Driver
+	// StepFaults says whether lifecycle faults reach the driver: it is
+	// wrapped by driver/faulty with Faults.StepRule as its rule.
+	StepFaults bool
 	// IDs, when the server is seeded, start their sequence again on reset.
-	IDs    *SeededIDs
+	IDs    *opennimble.SeededIDs
 	Clock  opennimble.Clock
 	Logger *slog.Logger
 }
@@ -104,16 +106,12 @@ var routes = []route{
 // ServeHTTP authenticates the request as the API does, refuses callers that
 // are not administrators and serves the control.
 func (c *Controls) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	body, err := io.ReadAll(io.LimitReader(r.Body, server.MaxBodyBytes+1))
-	if err != nil || len(body) > server.MaxBodyBytes {
-		restjson.WriteError(w, opennimble.Errorf(opennimble.ErrValidation, "Could not read the request body, or it is larger than %d bytes", server.MaxBodyBytes))
-		return
-	}
-	id, err := c.o.Auth.Verify(r, body)
+	id, body, release, err := c.o.Auth.Authenticate(w, r)
 	if err != nil {
 		c.fail(w, r, err)
 		return
 	}
+	defer release()
 	if !id.Admin {
 		restjson.WriteError(w, opennimble.Errorf(opennimble.ErrAccessDenied,
 			"The emulator controls are for administrators only, and %s is not one", id.PrincipalID))

@@ -14,7 +14,6 @@ import (
 
 	opennimble "github.com/opennimble/opennimble"
 	"github.com/opennimble/opennimble/api"
-	"github.com/opennimble/opennimble/driver/sim"
 	"github.com/opennimble/opennimble/server"
 	"github.com/opennimble/opennimble/transitions"
 )
@@ -30,7 +29,7 @@ type ErrorSpec struct {
 
 // Fault is a fault rule. An operation fault (Operation set) adds Latency to,
 // and/or answers Error instead of, the operations it matches; a lifecycle
-// fault (Step set) makes the simulated driver's operations of that step fail
+// fault (Step set) makes the driver's operations of that step fail
 // with StatusCode, which the session (and its backup, for a snapshot) shows
 // in its *_FAILED state.
 type Fault struct {
@@ -87,7 +86,7 @@ func NewFaults(seed uint64, log *slog.Logger) *Faults {
 }
 
 // validate checks a new rule and fills in its defaults.
-func (f *Fault) validate(haveSim bool) error {
+func (f *Fault) validate(stepFaults bool) error {
 	if (f.Operation == "") == (f.Step == "") {
 		return invalid("A fault names either an operation (\"*\" for all) or a lifecycle step, not both or neither")
 	}
@@ -107,7 +106,7 @@ func (f *Fault) validate(haveSim bool) error {
 	if f.Operation != "" {
 		return f.validateOperation()
 	}
-	return f.validateStep(haveSim)
+	return f.validateStep(stepFaults)
 }
 
 func (f *Fault) validateOperation() error {
@@ -141,15 +140,15 @@ func (f *Fault) validateOperation() error {
 	return nil
 }
 
-func (f *Fault) validateStep(haveSim bool) error {
+func (f *Fault) validateStep(stepFaults bool) error {
 	if f.Error != nil || f.Latency != 0 || f.Principal != "" {
 		return invalid("error, latency and principal belong to operation faults; a lifecycle fault takes statusCode and message")
 	}
-	if !haveSim {
-		return invalid("Lifecycle faults need the simulated driver (--driver sim)")
+	if !stepFaults {
+		return invalid("Lifecycle faults need the emulator's fault injection around the driver")
 	}
-	if !slices.Contains(sim.Steps, sim.Step(f.Step)) {
-		return invalid("step %q: want one of %v", f.Step, sim.Steps)
+	if !slices.Contains(opennimble.Steps, opennimble.Step(f.Step)) {
+		return invalid("step %q: want one of %v", f.Step, opennimble.Steps)
 	}
 	if f.StatusCode == "" {
 		f.StatusCode = string(api.StreamingSessionStatusCodeInternalError)
@@ -272,20 +271,21 @@ func (fs *Faults) apply(ctx context.Context, op, principal string) error {
 	return &injected{err: &opennimble.Error{Code: f.Error.Code, Message: msg}, rule: f.ID}
 }
 
-// StepRule is the simulated driver's rule (sim.Options.Rule): a lifecycle
-// fault that hits a new driver operation makes it fail.
-func (fs *Faults) StepRule(c sim.Call) *opennimble.DriverError {
+// StepRule is the rule of the fault-injecting driver decorator
+// (driver/faulty): a lifecycle fault that hits a new driver
+// operation of step on a session (or backup) makes it fail.
+func (fs *Faults) StepRule(step opennimble.Step, sessionID, backupID string) *opennimble.DriverError {
 	f := fs.hit(func(f *Fault) bool {
-		return f.Step == string(c.Step) && (f.SessionID == "" || f.SessionID == c.SessionID)
+		return f.Step == string(step) && (f.SessionID == "" || f.SessionID == sessionID)
 	})
 	if f == nil {
 		return nil
 	}
 	msg := f.Message
 	if msg == "" {
-		msg = fmt.Sprintf("The %s step failed: injected by the emulator's fault rule %s", c.Step, f.ID)
+		msg = fmt.Sprintf("The %s step failed: injected by the emulator's fault rule %s", step, f.ID)
 	}
-	fs.log.Info("fault injected", "fault", f.ID, "step", c.Step, "session", c.SessionID, "backup", c.BackupID, "status_code", f.StatusCode)
+	fs.log.Info("fault injected", "fault", f.ID, "step", step, "session", sessionID, "backup", backupID, "status_code", f.StatusCode)
 	return &opennimble.DriverError{StatusCode: f.StatusCode, Message: msg}
 }
 
@@ -297,7 +297,7 @@ func (c *Controls) addFault(_ *http.Request, body []byte, _ string) (int, any, e
 	if err := readJSON(body, &f); err != nil {
 		return 0, nil, err
 	}
-	if err := f.validate(c.o.Sim != nil); err != nil {
+	if err := f.validate(c.o.StepFaults); err != nil {
 		return 0, nil, err
 	}
 	return http.StatusCreated, c.o.Faults.add(f), nil

@@ -15,7 +15,7 @@ type resetRequest struct {
 }
 
 // reset deletes every resource of every studio, with the lifecycle's jobs,
-// the idempotency records and the simulated driver's state; credentials
+// the idempotency records and the driver's state (the simulated driver's); credentials
 // stay. A seeded server starts its id sequence again, so that a test that
 // begins with a reset sees the same ids on every run.
 func (c *Controls) reset(r *http.Request, body []byte, _ string) (int, any, error) {
@@ -32,8 +32,8 @@ func (c *Controls) reset(r *http.Request, body []byte, _ string) (int, any, erro
 	if err := c.resetStore(ctx); err != nil {
 		return 0, nil, err
 	}
-	if c.o.Sim != nil {
-		if err := c.o.Sim.Reset(); err != nil {
+	if d, ok := opennimble.DriverAs[opennimble.Resetter](c.o.Driver); ok {
+		if err := d.Reset(); err != nil {
 			return 0, nil, err
 		}
 	}

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	opennimble "github.com/opennimble/opennimble"
-	"github.com/opennimble/opennimble/driver/sim"
 	"github.com/opennimble/opennimble/transitions"
 )
 
@@ -29,9 +28,9 @@ type Resource struct {
 type State struct {
 	Resources []Resource         `json:"resources"`
 	Held      []transitions.Hold `json:"held"`
-	// Driver is the simulated driver's sessions and backups, shown when
-	// the dump is not filtered.
-	Driver *sim.State `json:"driver,omitempty"`
+	// Driver is what the driver holds (the simulated driver's sessions and
+	// backups), shown when the dump is not filtered.
+	Driver any `json:"driver,omitempty"`
 }
 
 // state dumps every resource, from one snapshot of the store. Query
@@ -72,9 +71,8 @@ func (c *Controls) state(r *http.Request, _ []byte, _ string) (int, any, error) 
 	if err != nil {
 		return 0, nil, err
 	}
-	if c.o.Sim != nil && studio == "" && len(q["type"]) == 0 {
-		d := c.o.Sim.Dump()
-		out.Driver = &d
+	if d, ok := opennimble.DriverAs[opennimble.StateDumper](c.o.Driver); ok && studio == "" && len(q["type"]) == 0 {
+		out.Driver = d.DumpState()
 	}
 	return http.StatusOK, out, nil
 }

@@ -2,6 +2,7 @@ package controls
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 
@@ -16,6 +17,14 @@ type transitionsView struct {
 	Held []transitions.Hold `json:"held"`
 }
 
+// transitionsPut is what PUT reads: the configuration, plus GET's read-only
+// "held", accepted and ignored so that a client can read the document,
+// change one rule and write it back.
+type transitionsPut struct {
+	transitions.Config
+	Held json.RawMessage `json:"held,omitempty"`
+}
+
 func (c *Controls) getTransitions(*http.Request, []byte, string) (int, any, error) {
 	return http.StatusOK, transitionsView{Config: c.o.Policy.Config(), Held: c.o.Policy.Held()}, nil
 }
@@ -24,11 +33,11 @@ func (c *Controls) getTransitions(*http.Request, []byte, string) (int, any, erro
 // transition so that it is decided by the new rules (a held one may now be
 // due, a delayed one due sooner).
 func (c *Controls) putTransitions(r *http.Request, body []byte, _ string) (int, any, error) {
-	var cfg transitions.Config
-	if err := readJSON(body, &cfg); err != nil {
+	var in transitionsPut
+	if err := readJSON(body, &in); err != nil {
 		return 0, nil, err
 	}
-	if err := c.o.Policy.Set(cfg); err != nil {
+	if err := c.o.Policy.Set(in.Config); err != nil {
 		return 0, nil, invalid("%v", err)
 	}
 	recs, err := c.inTransition(r.Context(), "", "")

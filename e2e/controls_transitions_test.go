@@ -127,3 +127,35 @@ func TestControlsTransitionsDelay(t *testing.T) {
 	admin.ok("PUT", "/_nimble/transitions", map[string]any{"default": map[string]any{"mode": "immediate"}}, nil)
 	eventually(t, "a studio under the new rules", func() bool { return e.studioState(later) == "READY" })
 }
+
+// TestControlsTransitionsReadModifyWrite: the document GET answers, held
+// transitions included, is accepted by PUT; "held" is read-only and ignored.
+func TestControlsTransitionsReadModifyWrite(t *testing.T) {
+	e := start(t)
+	admin := e.adminCtl()
+	admin.ok("PUT", "/_nimble/transitions", map[string]any{"rules": []any{
+		map[string]any{"type": "studio", "state": "CREATE_IN_PROGRESS", "mode": "manual"},
+	}}, nil)
+	id := e.createStudio("rmw")
+	eventually(t, "the studio's creation to be held", func() bool { return admin.isHeld(id) })
+
+	var doc map[string]any
+	admin.ok("GET", "/_nimble/transitions", nil, &doc)
+	if held, _ := doc["held"].([]any); len(held) != 1 {
+		t.Fatalf("GET answered %v, want one held transition", doc)
+	}
+	doc["rules"] = append(doc["rules"].([]any), map[string]any{"type": "launch-profile", "state": "*", "mode": "manual", "reads": 1})
+	doc["held"] = []any{map[string]any{"type": "studio", "id": "stu-other", "state": "DELETE_IN_PROGRESS"}}
+	var got struct {
+		Rules []struct{ Type, State, Mode string }
+		Held  []struct{ Type, ID string }
+	}
+	admin.ok("PUT", "/_nimble/transitions", doc, &got)
+	if len(got.Rules) != 2 || got.Rules[1].Type != "launch-profile" || got.Rules[1].Mode != "manual" {
+		t.Fatalf("PUT of the GET document with one more rule answered rules %+v", got.Rules)
+	}
+	if len(got.Held) != 1 || got.Held[0].ID != id {
+		t.Fatalf("PUT changed what is held: %+v (want only %s)", got.Held, id)
+	}
+	admin.refused("PUT", "/_nimble/transitions", `{"rules": [], "held": [], "heldd": []}`, 400, "ValidationException")
+}

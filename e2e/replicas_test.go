@@ -24,6 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go/aws/session"
 	"github.com/aws/aws-sdk-go/service/nimblestudio"
 
+	opennimble "github.com/opennimble/opennimble"
 	"github.com/opennimble/opennimble/driver/sim"
 	"github.com/opennimble/opennimble/internal/fixture"
 	"github.com/opennimble/opennimble/internal/pgtest"
@@ -319,17 +320,17 @@ func TestReplicas(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := sessions + 1 + paged // and the sessions of the checks above: create, delete
-	want := map[sim.Step]int{
-		sim.StepProvision:    n,
-		sim.StepStop:         2 * sessions,
-		sim.StepSnapshot:     2 * sessions,
-		sim.StepDeleteVolume: 0, // persistent sessions keep their volume when they stop
-		sim.StepRestore:      2 * sessions,
-		sim.StepStart:        2 * sessions,
-		sim.StepTerminate:    n,
-		sim.StepDeleteBackup: 2 * sessions,
+	want := map[opennimble.Step]int{
+		opennimble.StepProvision:    n,
+		opennimble.StepStop:         2 * sessions,
+		opennimble.StepSnapshot:     2 * sessions,
+		opennimble.StepDeleteVolume: 0, // persistent sessions keep their volume when they stop
+		opennimble.StepRestore:      2 * sessions,
+		opennimble.StepStart:        2 * sessions,
+		opennimble.StepTerminate:    n,
+		opennimble.StepDeleteBackup: 2 * sessions,
 	}
-	for _, step := range sim.Steps {
+	for _, step := range opennimble.Steps {
 		if got := fleet.Started(step); got != want[step] {
 			t.Errorf("%s began %d times, want %d", step, got, want[step])
 		}

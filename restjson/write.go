@@ -33,7 +33,7 @@ func WriteOutput(w http.ResponseWriter, status int, out api.Marshaler, o *api.En
 	_, _ = w.Write(body)
 }
 
-// WriteError writes err the way every client in WIRE.md reads it: the status
+// WriteError writes err the way every client in docs/WIRE.md reads it: the status
 // of its code, x-amzn-ErrorType with the bare code, and a JSON body with
 // message, code and (when it names a resource) context. An error that is not
 // an *opennimble.Error is reported as InternalServerErrorException without

@@ -49,9 +49,11 @@ type Server struct {
 	log        *slog.Logger
 	timestamps TimestampMode
 	limiter    *limiter
+	gate       *bodyGate
 	extra      map[string]http.Handler // by path prefix, unauthenticated
 	// Hook, when set, runs after authentication and binding and before the
-	// operation: emulator fault injection and authorisation plug in here.
+	// operation: the emulator's fault injection and transition rules plug in
+	// here (authorisation is a decorator of the handler, authz.New).
 	hook func(ctx context.Context, op *api.Operation, in any) error
 }
 
@@ -65,6 +67,11 @@ type Options struct {
 	// (burst twice that); 0 disables throttling.
 	RateLimit float64
 	Hook      func(ctx context.Context, op *api.Operation, in any) error
+	// BodyMemory is the most bytes that request bodies may hold at once (0:
+	// DefaultBodyMemory); BodyTimeout how long one may take to arrive (0:
+	// DefaultBodyTimeout).
+	BodyMemory  int64
+	BodyTimeout time.Duration
 }
 
 // New returns a server.
@@ -81,7 +88,8 @@ func New(o Options) *Server {
 		auth:       o.Auth,
 		log:        o.Logger,
 		timestamps: o.Timestamps,
-		limiter:    newLimiter(o.RateLimit),
+		limiter:    newLimiter(o.RateLimit, nil),
+		gate:       newBodyGate(o.BodyMemory, o.BodyTimeout),
 		extra:      map[string]http.Handler{},
 		hook:       o.Hook,
 	}
@@ -132,7 +140,7 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 				restjson.WriteError(w, errors.New("panic"))
 			}
 		}
-		attrs := []any{"request_id", reqID, "method", r.Method, "path", r.URL.EscapedPath(), "operation", opName,
+		attrs := []any{"request_id", reqID, "method", r.Method, "path", RedactPath(r.URL.EscapedPath()), "operation", opName,
 			"principal", principal, "status", w.status, "duration_ms", float64(time.Since(start).Microseconds()) / 1000}
 		if fault != "" {
 			attrs = append(attrs, "fault", fault)
@@ -142,24 +150,22 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 
 	if prefix, h := s.extraFor(r.URL.Path); h != nil {
 		opName = prefix
+		release, err := s.gate.guard(w, r)
+		if err != nil {
+			restjson.WriteError(w, err)
+			return
+		}
+		defer release()
 		h.ServeHTTP(w, r)
 		return
 	}
 
-	body, err := io.ReadAll(io.LimitReader(r.Body, MaxBodyBytes+1))
-	if err != nil {
-		restjson.WriteError(w, opennimble.Errorf(opennimble.ErrValidation, "Could not read the request body: %v", err))
-		return
-	}
-	if len(body) > MaxBodyBytes {
-		restjson.WriteError(w, opennimble.Errorf(opennimble.ErrValidation, "The request body is larger than %d bytes", MaxBodyBytes))
-		return
-	}
-	id, err := s.auth.Verify(r, body)
+	id, body, release, err := s.Authenticate(w, r)
 	if err != nil {
 		restjson.WriteError(w, err)
 		return
 	}
+	defer release()
 	principal = id.PrincipalID
 	if !s.limiter.allow(id.PrincipalID) {
 		restjson.WriteError(w, opennimble.Errorf(opennimble.ErrThrottling, "Rate exceeded for principal %s", id.PrincipalID))
@@ -180,7 +186,6 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		return
 	}
 	ctx := opennimble.WithPrincipal(r.Context(), opennimble.Principal{ID: id.PrincipalID, AccessKeyID: id.AccessKeyID, Admin: id.Admin})
-	ctx = withOperation(ctx, op.Name)
 	ctx = context.WithValue(ctx, faultKey{}, &fault)
 	if s.hook != nil {
 		if err := s.hook(ctx, op, in); err != nil {
@@ -241,16 +246,4 @@ func NoteFault(ctx context.Context, desc string) {
 		}
 		*p += desc
 	}
-}
-
-type operationKey struct{}
-
-func withOperation(ctx context.Context, name string) context.Context {
-	return context.WithValue(ctx, operationKey{}, name)
-}
-
-// OperationFrom returns the name of the operation a request context serves.
-func OperationFrom(ctx context.Context) string {
-	s, _ := ctx.Value(operationKey{}).(string)
-	return s
 }

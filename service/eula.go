@@ -141,23 +141,21 @@ func (s *Service) acceptEula(ctx context.Context, t *txn, studioID, id string, e
 }
 
 func (s *Service) ListEulaAcceptances(ctx context.Context, in *api.ListEulaAcceptancesRequest) (*api.ListEulaAcceptancesResponse, error) {
-	var out *api.ListEulaAcceptancesResponse
-	err := s.view(ctx, func(tx opennimble.Tx) error {
+	return read(ctx, s, func(tx opennimble.Tx) (*api.ListEulaAcceptancesResponse, error) {
 		if _, _, err := s.loadStudio(ctx, tx, in.StudioId); err != nil {
-			return err
+			return nil, err
 		}
 		q := opennimble.ListQuery{Kind: opennimble.KindEulaAcceptance, StudioID: in.StudioId}
 		keep := func(d *eulaAcceptanceDoc) bool { return len(in.EulaIds) == 0 || slices.Contains(in.EulaIds, d.EulaId) }
 		sc := scope("ListEulaAcceptances", in.StudioId, filterScope(in.EulaIds))
 		docs, next, err := page[eulaAcceptanceDoc](ctx, s, tx, sc, in.NextToken, 0, q, keep)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		out = &api.ListEulaAcceptancesResponse{EulaAcceptances: make([]*api.EulaAcceptance, 0, len(docs)), NextToken: next}
+		out := &api.ListEulaAcceptancesResponse{EulaAcceptances: make([]*api.EulaAcceptance, 0, len(docs)), NextToken: next}
 		for _, d := range docs {
 			out.EulaAcceptances = append(out.EulaAcceptances, &d.EulaAcceptance)
 		}
-		return nil
+		return out, nil
 	})
-	return out, err
 }

@@ -197,9 +197,8 @@ func (s *Service) CreateLaunchProfile(ctx context.Context, in *api.CreateLaunchP
 		if _, err := s.liveStudio(ctx, t, in.StudioId); err != nil {
 			return nil, err
 		}
-		if in.Name == "" {
-			return nil, invalidField("name", "name is required")
-		}
+		// name is required by the model (Bind); an empty list of protocol
+		// versions passes Bind, so it is refused here.
 		if len(in.LaunchProfileProtocolVersions) == 0 {
 			return nil, invalidField("launchProfileProtocolVersions", "launchProfileProtocolVersions must list at least one version")
 		}
@@ -249,42 +248,37 @@ func (s *Service) CreateLaunchProfile(ctx context.Context, in *api.CreateLaunchP
 }
 
 func (s *Service) GetLaunchProfile(ctx context.Context, in *api.GetLaunchProfileRequest) (*api.GetLaunchProfileResponse, error) {
-	var out *api.GetLaunchProfileResponse
-	err := s.view(ctx, func(tx opennimble.Tx) error {
+	return read(ctx, s, func(tx opennimble.Tx) (*api.GetLaunchProfileResponse, error) {
 		// DELETED profiles answer until purged, for the LaunchProfileDeleted waiter.
 		d, _, err := s.loadLaunchProfile(ctx, tx, in.StudioId, in.LaunchProfileId, false)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		out = &api.GetLaunchProfileResponse{LaunchProfile: &d.LaunchProfile}
-		return nil
+		return &api.GetLaunchProfileResponse{LaunchProfile: &d.LaunchProfile}, nil
 	})
-	return out, err
 }
 
 func (s *Service) ListLaunchProfiles(ctx context.Context, in *api.ListLaunchProfilesRequest) (*api.ListLaunchProfilesResponse, error) {
-	var out *api.ListLaunchProfilesResponse
-	err := s.view(ctx, func(tx opennimble.Tx) error {
+	return read(ctx, s, func(tx opennimble.Tx) (*api.ListLaunchProfilesResponse, error) {
 		if _, _, err := s.loadStudio(ctx, tx, in.StudioId); err != nil {
-			return err
+			return nil, err
 		}
 		keep, err := s.memberOf(ctx, tx, in.StudioId, in.PrincipalId)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		q := statesQuery(opennimble.ListQuery{Kind: opennimble.KindLaunchProfile, StudioID: in.StudioId}, in.States)
 		sc := scope("ListLaunchProfiles", in.StudioId, in.PrincipalId, filterScope(in.States))
 		docs, next, err := page[launchProfileDoc](ctx, s, tx, sc, in.NextToken, limit(in.MaxResults), q, keep)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		out = &api.ListLaunchProfilesResponse{LaunchProfiles: make([]*api.LaunchProfile, 0, len(docs)), NextToken: next}
+		out := &api.ListLaunchProfilesResponse{LaunchProfiles: make([]*api.LaunchProfile, 0, len(docs)), NextToken: next}
 		for _, d := range docs {
 			out.LaunchProfiles = append(out.LaunchProfiles, &d.LaunchProfile)
 		}
-		return nil
+		return out, nil
 	})
-	return out, err
 }
 
 // memberOf returns a filter that keeps the launch profiles principalID is a
@@ -386,13 +380,12 @@ func (s *Service) DeleteLaunchProfile(ctx context.Context, in *api.DeleteLaunchP
 }
 
 func (s *Service) GetLaunchProfileDetails(ctx context.Context, in *api.GetLaunchProfileDetailsRequest) (*api.GetLaunchProfileDetailsResponse, error) {
-	var out *api.GetLaunchProfileDetailsResponse
-	err := s.view(ctx, func(tx opennimble.Tx) error {
+	return read(ctx, s, func(tx opennimble.Tx) (*api.GetLaunchProfileDetailsResponse, error) {
 		d, _, err := s.loadLaunchProfile(ctx, tx, in.StudioId, in.LaunchProfileId, false)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		out = &api.GetLaunchProfileDetailsResponse{
+		out := &api.GetLaunchProfileDetailsResponse{
 			LaunchProfile:            &d.LaunchProfile,
 			StreamingImages:          []*api.StreamingImage{},
 			StudioComponentSummaries: []*api.StudioComponentSummary{},
@@ -403,21 +396,20 @@ func (s *Service) GetLaunchProfileDetails(ctx context.Context, in *api.GetLaunch
 				if opennimble.IsCode(err, opennimble.ErrNotFound) {
 					continue // deleted since: nothing to show
 				} else if err != nil {
-					return err
+					return nil, err
 				}
 				out.StreamingImages = append(out.StreamingImages, &img.StreamingImage)
 			}
 		}
 		comps, err := s.profileComponents(ctx, tx, d)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for _, c := range comps {
 			out.StudioComponentSummaries = append(out.StudioComponentSummaries, componentSummary(c))
 		}
-		return nil
+		return out, nil
 	})
-	return out, err
 }
 
 func componentSummary(c *studioComponentDoc) *api.StudioComponentSummary {
@@ -445,26 +437,25 @@ func (s *Service) profileComponents(ctx context.Context, tx opennimble.Tx, d *la
 }
 
 func (s *Service) GetLaunchProfileInitialization(ctx context.Context, in *api.GetLaunchProfileInitializationRequest) (*api.GetLaunchProfileInitializationResponse, error) {
-	var out *api.GetLaunchProfileInitializationResponse
-	err := s.view(ctx, func(tx opennimble.Tx) error {
+	return read(ctx, s, func(tx opennimble.Tx) (*api.GetLaunchProfileInitializationResponse, error) {
 		d, _, err := s.loadLaunchProfile(ctx, tx, in.StudioId, in.LaunchProfileId, true)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if err := requireState(launchProfileNoun, d.LaunchProfileId, string(d.State), string(api.LaunchProfileStateReady)); err != nil {
-			return err
+			return nil, err
 		}
 		platform, err := initPlatform(in.Platform)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		version, err := initVersion(d, in.LaunchProfileProtocolVersions)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		comps, err := s.profileComponents(ctx, tx, d)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		init := &api.LaunchProfileInitialization{
 			Ec2SecurityGroupIds:          []string{},
@@ -479,10 +470,8 @@ func (s *Service) GetLaunchProfileInitialization(ctx context.Context, in *api.Ge
 		for _, c := range comps {
 			addComponent(init, c)
 		}
-		out = &api.GetLaunchProfileInitializationResponse{LaunchProfileInitialization: init}
-		return nil
+		return &api.GetLaunchProfileInitializationResponse{LaunchProfileInitialization: init}, nil
 	})
-	return out, err
 }
 
 // initPlatform reads the platform a workstation asks for ("either Windows or

@@ -69,39 +69,34 @@ func (s *Service) PutStudioMembers(ctx context.Context, in *api.PutStudioMembers
 }
 
 func (s *Service) GetStudioMember(ctx context.Context, in *api.GetStudioMemberRequest) (*api.GetStudioMemberResponse, error) {
-	var out *api.GetStudioMemberResponse
-	err := s.view(ctx, func(tx opennimble.Tx) error {
+	return read(ctx, s, func(tx opennimble.Tx) (*api.GetStudioMemberResponse, error) {
 		if _, _, err := s.loadStudio(ctx, tx, in.StudioId); err != nil {
-			return err
+			return nil, err
 		}
 		d, _, err := studioMember(ctx, tx, in.StudioId, in.PrincipalId)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		out = &api.GetStudioMemberResponse{Member: &d.StudioMembership}
-		return nil
+		return &api.GetStudioMemberResponse{Member: &d.StudioMembership}, nil
 	})
-	return out, err
 }
 
 func (s *Service) ListStudioMembers(ctx context.Context, in *api.ListStudioMembersRequest) (*api.ListStudioMembersResponse, error) {
-	var out *api.ListStudioMembersResponse
-	err := s.view(ctx, func(tx opennimble.Tx) error {
+	return read(ctx, s, func(tx opennimble.Tx) (*api.ListStudioMembersResponse, error) {
 		if _, _, err := s.loadStudio(ctx, tx, in.StudioId); err != nil {
-			return err
+			return nil, err
 		}
 		q := opennimble.ListQuery{Kind: opennimble.KindStudioMember, StudioID: in.StudioId}
 		docs, next, err := page[studioMemberDoc](ctx, s, tx, scope("ListStudioMembers", in.StudioId), in.NextToken, limit(in.MaxResults), q, nil)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		out = &api.ListStudioMembersResponse{Members: make([]*api.StudioMembership, 0, len(docs)), NextToken: next}
+		out := &api.ListStudioMembersResponse{Members: make([]*api.StudioMembership, 0, len(docs)), NextToken: next}
 		for _, d := range docs {
 			out.Members = append(out.Members, &d.StudioMembership)
 		}
-		return nil
+		return out, nil
 	})
-	return out, err
 }
 
 func (s *Service) DeleteStudioMember(ctx context.Context, in *api.DeleteStudioMemberRequest) (*api.DeleteStudioMemberResponse, error) {
@@ -164,37 +159,32 @@ func (s *Service) PutLaunchProfileMembers(ctx context.Context, in *api.PutLaunch
 }
 
 func (s *Service) GetLaunchProfileMember(ctx context.Context, in *api.GetLaunchProfileMemberRequest) (*api.GetLaunchProfileMemberResponse, error) {
-	var out *api.GetLaunchProfileMemberResponse
-	err := s.view(ctx, func(tx opennimble.Tx) error {
+	return read(ctx, s, func(tx opennimble.Tx) (*api.GetLaunchProfileMemberResponse, error) {
 		d, _, err := s.profileMember(ctx, tx, in.StudioId, in.LaunchProfileId, in.PrincipalId)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		out = &api.GetLaunchProfileMemberResponse{Member: &d.LaunchProfileMembership}
-		return nil
+		return &api.GetLaunchProfileMemberResponse{Member: &d.LaunchProfileMembership}, nil
 	})
-	return out, err
 }
 
 func (s *Service) ListLaunchProfileMembers(ctx context.Context, in *api.ListLaunchProfileMembersRequest) (*api.ListLaunchProfileMembersResponse, error) {
-	var out *api.ListLaunchProfileMembersResponse
-	err := s.view(ctx, func(tx opennimble.Tx) error {
+	return read(ctx, s, func(tx opennimble.Tx) (*api.ListLaunchProfileMembersResponse, error) {
 		if _, _, err := s.loadLaunchProfile(ctx, tx, in.StudioId, in.LaunchProfileId, true); err != nil {
-			return err
+			return nil, err
 		}
 		q := opennimble.ListQuery{Kind: opennimble.KindLaunchProfileMember, StudioID: in.StudioId, ParentID: in.LaunchProfileId}
 		sc := scope("ListLaunchProfileMembers", in.StudioId, in.LaunchProfileId)
 		docs, next, err := page[launchProfileMemberDoc](ctx, s, tx, sc, in.NextToken, limit(in.MaxResults), q, nil)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		out = &api.ListLaunchProfileMembersResponse{Members: make([]*api.LaunchProfileMembership, 0, len(docs)), NextToken: next}
+		out := &api.ListLaunchProfileMembersResponse{Members: make([]*api.LaunchProfileMembership, 0, len(docs)), NextToken: next}
 		for _, d := range docs {
 			out.Members = append(out.Members, &d.LaunchProfileMembership)
 		}
-		return nil
+		return out, nil
 	})
-	return out, err
 }
 
 func (s *Service) UpdateLaunchProfileMember(ctx context.Context, in *api.UpdateLaunchProfileMemberRequest) (*api.UpdateLaunchProfileMemberResponse, error) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"maps"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -38,11 +39,12 @@ type memState struct {
 	idem     map[string]*opennimble.IdempotencyRecord
 	jobs     map[memKey]*memJob
 	meta     map[string][]byte
+	creds    map[string]opennimble.Credential // not transactional, as in the stores
 }
 
 func newMemStore() *memStore {
 	return &memStore{st: &memState{records: map[memKey]*opennimble.Record{}, idem: map[string]*opennimble.IdempotencyRecord{},
-		jobs: map[memKey]*memJob{}, meta: map[string][]byte{}}}
+		jobs: map[memKey]*memJob{}, meta: map[string][]byte{}, creds: map[string]opennimble.Credential{}}}
 }
 
 func (s *memState) clone() *memState {
@@ -67,8 +69,14 @@ func (m *memStore) View(ctx context.Context, fn func(opennimble.Tx) error) error
 func (m *memStore) Update(ctx context.Context, fn func(opennimble.Tx) error) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	c := m.st.clone()
 	if err := fn(&memTx{st: c, writable: true}); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
 		return err
 	}
 	m.st = c
@@ -167,16 +175,56 @@ func (m *memStore) NextJobAt(ctx context.Context) (time.Time, bool, error) {
 	return at, ok, nil
 }
 
-func (m *memStore) PutCredential(context.Context, opennimble.Credential) error { return nil }
-func (m *memStore) PutFirstCredential(context.Context, opennimble.Credential) (bool, error) {
-	return false, nil
+func (m *memStore) PutCredential(_ context.Context, c opennimble.Credential) error {
+	return m.write(func(s *memState) error {
+		if c.CreatedAt.IsZero() {
+			c.CreatedAt = time.Now().UTC()
+		}
+		s.creds[c.AccessKeyID] = c
+		return nil
+	})
 }
-func (m *memStore) GetCredential(context.Context, string) (*opennimble.Credential, error) {
-	return nil, opennimble.ErrNoRecord
+
+func (m *memStore) PutFirstCredential(ctx context.Context, c opennimble.Credential) (bool, error) {
+	stored := false
+	err := m.write(func(s *memState) error {
+		if len(s.creds) == 0 {
+			s.creds[c.AccessKeyID], stored = c, true
+		}
+		return nil
+	})
+	return stored, err
 }
-func (m *memStore) ListCredentials(context.Context) ([]opennimble.Credential, error) { return nil, nil }
-func (m *memStore) DeleteCredential(context.Context, string) error                   { return nil }
-func (m *memStore) Close() error                                                     { return nil }
+
+func (m *memStore) GetCredential(_ context.Context, id string) (*opennimble.Credential, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	c, ok := m.st.creds[id]
+	if !ok {
+		return nil, opennimble.ErrNoRecord
+	}
+	return &c, nil
+}
+
+func (m *memStore) ListCredentials(context.Context) ([]opennimble.Credential, error) {
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	out := slices.Collect(maps.Values(m.st.creds))
+	slices.SortFunc(out, func(a, b opennimble.Credential) int { return strings.Compare(a.AccessKeyID, b.AccessKeyID) })
+	return out, nil
+}
+
+func (m *memStore) DeleteCredential(_ context.Context, id string) error {
+	return m.write(func(s *memState) error {
+		if _, ok := s.creds[id]; !ok {
+			return opennimble.ErrNoRecord
+		}
+		delete(s.creds, id)
+		return nil
+	})
+}
+
+func (m *memStore) Close() error { return nil }
 
 // memTx is a transaction on a memState.
 type memTx struct {
@@ -210,14 +258,21 @@ func (t *memTx) Put(ctx context.Context, r *opennimble.Record) error {
 	switch {
 	case r.Version == 0 && old == nil:
 		t.st.seq++
-		r.Seq, r.CreatedAt = t.st.seq, now
-	case old == nil || old.Version != r.Version:
+		r.Seq = t.st.seq
+		if r.CreatedAt.IsZero() {
+			r.CreatedAt = now
+		}
+	case old == nil:
+		return opennimble.ErrNoRecord
+	case old.Version != r.Version:
 		return opennimble.ErrVersionConflict
 	default:
 		r.Seq, r.CreatedAt = old.Seq, old.CreatedAt
 	}
 	r.Version++
-	r.UpdatedAt = now
+	if r.UpdatedAt.IsZero() {
+		r.UpdatedAt = now
+	}
 	t.st.records[k] = memCopy(r)
 	return nil
 }
@@ -275,6 +330,15 @@ func (t *memTx) GetIdempotency(ctx context.Context, key string) (*opennimble.Ide
 }
 
 func (t *memTx) PutIdempotency(ctx context.Context, r *opennimble.IdempotencyRecord) error {
+	if !t.writable {
+		return errMemReadOnly
+	}
+	if t.st.idem[r.Key] != nil {
+		return opennimble.ErrVersionConflict
+	}
+	if r.CreatedAt.IsZero() {
+		r.CreatedAt = time.Now().UTC()
+	}
 	c := *r
 	t.st.idem[r.Key] = &c
 	return nil
@@ -311,6 +375,9 @@ func (t *memTx) GetMeta(ctx context.Context, key string) ([]byte, error) {
 }
 
 func (t *memTx) PutMeta(ctx context.Context, key string, value []byte) error {
+	if !t.writable {
+		return errMemReadOnly
+	}
 	t.st.meta[key] = slices.Clone(value)
 	return nil
 }

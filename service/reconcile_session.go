@@ -32,7 +32,7 @@ import (
 // sessionWork is a driver step to run between two transactions.
 type sessionWork struct {
 	doc  *sessionDoc // the session as the step was picked
-	step stepName
+	step opennimble.Step
 }
 
 // defaultRetry is how soon to ask a driver again when it did not say.
@@ -148,30 +148,30 @@ func (s *Service) runStep(ctx context.Context, w *sessionWork) (opennimble.Progr
 	}
 	sid, studio := d.SessionId, d.StudioId
 	var ws opennimble.Workstation
-	if w.step == stepProvision || w.step == stepStart {
+	if w.step == opennimble.StepProvision || w.step == opennimble.StepStart {
 		var err error
 		if ws, err = s.workstation(ctx, d); err != nil {
 			return opennimble.Progress{}, err
 		}
 	}
 	switch w.step {
-	case stepProvision:
+	case opennimble.StepProvision:
 		return s.driver.Provision(ctx, opennimble.ProvisionParams{SessionID: sid, StudioID: studio, OwnedBy: d.OwnedBy,
 			LaunchProfileID: d.LaunchProfileId, Token: op.Token, InstanceType: d.Ec2InstanceType, ImageID: d.StreamingImageId,
 			Ec2ImageID: d.Ec2ImageId, ImageSource: d.ImageSource, Volume: vol, Workstation: ws})
-	case stepStop:
+	case opennimble.StepStop:
 		return s.driver.Stop(ctx, opennimble.StopParams{SessionID: sid, StudioID: studio, Token: op.Token})
-	case stepSnapshot:
+	case opennimble.StepSnapshot:
 		return s.driver.Snapshot(ctx, opennimble.SnapshotParams{SessionID: sid, StudioID: studio, BackupID: op.BackupID, VolumeGeneration: op.Generation})
-	case stepDeleteVolume:
+	case opennimble.StepDeleteVolume:
 		return s.driver.DeleteVolume(ctx, opennimble.DeleteVolumeParams{SessionID: sid, StudioID: studio, Token: op.Token, VolumeGeneration: op.Generation})
-	case stepRestore:
+	case opennimble.StepRestore:
 		return s.driver.Restore(ctx, opennimble.RestoreParams{SessionID: sid, StudioID: studio, BackupID: op.BackupID, Token: op.Token, Volume: vol})
-	case stepStart:
+	case opennimble.StepStart:
 		return s.driver.Start(ctx, opennimble.StartParams{SessionID: sid, StudioID: studio, OwnedBy: d.OwnedBy,
 			LaunchProfileID: d.LaunchProfileId, Token: op.Token, InstanceType: d.Ec2InstanceType, ImageID: d.StreamingImageId,
 			Ec2ImageID: d.Ec2ImageId, ImageSource: d.ImageSource, Volume: vol, Workstation: ws})
-	case stepTerminate:
+	case opennimble.StepTerminate:
 		return s.driver.Terminate(ctx, opennimble.TerminateParams{SessionID: sid, StudioID: studio, Token: op.Token})
 	}
 	return opennimble.Progress{}, fmt.Errorf("unknown step %q", w.step)
@@ -228,18 +228,18 @@ func retryAfter(p opennimble.Progress) time.Duration {
 
 // applyStep records what a completed step did, in the session's volume
 // bookkeeping and, for a snapshot, in its backup.
-func (s *Service) applyStep(ctx context.Context, t *txn, d *sessionDoc, step stepName) error {
+func (s *Service) applyStep(ctx context.Context, t *txn, d *sessionDoc, step opennimble.Step) error {
 	op, v := d.Op, &d.Volume
 	switch step {
-	case stepProvision, stepStart:
+	case opennimble.StepProvision, opennimble.StepStart:
 		if !v.Exists || v.Generation != op.Generation {
 			*v = sessionVolume{Generation: op.Generation, Exists: true, Source: "image:" + d.StreamingImageId, LastGeneration: v.LastGeneration}
 		}
-	case stepRestore:
+	case opennimble.StepRestore:
 		*v = sessionVolume{Generation: op.Generation, Exists: true, Source: "backup:" + op.BackupID, LastGeneration: v.LastGeneration}
-	case stepDeleteVolume, stepTerminate:
+	case opennimble.StepDeleteVolume, opennimble.StepTerminate:
 		v.Exists = false
-	case stepSnapshot:
+	case opennimble.StepSnapshot:
 		return s.finishBackup(ctx, t, d, nil)
 	}
 	return nil
@@ -294,11 +294,11 @@ var failedStates = map[opKind]api.StreamingSessionState{
 
 // failOp ends a transition whose step failed for good. A failed stop fails
 // its backup too: without a complete snapshot it must never become READY.
-func (s *Service) failOp(ctx context.Context, t *txn, d *sessionDoc, rec *opennimble.Record, step stepName, de *opennimble.DriverError) error {
+func (s *Service) failOp(ctx context.Context, t *txn, d *sessionDoc, rec *opennimble.Record, step opennimble.Step, de *opennimble.DriverError) error {
 	code := sessionStatusCode(de.StatusCode)
 	if d.Op.Kind == opStop && d.Op.BackupID != "" {
 		cause := de
-		if step != stepSnapshot {
+		if step != opennimble.StepSnapshot {
 			cause = &opennimble.DriverError{StatusCode: string(code), Message: "The session did not stop: " + de.Message}
 		}
 		if err := s.finishBackup(ctx, t, d, cause); err != nil {
@@ -306,7 +306,7 @@ func (s *Service) failOp(ctx context.Context, t *txn, d *sessionDoc, rec *openni
 		}
 	}
 	msg := de.Message
-	if step == stepSnapshot {
+	if step == opennimble.StepSnapshot {
 		msg = "The backup of the session failed: " + msg
 	}
 	now := s.now()

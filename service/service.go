@@ -1,5 +1,5 @@
-// Package service implements api.Handler: authorisation, business rules,
-// idempotency and state preconditions. It writes desired state and
+// Package service implements api.Handler: business rules, idempotency and
+// state preconditions (authorisation is authz's decorator around it). It writes desired state and
 // *_IN_PROGRESS states in one transaction and schedules the lifecycle; it
 // never calls a workstation driver and never waits.
 package service

@@ -9,7 +9,6 @@ import (
 
 	opennimble "github.com/opennimble/opennimble"
 	"github.com/opennimble/opennimble/api"
-	"github.com/opennimble/opennimble/driver/sim"
 )
 
 // crashDriver stands for a server killed around its n-th driver call:
@@ -152,7 +151,7 @@ func runCrash(t *testing.T, name string, newRig func(*testing.T) *sessRig, sc cr
 		r := newRig(t)
 		id := sc.setup(r)
 		if slow {
-			for i, s := range sim.Steps {
+			for i, s := range opennimble.Steps {
 				r.sim.SetDuration(s, time.Duration(i+1)*7*time.Second)
 			}
 		}
@@ -226,8 +225,8 @@ func crashScenarios() []crashScenario {
 		},
 		done: isState(api.StreamingSessionStateReady),
 		check: func(r *sessRig, id string) {
-			if v := r.volume(id); v.Data != "precious" || v.Generation != 2 || r.sim.Started(sim.StepRestore) != 1 {
-				r.t.Fatalf("restored volume %+v after %d restores", v, r.sim.Started(sim.StepRestore))
+			if v := r.volume(id); v.Data != "precious" || v.Generation != 2 || r.sim.Started(opennimble.StepRestore) != 1 {
+				r.t.Fatalf("restored volume %+v after %d restores", v, r.sim.Started(opennimble.StepRestore))
 			}
 		},
 	}, {
@@ -239,8 +238,8 @@ func crashScenarios() []crashScenario {
 			return err == nil && len(out.Sessions) == 1 && out.Sessions[0].State == api.StreamingSessionStateReady
 		},
 		check: func(r *sessRig, _ string) {
-			if r.sim.Started(sim.StepProvision) != 1 {
-				r.t.Fatalf("provisioned %d times", r.sim.Started(sim.StepProvision))
+			if r.sim.Started(opennimble.StepProvision) != 1 {
+				r.t.Fatalf("provisioned %d times", r.sim.Started(opennimble.StepProvision))
 			}
 		},
 	}}
@@ -257,7 +256,7 @@ func checkStoppedOnce(r *sessRig, id string) {
 	if b, ok := r.sim.Backup(bs[0].BackupId); !ok || b.Data != "precious" {
 		r.t.Fatalf("snapshot %+v, %v", b, ok)
 	}
-	for _, step := range []sim.Step{sim.StepStop, sim.StepSnapshot, sim.StepDeleteVolume} {
+	for _, step := range []opennimble.Step{opennimble.StepStop, opennimble.StepSnapshot, opennimble.StepDeleteVolume} {
 		if n := r.sim.Started(step); n != 1 {
 			r.t.Fatalf("step %s began %d times", step, n)
 		}

@@ -47,10 +47,10 @@ type sessionOp struct {
 	// Token is unique per transition; drivers use it to tell a repeated call
 	// from a new one, and the recording transaction to ignore a step result
 	// that belongs to an earlier transition.
-	Token string     `json:"token"`
-	Kind  opKind     `json:"kind"`
-	Steps []stepName `json:"steps"`
-	Done  int        `json:"done"`
+	Token string            `json:"token"`
+	Kind  opKind            `json:"kind"`
+	Steps []opennimble.Step `json:"steps"`
+	Done  int               `json:"done"`
 	// BackupID is the backup a stop fills (created with the stop).
 	BackupID string `json:"backupId,omitempty"`
 	// Generation is the volume generation a start runs on or a stop deletes.
@@ -72,23 +72,13 @@ const (
 	opDelete opKind = "delete"
 )
 
-type stepName string
-
-const (
-	stepProvision    stepName = "provision"
-	stepStop         stepName = "stop"
-	stepSnapshot     stepName = "snapshot"
-	stepDeleteVolume stepName = "delete-volume"
-	stepRestore      stepName = "restore"
-	stepStart        stepName = "start"
-	stepTerminate    stepName = "terminate"
-	// stepRefuseStop fails a stop without calling the driver: the launch
-	// profile does not allow stopped sessions.
-	stepRefuseStop stepName = "refuse-stop"
-)
+// stepRefuseStop fails a stop without calling the driver: the launch
+// profile does not allow stopped sessions. The other steps of a transition
+// are the driver's (opennimble.Step).
+const stepRefuseStop opennimble.Step = "refuse-stop"
 
 // next returns the step to run, or "" when all are done.
-func (o *sessionOp) next() stepName {
+func (o *sessionOp) next() opennimble.Step {
 	if o == nil || o.Done >= len(o.Steps) {
 		return ""
 	}

@@ -47,7 +47,7 @@ func TestSessionThatCannotStopIsTerminatedAtStopAt(t *testing.T) {
 	}
 	r.advance(rigMaxLen * time.Minute)
 	r.wantState(s.SessionId, api.StreamingSessionStateDeleted)
-	if r.sim.Started(sim.StepStop) != 0 || r.sim.Started(sim.StepSnapshot) != 0 || len(r.backups(s.SessionId)) != 0 {
+	if r.sim.Started(opennimble.StepStop) != 0 || r.sim.Started(opennimble.StepSnapshot) != 0 || len(r.backups(s.SessionId)) != 0 {
 		t.Fatal("a session that cannot stop was stopped or backed up")
 	}
 }
@@ -67,7 +67,7 @@ func TestStopOfASessionThatCannotStopFails(t *testing.T) {
 	if st.StatusCode != api.StreamingSessionStatusCodeInternalError || !sessMentions(st.StatusMessage, "maxStoppedSessionLengthInMinutes") {
 		t.Fatalf("status %s %q", st.StatusCode, st.StatusMessage)
 	}
-	if r.sim.Calls(sim.StepStop) != 0 || r.sim.Instance(s.SessionId) != sim.InstanceRunning || len(r.backups(s.SessionId)) != 0 {
+	if r.sim.Calls(opennimble.StepStop) != 0 || r.sim.Instance(s.SessionId) != sim.InstanceRunning || len(r.backups(s.SessionId)) != 0 {
 		t.Fatal("the refused stop reached the driver or made a backup")
 	}
 	// It is still terminated on time.
@@ -105,7 +105,7 @@ func TestStartResetsTheTimeLimits(t *testing.T) {
 
 func TestInsufficientCapacityFailsTheCreation(t *testing.T) {
 	r := newSessRig(t)
-	r.sim.SetFailure(sim.StepProvision, &opennimble.DriverError{StatusCode: "INSUFFICIENT_CAPACITY", Message: "no g4dn.xlarge in us-west-2a"})
+	r.sim.SetFailure(opennimble.StepProvision, &opennimble.DriverError{StatusCode: "INSUFFICIENT_CAPACITY", Message: "no g4dn.xlarge in us-west-2a"})
 	s := r.create(r.alice, nil)
 	r.settle()
 	st := r.wantState(s.SessionId, api.StreamingSessionStateCreateFailed)
@@ -123,7 +123,7 @@ func TestStartFailureAndRetry(t *testing.T) {
 	r := newSessRig(t)
 	s := r.ready()
 	r.stopped(s.SessionId, api.VolumeRetentionModeDelete)
-	r.sim.SetFailure(sim.StepStart, &opennimble.DriverError{StatusCode: "INSUFFICIENT_CAPACITY", Message: "none left"})
+	r.sim.SetFailure(opennimble.StepStart, &opennimble.DriverError{StatusCode: "INSUFFICIENT_CAPACITY", Message: "none left"})
 	if _, err := r.start(s.SessionId, ""); err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +132,7 @@ func TestStartFailureAndRetry(t *testing.T) {
 	if st.StatusCode != api.StreamingSessionStatusCodeInsufficientCapacity {
 		t.Fatalf("statusCode %s", st.StatusCode)
 	}
-	r.sim.SetFailure(sim.StepStart, nil)
+	r.sim.SetFailure(opennimble.StepStart, nil)
 	r.started(s.SessionId, "")
 	// The failed attempt's generation is never reused.
 	if v := r.volume(s.SessionId); v.Generation != 3 {
@@ -143,7 +143,7 @@ func TestStartFailureAndRetry(t *testing.T) {
 // A driver status code outside the model is reported as INTERNAL_ERROR.
 func TestUnknownDriverStatusCode(t *testing.T) {
 	r := newSessRig(t)
-	r.sim.SetFailure(sim.StepProvision, &opennimble.DriverError{StatusCode: "QUOTA_OF_MARS", Message: "odd"})
+	r.sim.SetFailure(opennimble.StepProvision, &opennimble.DriverError{StatusCode: "QUOTA_OF_MARS", Message: "odd"})
 	s := r.create(r.alice, nil)
 	r.settle()
 	if st := r.wantState(s.SessionId, api.StreamingSessionStateCreateFailed); st.StatusCode != api.StreamingSessionStatusCodeInternalError {
@@ -156,10 +156,10 @@ func TestUnknownDriverStatusCode(t *testing.T) {
 func TestSlowStepsAndTransitionDelay(t *testing.T) {
 	r := newSessRig(t)
 	r.svc.cfg.TransitionDelay = 10 * time.Second
-	r.sim.SetDuration(sim.StepProvision, time.Minute)
+	r.sim.SetDuration(opennimble.StepProvision, time.Minute)
 	s := r.create(r.alice, nil)
 	r.settle()
-	if r.sim.Calls(sim.StepProvision) != 0 {
+	if r.sim.Calls(opennimble.StepProvision) != 0 {
 		t.Fatal("the first step ran before the transition delay")
 	}
 	r.advance(10 * time.Second)
@@ -168,8 +168,8 @@ func TestSlowStepsAndTransitionDelay(t *testing.T) {
 	r.wantState(s.SessionId, api.StreamingSessionStateCreateInProgress)
 	r.advance(time.Second)
 	r.wantState(s.SessionId, api.StreamingSessionStateReady)
-	if r.sim.Started(sim.StepProvision) != 1 {
-		t.Fatalf("provision started %d times", r.sim.Started(sim.StepProvision))
+	if r.sim.Started(opennimble.StepProvision) != 1 {
+		t.Fatalf("provision started %d times", r.sim.Started(opennimble.StepProvision))
 	}
 }
 

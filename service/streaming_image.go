@@ -142,25 +142,21 @@ func (s *Service) CreateStreamingImage(ctx context.Context, in *api.CreateStream
 }
 
 func (s *Service) GetStreamingImage(ctx context.Context, in *api.GetStreamingImageRequest) (*api.GetStreamingImageResponse, error) {
-	var out *api.GetStreamingImageResponse
-	err := s.view(ctx, func(tx opennimble.Tx) error {
+	return read(ctx, s, func(tx opennimble.Tx) (*api.GetStreamingImageResponse, error) {
 		if d := s.serviceImage(in.StreamingImageId); d != nil {
 			// Service images are every studio's, but only a studio's.
 			if _, _, err := s.loadStudio(ctx, tx, in.StudioId); err != nil {
-				return err
+				return nil, err
 			}
-			out = &api.GetStreamingImageResponse{StreamingImage: &d.StreamingImage}
-			return nil
+			return &api.GetStreamingImageResponse{StreamingImage: &d.StreamingImage}, nil
 		}
 		// DELETED images answer until purged, for the StreamingImageDeleted waiter.
 		d, _, err := loadIn[streamingImageDoc](ctx, tx, opennimble.KindStreamingImage, streamingImageNoun, in.StudioId, in.StreamingImageId, false)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		out = &api.GetStreamingImageResponse{StreamingImage: &d.StreamingImage}
-		return nil
+		return &api.GetStreamingImageResponse{StreamingImage: &d.StreamingImage}, nil
 	})
-	return out, err
 }
 
 // ListStreamingImages lists the service-owned images first, then the
@@ -168,29 +164,27 @@ func (s *Service) GetStreamingImage(ctx context.Context, in *api.GetStreamingIma
 // service images were returned (the store's keyset starts above 0, so the
 // studio's images all lie beyond it), a positive one is a store keyset.
 func (s *Service) ListStreamingImages(ctx context.Context, in *api.ListStreamingImagesRequest) (*api.ListStreamingImagesResponse, error) {
-	var out *api.ListStreamingImagesResponse
-	err := s.view(ctx, func(tx opennimble.Tx) error {
+	return read(ctx, s, func(tx opennimble.Tx) (*api.ListStreamingImagesResponse, error) {
 		if _, _, err := s.loadStudio(ctx, tx, in.StudioId); err != nil {
-			return err
+			return nil, err
 		}
 		sc := scope("ListStreamingImages", in.StudioId, in.Owner)
 		after, err := s.pages.position(sc, in.NextToken)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		out = &api.ListStreamingImagesResponse{StreamingImages: []*api.StreamingImage{}}
+		out := &api.ListStreamingImagesResponse{StreamingImages: []*api.StreamingImage{}}
 		if after <= 0 && (in.Owner == "" || strings.EqualFold(in.Owner, serviceImageOwner)) {
 			var done bool
 			if after, done = s.listServiceImages(out, -after, sc); done {
-				return nil
+				return out, nil
 			}
 		}
 		if in.Owner != "" && in.Owner != s.cfg.AccountID && in.Owner != in.StudioId {
-			return nil // only service images, or an owner no image has
+			return out, nil // only service images, or an owner no image has
 		}
-		return s.listOwnImages(ctx, tx, in.StudioId, sc, after, out)
+		return out, s.listOwnImages(ctx, tx, in.StudioId, sc, after, out)
 	})
-	return out, err
 }
 
 // listServiceImages appends the service images from index from on, up to a

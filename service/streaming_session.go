@@ -69,9 +69,6 @@ func (s *Service) CreateStreamingSession(ctx context.Context, in *api.CreateStre
 // sessionStreamConfiguration returns the stream configuration of a READY
 // launch profile of the studio.
 func (s *Service) sessionStreamConfiguration(ctx context.Context, tx opennimble.Tx, studioID, id string) (*api.StreamConfiguration, error) {
-	if id == "" {
-		return nil, opennimble.Errorf(opennimble.ErrValidation, "launchProfileId is required").With("fieldName", "launchProfileId")
-	}
 	lp, _, err := get[launchProfileDoc](ctx, tx, opennimble.KindLaunchProfile, id)
 	if err != nil {
 		return nil, err
@@ -165,7 +162,7 @@ func (s *Service) newSession(ctx context.Context, in *api.CreateStreamingSession
 	copyStreamConfiguration(d, cfg)
 	d.setLimits(now)
 	d.Volume = sessionVolume{Generation: 1, LastGeneration: 1}
-	d.Op = &sessionOp{Token: s.ids.Token(20), Kind: opCreate, Steps: []stepName{stepProvision}, Generation: 1}
+	d.Op = &sessionOp{Token: s.ids.Token(20), Kind: opCreate, Steps: []opennimble.Step{opennimble.StepProvision}, Generation: 1}
 	return d
 }
 
@@ -242,10 +239,9 @@ func (s *Service) GetStreamingSession(ctx context.Context, in *api.GetStreamingS
 }
 
 func (s *Service) ListStreamingSessions(ctx context.Context, in *api.ListStreamingSessionsRequest) (*api.ListStreamingSessionsResponse, error) {
-	var out *api.ListStreamingSessionsResponse
-	err := s.view(ctx, func(tx opennimble.Tx) error {
+	return read(ctx, s, func(tx opennimble.Tx) (*api.ListStreamingSessionsResponse, error) {
 		if _, _, err := s.loadStudio(ctx, tx, in.StudioId); err != nil {
-			return err
+			return nil, err
 		}
 		ids := splitIDs(in.SessionIds)
 		keep := func(d *sessionDoc) bool {
@@ -256,15 +252,14 @@ func (s *Service) ListStreamingSessions(ctx context.Context, in *api.ListStreami
 		sc := scope("ListStreamingSessions", in.StudioId, in.CreatedBy, in.OwnedBy, in.SessionIds)
 		docs, next, err := page[sessionDoc](ctx, s, tx, sc, in.NextToken, 0, q, keep)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		out = &api.ListStreamingSessionsResponse{Sessions: make([]*api.StreamingSession, 0, len(docs)), NextToken: next}
+		out := &api.ListStreamingSessionsResponse{Sessions: make([]*api.StreamingSession, 0, len(docs)), NextToken: next}
 		for _, d := range docs {
 			out.Sessions = append(out.Sessions, &d.StreamingSession)
 		}
-		return nil
+		return out, nil
 	})
-	return out, err
 }
 
 // splitIDs parses the comma-separated sessionIds filter; nil means no filter.
@@ -353,7 +348,7 @@ func requireSessionState(d *sessionDoc, allowed ...api.StreamingSessionState) er
 // limit terminates it.
 func (s *Service) beginDelete(ctx context.Context, t *txn, d *sessionDoc, rec *opennimble.Record, by string) error {
 	s.transition(d, by, api.StreamingSessionStateDeleteInProgress, api.StreamingSessionStatusCodeStreamingSessionDeleteInProgress, "Session deletion in progress")
-	d.Op = &sessionOp{Token: s.ids.Token(20), Kind: opDelete, Steps: []stepName{stepTerminate}, Auto: by == ""}
+	d.Op = &sessionOp{Token: s.ids.Token(20), Kind: opDelete, Steps: []opennimble.Step{opennimble.StepTerminate}, Auto: by == ""}
 	if by == "" {
 		d.StatusMessage = "Session is being terminated: it reached its terminateAt"
 	}
@@ -384,20 +379,20 @@ func (s *Service) beginStop(ctx context.Context, t *txn, d *sessionDoc, rec *ope
 		// The model: with maxStoppedSessionLengthInMinutes 0 "your sessions
 		// can't be STOPPED. If you then call StopStreamingSession, the
 		// session fails."
-		op.Steps = []stepName{stepRefuseStop}
+		op.Steps = []opennimble.Step{stepRefuseStop}
 		return s.putAndRun(ctx, t, d, rec)
 	}
-	op.Steps = []stepName{stepStop}
+	op.Steps = []opennimble.Step{opennimble.StepStop}
 	if d.BackupMode == api.SessionBackupModeAutomatic {
 		b, err := s.createBackup(ctx, t, d)
 		if err != nil {
 			return err
 		}
 		op.BackupID = b.BackupId
-		op.Steps = append(op.Steps, stepSnapshot)
+		op.Steps = append(op.Steps, opennimble.StepSnapshot)
 	}
 	if d.VolumeRetentionMode != api.VolumeRetentionModeRetain {
-		op.Steps = append(op.Steps, stepDeleteVolume)
+		op.Steps = append(op.Steps, opennimble.StepDeleteVolume)
 	}
 	return s.putAndRun(ctx, t, d, rec)
 }
@@ -419,10 +414,10 @@ func (s *Service) beginStart(ctx context.Context, t *txn, d *sessionDoc, rec *op
 	s.transition(d, by, api.StreamingSessionStateStartInProgress, api.StreamingSessionStatusCodeStreamingSessionStartInProgress, "Session start in progress")
 	d.StartedAt, d.StartedBy, d.StartedFromBackupId = ptr(*d.UpdatedAt), by, backupID
 	d.setLimits(*d.UpdatedAt)
-	op := &sessionOp{Token: s.ids.Token(20), Kind: opStart, Steps: []stepName{stepStart}, BackupID: backupID}
+	op := &sessionOp{Token: s.ids.Token(20), Kind: opStart, Steps: []opennimble.Step{opennimble.StepStart}, BackupID: backupID}
 	switch {
 	case backupID != "":
-		op.Steps = []stepName{stepRestore, stepStart}
+		op.Steps = []opennimble.Step{opennimble.StepRestore, opennimble.StepStart}
 		op.Generation = d.newGeneration()
 	case d.Volume.Exists && d.SessionPersistenceMode == api.SessionPersistenceModeActivated:
 		op.Generation = d.Volume.Generation

@@ -76,10 +76,9 @@ func (s *Service) GetStreamingSessionBackup(ctx context.Context, in *api.GetStre
 }
 
 func (s *Service) ListStreamingSessionBackups(ctx context.Context, in *api.ListStreamingSessionBackupsRequest) (*api.ListStreamingSessionBackupsResponse, error) {
-	var out *api.ListStreamingSessionBackupsResponse
-	err := s.view(ctx, func(tx opennimble.Tx) error {
+	return read(ctx, s, func(tx opennimble.Tx) (*api.ListStreamingSessionBackupsResponse, error) {
 		if _, _, err := s.loadStudio(ctx, tx, in.StudioId); err != nil {
-			return err
+			return nil, err
 		}
 		// Newest first: the backup a user wants to restore is usually the last.
 		q := opennimble.ListQuery{Kind: opennimble.KindStreamingBackup, StudioID: in.StudioId, OwnedBy: in.OwnedBy,
@@ -87,15 +86,14 @@ func (s *Service) ListStreamingSessionBackups(ctx context.Context, in *api.ListS
 		sc := scope("ListStreamingSessionBackups", in.StudioId, in.OwnedBy)
 		docs, next, err := page[backupDoc](ctx, s, tx, sc, in.NextToken, 0, q, nil)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		out = &api.ListStreamingSessionBackupsResponse{StreamingSessionBackups: make([]*api.StreamingSessionBackup, 0, len(docs)), NextToken: next}
+		out := &api.ListStreamingSessionBackupsResponse{StreamingSessionBackups: make([]*api.StreamingSessionBackup, 0, len(docs)), NextToken: next}
 		for _, b := range docs {
 			out.StreamingSessionBackups = append(out.StreamingSessionBackups, &b.StreamingSessionBackup)
 		}
-		return nil
+		return out, nil
 	})
-	return out, err
 }
 
 // setBackupState changes a backup's state in the transaction.

@@ -7,12 +7,11 @@ import (
 
 	opennimble "github.com/opennimble/opennimble"
 	"github.com/opennimble/opennimble/api"
-	"github.com/opennimble/opennimble/driver/sim"
 )
 
 func TestBackupIsReadyBeforeTheSessionIsStopped(t *testing.T) {
 	r := newSessRig(t)
-	r.sim.SetDuration(sim.StepSnapshot, 5*time.Minute)
+	r.sim.SetDuration(opennimble.StepSnapshot, 5*time.Minute)
 	s := r.create(r.alice, &api.CreateStreamingSessionRequest{Tags: map[string]string{"show": "x"}})
 	r.settle()
 	r.sim.Write(s.SessionId, "frames")
@@ -63,8 +62,8 @@ func TestBackupRetention(t *testing.T) {
 	if !bs[0].CreatedAt.After(*bs[1].CreatedAt) {
 		t.Fatalf("backups not newest first: %v, %v", bs[0].CreatedAt, bs[1].CreatedAt)
 	}
-	if r.sim.Backups() != 2 || r.sim.Started(sim.StepDeleteBackup) != 1 {
-		t.Fatalf("driver holds %d backups after %d deletions", r.sim.Backups(), r.sim.Started(sim.StepDeleteBackup))
+	if r.sim.Backups() != 2 || r.sim.Started(opennimble.StepDeleteBackup) != 1 {
+		t.Fatalf("driver holds %d backups after %d deletions", r.sim.Backups(), r.sim.Started(opennimble.StepDeleteBackup))
 	}
 }
 
@@ -129,7 +128,7 @@ func TestStartFromBackupRefusals(t *testing.T) {
 
 	// A backup whose snapshot failed cannot be restored.
 	r.started(mine.SessionId, "")
-	r.sim.SetFailure(sim.StepSnapshot, &opennimble.DriverError{StatusCode: "INTERNAL_ERROR", Message: "disk error"})
+	r.sim.SetFailure(opennimble.StepSnapshot, &opennimble.DriverError{StatusCode: "INTERNAL_ERROR", Message: "disk error"})
 	if _, err := r.stop(mine.SessionId, ""); err != nil {
 		t.Fatal(err)
 	}
@@ -137,7 +136,7 @@ func TestStartFromBackupRefusals(t *testing.T) {
 	failed := r.backups(mine.SessionId)[0]
 	_, err = r.start(mine.SessionId, failed.BackupId)
 	sessWantErr(t, err, opennimble.ErrConflict, "STOP_FAILED")
-	r.sim.SetFailure(sim.StepSnapshot, nil)
+	r.sim.SetFailure(opennimble.StepSnapshot, nil)
 	r.stopped(mine.SessionId, "")
 	_, err = r.start(mine.SessionId, failed.BackupId)
 	sessWantErr(t, err, opennimble.ErrValidation, failed.BackupId, "CREATE_FAILED")
@@ -146,7 +145,7 @@ func TestStartFromBackupRefusals(t *testing.T) {
 func TestSnapshotFailure(t *testing.T) {
 	r := newSessRig(t)
 	s := r.ready()
-	r.sim.SetFailure(sim.StepSnapshot, &opennimble.DriverError{StatusCode: "INTERNAL_ERROR", Message: "volume is busy"})
+	r.sim.SetFailure(opennimble.StepSnapshot, &opennimble.DriverError{StatusCode: "INTERNAL_ERROR", Message: "volume is busy"})
 	if _, err := r.stop(s.SessionId, ""); err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +159,7 @@ func TestSnapshotFailure(t *testing.T) {
 		t.Fatalf("session %s %q", st.StatusCode, st.StatusMessage)
 	}
 	// The stop can be tried again; it makes a new backup.
-	r.sim.SetFailure(sim.StepSnapshot, nil)
+	r.sim.SetFailure(opennimble.StepSnapshot, nil)
 	r.stopped(s.SessionId, "")
 	bs := r.backups(s.SessionId)
 	if len(bs) != 2 || bs[0].State != api.StreamingSessionStateReady {
@@ -171,7 +170,7 @@ func TestSnapshotFailure(t *testing.T) {
 func TestStopStepFailureFailsTheBackup(t *testing.T) {
 	r := newSessRig(t)
 	s := r.ready()
-	r.sim.SetFailure(sim.StepStop, &opennimble.DriverError{StatusCode: "NETWORK_CONNECTION_ERROR", Message: "instance unreachable"})
+	r.sim.SetFailure(opennimble.StepStop, &opennimble.DriverError{StatusCode: "NETWORK_CONNECTION_ERROR", Message: "instance unreachable"})
 	if _, err := r.stop(s.SessionId, ""); err != nil {
 		t.Fatal(err)
 	}
@@ -179,8 +178,8 @@ func TestStopStepFailureFailsTheBackup(t *testing.T) {
 	st := r.wantState(s.SessionId, api.StreamingSessionStateStopFailed)
 	b := r.backups(s.SessionId)[0]
 	if st.StatusCode != api.StreamingSessionStatusCodeNetworkConnectionError || b.State != api.StreamingSessionStateCreateFailed ||
-		!sessMentions(b.StatusMessage, "did not stop", "instance unreachable") || r.sim.Started(sim.StepSnapshot) != 0 {
-		t.Fatalf("session %s, backup %s %q, snapshots %d", st.StatusCode, b.State, b.StatusMessage, r.sim.Started(sim.StepSnapshot))
+		!sessMentions(b.StatusMessage, "did not stop", "instance unreachable") || r.sim.Started(opennimble.StepSnapshot) != 0 {
+		t.Fatalf("session %s, backup %s %q, snapshots %d", st.StatusCode, b.State, b.StatusMessage, r.sim.Started(opennimble.StepSnapshot))
 	}
 }
 

@@ -76,22 +76,19 @@ func (s *Service) newStream(ctx context.Context, d *sessionDoc, expiry time.Dura
 }
 
 func (s *Service) GetStreamingSessionStream(ctx context.Context, in *api.GetStreamingSessionStreamRequest) (*api.GetStreamingSessionStreamResponse, error) {
-	var out *api.GetStreamingSessionStreamResponse
-	err := s.view(ctx, func(tx opennimble.Tx) error {
+	return read(ctx, s, func(tx opennimble.Tx) (*api.GetStreamingSessionStreamResponse, error) {
 		if _, _, err := s.loadSession(ctx, tx, in.StudioId, in.SessionId); err != nil {
-			return err
+			return nil, err
 		}
 		st, _, err := get[streamDoc](ctx, tx, opennimble.KindStreamingStream, in.StreamId)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if st == nil || st.SessionId != in.SessionId {
-			return opennimble.NotFound("streaming session stream", in.StreamId)
+			return nil, opennimble.NotFound("streaming session stream", in.StreamId)
 		}
-		out = &api.GetStreamingSessionStreamResponse{Stream: &st.StreamingSessionStream}
-		return nil
+		return &api.GetStreamingSessionStreamResponse{Stream: &st.StreamingSessionStream}, nil
 	})
-	return out, err
 }
 
 // StreamPageInfo is what the stream page served at a stream's URL shows.
@@ -111,27 +108,24 @@ type StreamPageInfo struct {
 func (s *Service) StreamPage(ctx context.Context, token string) (*StreamPageInfo, error) {
 	id, secret, _ := strings.Cut(token, ".")
 	notFound := opennimble.Errorf(opennimble.ErrNotFound, "No stream is served at this address")
-	var out *StreamPageInfo
-	err := s.view(ctx, func(tx opennimble.Tx) error {
+	return read(ctx, s, func(tx opennimble.Tx) (*StreamPageInfo, error) {
 		st, _, err := get[streamDoc](ctx, tx, opennimble.KindStreamingStream, id)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if st == nil || secret == "" || subtle.ConstantTimeCompare([]byte(secret), []byte(st.Secret)) != 1 {
-			return notFound
+			return nil, notFound
 		}
 		if !s.clock.Now().Before(*st.ExpiresAt) {
-			return opennimble.Errorf(opennimble.ErrAccessDenied, "This stream expired at %s", st.ExpiresAt.Format(time.RFC3339))
+			return nil, opennimble.Errorf(opennimble.ErrAccessDenied, "This stream expired at %s", st.ExpiresAt.Format(time.RFC3339))
 		}
 		sess, _, err := get[sessionDoc](ctx, tx, opennimble.KindStreamingSession, st.SessionId)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if st.State != api.StreamingSessionStreamStateReady || sess == nil || sess.State != api.StreamingSessionStateReady {
-			return notFound
+			return nil, notFound
 		}
-		out = &StreamPageInfo{StreamID: st.StreamId, SessionID: st.SessionId, StudioID: st.StudioId, OwnedBy: st.OwnedBy, ExpiresAt: *st.ExpiresAt}
-		return nil
+		return &StreamPageInfo{StreamID: st.StreamId, SessionID: st.SessionId, StudioID: st.StudioId, OwnedBy: st.OwnedBy, ExpiresAt: *st.ExpiresAt}, nil
 	})
-	return out, err
 }

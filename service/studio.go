@@ -99,38 +99,33 @@ func (s *Service) CreateStudio(ctx context.Context, in *api.CreateStudioRequest)
 }
 
 func (s *Service) GetStudio(ctx context.Context, in *api.GetStudioRequest) (*api.GetStudioResponse, error) {
-	var out *api.GetStudioResponse
-	err := s.view(ctx, func(tx opennimble.Tx) error {
+	return read(ctx, s, func(tx opennimble.Tx) (*api.GetStudioResponse, error) {
 		// A deleted studio still answers, with state DELETED, until it is
 		// purged, so that the StudioDeleted waiter can see it.
 		d, _, err := get[studioDoc](ctx, tx, opennimble.KindStudio, in.StudioId)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		if d == nil {
-			return opennimble.NotFound("studio", in.StudioId)
+			return nil, opennimble.NotFound("studio", in.StudioId)
 		}
-		out = &api.GetStudioResponse{Studio: &d.Studio}
-		return nil
+		return &api.GetStudioResponse{Studio: &d.Studio}, nil
 	})
-	return out, err
 }
 
 func (s *Service) ListStudios(ctx context.Context, in *api.ListStudiosRequest) (*api.ListStudiosResponse, error) {
-	var out *api.ListStudiosResponse
-	err := s.view(ctx, func(tx opennimble.Tx) error {
+	return read(ctx, s, func(tx opennimble.Tx) (*api.ListStudiosResponse, error) {
 		q := opennimble.ListQuery{Kind: opennimble.KindStudio, ExcludeStates: []string{string(api.StudioStateDeleted)}}
 		docs, next, err := page[studioDoc](ctx, s, tx, scope("ListStudios"), in.NextToken, 0, q, nil)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		out = &api.ListStudiosResponse{Studios: make([]*api.Studio, 0, len(docs)), NextToken: next}
+		out := &api.ListStudiosResponse{Studios: make([]*api.Studio, 0, len(docs)), NextToken: next}
 		for _, d := range docs {
 			out.Studios = append(out.Studios, &d.Studio)
 		}
-		return nil
+		return out, nil
 	})
-	return out, err
 }
 
 func (s *Service) UpdateStudio(ctx context.Context, in *api.UpdateStudioRequest) (*api.UpdateStudioResponse, error) {

@@ -199,40 +199,35 @@ func (s *Service) saveAndSchedule(ctx context.Context, t *txn, rec *opennimble.R
 }
 
 func (s *Service) GetStudioComponent(ctx context.Context, in *api.GetStudioComponentRequest) (*api.GetStudioComponentResponse, error) {
-	var out *api.GetStudioComponentResponse
-	err := s.view(ctx, func(tx opennimble.Tx) error {
+	return read(ctx, s, func(tx opennimble.Tx) (*api.GetStudioComponentResponse, error) {
 		// DELETED components still answer until purged, for the
 		// StudioComponentDeleted waiter.
 		d, _, err := loadIn[studioComponentDoc](ctx, tx, opennimble.KindStudioComponent, "studio component", in.StudioId, in.StudioComponentId, false)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		out = &api.GetStudioComponentResponse{StudioComponent: &d.StudioComponent}
-		return nil
+		return &api.GetStudioComponentResponse{StudioComponent: &d.StudioComponent}, nil
 	})
-	return out, err
 }
 
 func (s *Service) ListStudioComponents(ctx context.Context, in *api.ListStudioComponentsRequest) (*api.ListStudioComponentsResponse, error) {
-	var out *api.ListStudioComponentsResponse
-	err := s.view(ctx, func(tx opennimble.Tx) error {
+	return read(ctx, s, func(tx opennimble.Tx) (*api.ListStudioComponentsResponse, error) {
 		if _, _, err := s.loadStudio(ctx, tx, in.StudioId); err != nil {
-			return err
+			return nil, err
 		}
 		q := statesQuery(opennimble.ListQuery{Kind: opennimble.KindStudioComponent, StudioID: in.StudioId}, in.States)
 		keep := func(d *studioComponentDoc) bool { return len(in.Types) == 0 || slices.Contains(in.Types, d.Type) }
 		sc := scope("ListStudioComponents", in.StudioId, filterScope(in.States), filterScope(in.Types))
 		docs, next, err := page[studioComponentDoc](ctx, s, tx, sc, in.NextToken, limit(in.MaxResults), q, keep)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		out = &api.ListStudioComponentsResponse{StudioComponents: make([]*api.StudioComponent, 0, len(docs)), NextToken: next}
+		out := &api.ListStudioComponentsResponse{StudioComponents: make([]*api.StudioComponent, 0, len(docs)), NextToken: next}
 		for _, d := range docs {
 			out.StudioComponents = append(out.StudioComponents, &d.StudioComponent)
 		}
-		return nil
+		return out, nil
 	})
-	return out, err
 }
 
 func (s *Service) UpdateStudioComponent(ctx context.Context, in *api.UpdateStudioComponentRequest) (*api.UpdateStudioComponentResponse, error) {

@@ -51,7 +51,7 @@ func (s *Service) taggable(ctx context.Context, tx opennimble.Tx, arn string) (*
 	}
 	rec, err := tx.Get(ctx, kind, id)
 	if errors.Is(err, opennimble.ErrNoRecord) || (err == nil && rec.State == deletedState) {
-		return nil, nil, opennimble.NotFound(strings.ReplaceAll(arnType(kind), "-", " "), arn)
+		return nil, nil, opennimble.NotFound(strings.ReplaceAll(string(kind), "-", " "), arn)
 	}
 	if err != nil {
 		return nil, nil, err
@@ -141,15 +141,15 @@ func (s *Service) ListTagsForResource(ctx context.Context, in *api.ListTagsForRe
 	if s.serviceImageARN(in.ResourceArn) {
 		return &api.ListTagsForResourceResponse{Tags: map[string]string{}}, nil
 	}
-	var out *api.ListTagsForResourceResponse
-	err := s.view(ctx, func(tx opennimble.Tx) error {
+	return read(ctx, s, func(tx opennimble.Tx) (*api.ListTagsForResourceResponse, error) {
 		_, m, err := s.taggable(ctx, tx, in.ResourceArn)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		tags, err := readTags(m)
-		out = &api.ListTagsForResourceResponse{Tags: tags}
-		return err
+		if err != nil {
+			return nil, err
+		}
+		return &api.ListTagsForResourceResponse{Tags: tags}, nil
 	})
-	return out, err
 }

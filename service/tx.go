@@ -46,6 +46,18 @@ func (s *Service) view(ctx context.Context, fn func(opennimble.Tx) error) error 
 	return s.store.View(ctx, fn)
 }
 
+// read runs fn in a read transaction and returns its answer: the shape of
+// every read handler, as idempotent is that of the writes.
+func read[O any](ctx context.Context, s *Service, fn func(opennimble.Tx) (*O, error)) (*O, error) {
+	var out *O
+	err := s.view(ctx, func(tx opennimble.Tx) error {
+		var err error
+		out, err = fn(tx)
+		return err
+	})
+	return out, err
+}
+
 // idempotent runs fn in a write transaction. When the request carried a
 // client token, the first successful result is stored under (caller,
 // operation, token) in the same transaction, and a replay returns it without

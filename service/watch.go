@@ -25,7 +25,7 @@ import (
 // WatchDriver follows the driver's reports until ctx ends; it returns at
 // once when the driver is not a Watcher.
 func (s *Service) WatchDriver(ctx context.Context) {
-	w, ok := s.driver.(opennimble.Watcher)
+	w, ok := opennimble.DriverAs[opennimble.Watcher](s.driver)
 	if !ok {
 		return
 	}
@@ -39,7 +39,7 @@ func (s *Service) WatchDriver(ctx context.Context) {
 // checkWorkstation asks a Watcher driver whether the workstation of READY
 // session d still runs, and records its loss.
 func (s *Service) checkWorkstation(ctx context.Context, d *sessionDoc) error {
-	w, ok := s.driver.(opennimble.Watcher)
+	w, ok := opennimble.DriverAs[opennimble.Watcher](s.driver)
 	if !ok {
 		return nil
 	}

@@ -2,6 +2,7 @@ package sigv4
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"net/http"
 	"strings"
@@ -192,9 +193,23 @@ func TestUnsignedPayloadHeader(t *testing.T) {
 		t.Fatal(err)
 	}
 	r, _ := onWire(t, req)
+	// Over plain HTTP a body changed in transit would be taken: refused,
+	// before the body is read, and in emulator mode too.
+	for _, v := range []*Verifier{
+		{Credentials: testCreds, Clock: opennimble.NewFakeClock(t0)},
+		{Emulator: true, Clock: opennimble.NewFakeClock(t0)},
+	} {
+		_, err := v.Begin(r)
+		checkErr(t, err, opennimble.ErrInvalidSignature, MsgUnsignedPayload)
+		_, err = v.Verify(r, []byte("something else"))
+		checkErr(t, err, opennimble.ErrInvalidSignature, MsgUnsignedPayload)
+	}
+	// Over TLS (a server that terminated it itself) the signature is checked
+	// without the body's hash.
+	r.TLS = &tls.ConnectionState{}
 	v := &Verifier{Credentials: testCreds, Clock: opennimble.NewFakeClock(t0)}
 	if _, err := v.Verify(r, []byte("something else")); err != nil {
-		t.Fatalf("Verify with UNSIGNED-PAYLOAD: %v", err)
+		t.Fatalf("Verify with UNSIGNED-PAYLOAD over TLS: %v", err)
 	}
 }
 
@@ -233,6 +248,8 @@ func TestEmulator(t *testing.T) {
 			h := r.Header.Get("Authorization")
 			r.Header.Set("Authorization", h[:len(h)-2])
 		}, want: Identity{AccessKeyID: "AKIDEXAMPLE", PrincipalID: "AKIDEXAMPLE", Region: "ap-south-1"}},
+		{name: "key id longer than IAM's", edit: replaceAuth("test/", strings.Repeat("K", 129)+"/"), wantCode: opennimble.ErrUnrecognizedClient},
+		{name: "key id with a control byte", edit: replaceAuth("test/", "te\x01st/"), wantCode: opennimble.ErrUnrecognizedClient},
 		{name: "malformed", edit: replaceAuth("SignedHeaders=", "Signed="), wantCode: opennimble.ErrIncompleteSignature},
 		{name: "missing", edit: func(r *http.Request) { r.Header.Del("Authorization") }, wantCode: opennimble.ErrMissingAuthentication},
 		{name: "stale", edit: func(r *http.Request) { r.Header.Set("X-Amz-Date", "20261126T190000Z") }, wantCode: opennimble.ErrInvalidSignature},
@@ -249,5 +266,37 @@ func TestEmulator(t *testing.T) {
 				t.Errorf("identity = %+v, want %+v", *id, tt.want)
 			}
 		})
+	}
+}
+
+// TestBeginNeedsNoBody: an unknown key, a foreign scope or a stale date is
+// refused by Begin, before a server reads the body; a good request's Begin
+// succeeds and Finish checks the body.
+func TestBeginNeedsNoBody(t *testing.T) {
+	v := &Verifier{Credentials: testCreds, Clock: opennimble.NewFakeClock(t0), Region: "us-west-2"}
+	for _, tt := range []struct {
+		name, code string
+		edit       func(r *http.Request)
+	}{
+		{"unknown key", opennimble.ErrUnrecognizedClient, replaceAuth("test/", "AKIDUNKNOWN/")},
+		{"other region", opennimble.ErrInvalidSignature, replaceAuth("us-west-2", "eu-west-1")},
+		{"stale", opennimble.ErrInvalidSignature, func(r *http.Request) { r.Header.Set("X-Amz-Date", "20261126T190000Z") }},
+		{"malformed", opennimble.ErrIncompleteSignature, replaceAuth("SignedHeaders=", "Signed=")},
+	} {
+		r, _ := signedV1(t, "POST", testARNPath, `{"k":"v"}`, false)
+		tt.edit(r)
+		_, err := v.Begin(r)
+		checkErr(t, err, tt.code, "")
+	}
+	r, body := signedV1(t, "POST", testARNPath, `{"k":"v"}`, false)
+	c, err := v.Begin(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Finish([]byte(`{"k":"w"}`)); opennimble.ErrorCode(err) != opennimble.ErrInvalidSignature {
+		t.Fatalf("Finish with a changed body = %v, want InvalidSignatureException", err)
+	}
+	if id, err := c.Finish(body); err != nil || id.PrincipalID == "" {
+		t.Fatalf("Finish = %v, %v", id, err)
 	}
 }

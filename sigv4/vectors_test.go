@@ -22,7 +22,7 @@ type wireVector struct {
 	raw  string
 }
 
-// wireVectors are the requests of /work/shared/WIRE.md, signed with test/test
+// wireVectors are the requests of docs/WIRE.md, signed with test/test
 // by aws-cli 2.9.19, boto3 1.26.27, @aws-sdk/client-nimble 3.523.0 and
 // aws-sdk-go 1.55.8.
 var wireVectors = []wireVector{
@@ -118,7 +118,7 @@ const botocoreUA = "Botocore/1.43.11 ua/2.1 os/linux#6.18.44-fc-v657 md/arch#x86
 
 // botocoreVectors were captured from botocore 1.43.11 (a nimble client built
 // from aws-sdk-go's copy of the model) talking to a raw socket, signed with
-// test/test. They cover what WIRE.md does not: ARN labels, repeated and
+// test/test. They cover what docs/WIRE.md does not: ARN labels, repeated and
 // unsorted query values, odd characters in a nextToken, header whitespace,
 // a presigned URL, and dot segments that botocore removes before signing.
 var botocoreVectors = []wireVector{
@@ -403,7 +403,7 @@ func mutateHeader(r *http.Request, name string) {
 	case "content-length":
 		r.Header.Set(name, "1"+r.Header.Get(name))
 	case "x-amz-content-sha256":
-		r.Header.Set(name, "UNSIGNED-PAYLOAD")
+		r.Header.Set(name, "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881") // SHA-256 of "x"
 	default:
 		r.Header.Set(name, r.Header.Get(name)+"x")
 	}

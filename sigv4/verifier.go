@@ -75,40 +75,116 @@ func mismatch() error {
 // InvalidSignatureException for a wrong or expired signature. An error from
 // the credential source other than not-found is returned wrapped, as is.
 func (v *Verifier) Verify(r *http.Request, body []byte) (*Identity, error) {
-	var a auth
-	if err := parseRequest(r, &a); err != nil {
+	var c Check
+	if err := v.begin(r, &c); err != nil {
 		return nil, err
 	}
-	if err := v.checkTime(&a); err != nil {
+	return c.Finish(body)
+}
+
+// Check is a request whose signature has been checked as far as it can be
+// without its body: its form, its time, its scope, the payload mode and the
+// access key. A server calls Begin before it reads (and holds) a body, so
+// that a caller without a usable key never makes it buffer one.
+type Check struct {
+	v    *Verifier
+	r    *http.Request
+	a    auth
+	cred *opennimble.Credential // nil in emulator mode
+}
+
+// Begin checks what r's signature claims, without the body; Finish then
+// verifies the signature over the body. The errors are Verify's.
+func (v *Verifier) Begin(r *http.Request) (*Check, error) {
+	c := new(Check)
+	if err := v.begin(r, c); err != nil {
 		return nil, err
+	}
+	return c, nil
+}
+
+func (v *Verifier) begin(r *http.Request, c *Check) error {
+	c.v, c.r = v, r
+	a := &c.a
+	if err := parseRequest(r, a); err != nil {
+		return err
+	}
+	if err := v.checkTime(a); err != nil {
+		return err
+	}
+	if err := checkPayloadMode(r, a); err != nil {
+		return err
 	}
 	if v.Emulator {
+		return checkEmulatorKey(a.accessKeyID)
+	}
+	if err := v.checkScope(a); err != nil {
+		return err
+	}
+	cred, err := v.lookup(r.Context(), a.accessKeyID)
+	c.cred = cred
+	return err
+}
+
+// Finish verifies the signature over body (nil for none) and returns the
+// caller's identity.
+func (c *Check) Finish(body []byte) (*Identity, error) {
+	a := &c.a
+	if c.v.Emulator {
 		return &Identity{
 			AccessKeyID: a.accessKeyID,
 			PrincipalID: a.accessKeyID,
-			Admin:       slices.Contains(v.EmulatorAdmins, a.accessKeyID),
+			Admin:       slices.Contains(c.v.EmulatorAdmins, a.accessKeyID),
 			Region:      a.region,
 		}, nil
 	}
-	if err := v.checkScope(&a); err != nil {
-		return nil, err
-	}
-	cred, err := v.lookup(r.Context(), a.accessKeyID)
-	if err != nil {
-		return nil, err
-	}
 	var ph payloadHashes
-	if err := ph.resolve(r, body, a.presigned); err != nil {
+	if err := ph.resolve(c.r, body, a.presigned); err != nil {
 		return nil, err
 	}
-	key, cached := v.keys.get(cred.SecretAccessKey, a.date, a.region, a.service)
-	if !signatureMatches(r, &a, &key, ph.hashes[:ph.n]) {
+	cred := c.cred
+	key, cached := c.v.keys.get(cred.SecretAccessKey, a.date, a.region, a.service)
+	if !signatureMatches(c.r, a, &key, ph.hashes[:ph.n]) {
 		return nil, mismatch()
 	}
 	if !cached {
-		v.keys.put(cred.SecretAccessKey, a.date, a.region, a.service, key)
+		c.v.keys.put(cred.SecretAccessKey, a.date, a.region, a.service, key)
 	}
 	return &Identity{AccessKeyID: a.accessKeyID, PrincipalID: cred.PrincipalID, Admin: cred.Admin, Region: a.region}, nil
+}
+
+// MsgUnsignedPayload explains the refusal of UNSIGNED-PAYLOAD in a
+// header-signed request.
+const MsgUnsignedPayload = "x-amz-content-sha256 UNSIGNED-PAYLOAD is accepted only on presigned URLs or over HTTPS, " +
+	"and this server speaks plain HTTP: sign the payload's SHA-256, as the AWS SDKs do over HTTP."
+
+// checkPayloadMode refuses UNSIGNED-PAYLOAD on a header-signed request that
+// did not come over TLS: nothing would then protect the body from being
+// changed in transit (the AWS SDKs sign the payload over HTTP for that
+// reason). A presigned URL signs no body in any case, so it keeps it.
+func checkPayloadMode(r *http.Request, a *auth) error {
+	if a.presigned || r.TLS != nil || r.Header.Get("X-Amz-Content-Sha256") != unsigned {
+		return nil
+	}
+	return opennimble.Errorf(opennimble.ErrInvalidSignature, "%s", MsgUnsignedPayload)
+}
+
+// maxKeyID is the longest access key id IAM makes (its AccessKeyId shape).
+const maxKeyID = 128
+
+// checkEmulatorKey refuses, in emulator mode, access key ids no client could
+// hold: empty, longer than IAM's, or with spaces or control characters.
+// Such an id would become a principal id.
+func checkEmulatorKey(id string) error {
+	if len(id) > maxKeyID {
+		return opennimble.Errorf(opennimble.ErrUnrecognizedClient, "%s", MsgUnrecognizedClient)
+	}
+	for i := 0; i < len(id); i++ {
+		if id[i] <= ' ' || id[i] >= 0x7f {
+			return opennimble.Errorf(opennimble.ErrUnrecognizedClient, "%s", MsgUnrecognizedClient)
+		}
+	}
+	return nil
 }
 
 // parseRequest finds the signature in the Authorization header or, failing

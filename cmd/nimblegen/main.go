@@ -1,7 +1,7 @@
 // Command nimblegen generates package api from the Nimble Studio service
 // model in github.com/aws/aws-sdk-go@v1.55.8.
 //
-//	go run ./cmd/nimblegen            # writes ./api/zz_*.go
+//	go run ./cmd/nimblegen            # writes ./api/zz_*.go and ./api/model/
 //	go run ./cmd/nimblegen -out DIR   # writes elsewhere
 package main
 
@@ -41,6 +41,9 @@ func run(model, out string) error {
 		return err
 	}
 	for name, src := range files {
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(out, name)), 0o755); err != nil {
+			return err
+		}
 		if err := os.WriteFile(filepath.Join(out, name), src, 0o644); err != nil {
 			return err
 		}

@@ -24,7 +24,7 @@ func newRoot() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newServe(), newCredentials(), newVersion(), newBackups(), newSessionLog())
+	root.AddCommand(newServe(), newCredentials(), newVersion(), newBackups(), newModel(), newSessionLog())
 	return root
 }
 
@@ -89,6 +89,10 @@ flags, then environment, then file, then defaults.`,
 	fs.DurationVar(&cfg.DeletedRetention, "deleted-retention", cfg.DeletedRetention, "how long a DELETED resource still answers Get before it is purged")
 	fs.StringVar(&cfg.Timestamps, "timestamps", cfg.Timestamps, "timestamp format of responses: auto (epoch seconds for paws, ISO 8601 otherwise), iso8601 or epoch")
 	fs.Float64Var(&cfg.RateLimit, "rate-limit", cfg.RateLimit, "requests per second allowed per principal before ThrottlingException (0: unlimited)")
+	fs.IntVar(&cfg.MaxConnections, "max-connections", cfg.MaxConnections, "most open client connections; past nine tenths of it idle keep-alive connections are closed, oldest first, to serve new clients (0: 4096, less under a low descriptor limit)")
+	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", cfg.IdleTimeout, "close a keep-alive connection idle this long")
+	fs.DurationVar(&cfg.BodyTimeout, "body-timeout", cfg.BodyTimeout, "how long a request body may take to arrive once its headers have")
+	fs.IntVar(&cfg.BodyMemoryMiB, "body-memory-mib", cfg.BodyMemoryMiB, "MiB that request bodies being received may hold at once, all connections together; past it, ThrottlingException (which SDKs retry)")
 	fs.StringVar(&cfg.PublicURL, "public-url", cfg.PublicURL, "base URL clients reach this server at, for stream and portal URLs (default http://<listen>)")
 	fs.StringVar(&cfg.Driver, "driver", cfg.Driver, "workstation driver: sim (simulated workstations), local (session volumes as directories in <data-dir>/volumes, backups in <data-dir>/backups) or kubernetes (Pods, PersistentVolumeClaims and VolumeSnapshots; see --kubernetes-config)")
 	fs.StringSliceVar(&cfg.LocalImageRoots, "local-image-roots", cfg.LocalImageRoots, "with --driver local: directories a streaming image's opennimble:source may name (default <data-dir>/images)")
@@ -102,7 +106,7 @@ flags, then environment, then file, then defaults.`,
 	fs.StringVar(&cfg.Kubeconfig, "kubeconfig", cfg.Kubeconfig, "with --driver kubernetes: kubeconfig of the cluster (default $KUBECONFIG, else the in-cluster service account, else ~/.kube/config)")
 	fs.StringVar(&cfg.SimDir, "sim-dir", cfg.SimDir, "folder of the simulated workstations (default <data-dir>/sim); replicas on one PostgreSQL store must share it")
 	fs.DurationVar(&cfg.JobLease, "job-lease", cfg.JobLease, "how long a claimed lifecycle job is this server's, and so how long a killed replica's work waits for another (0: 15s with PostgreSQL, 1m with SQLite)")
-	fs.DurationVar(&cfg.PortalIdleTimeout, "portal-idle-timeout", cfg.PortalIdleTimeout, "sign a studio portal user out after this long without a request (0: 30m)")
+	fs.DurationVar(&cfg.PortalIdleTimeout, "portal-idle-timeout", cfg.PortalIdleTimeout, "sign a studio portal user out after this long without a request")
 	fs.DurationVar(&cfg.SimStepDuration, "sim-step-duration", cfg.SimStepDuration, "how long each step of the simulated driver takes (provision, stop, start, snapshot, restore, ...)")
 	fs.IntVar(&cfg.PageSize, "page-size", cfg.PageSize, "items per page of list operations that have no maxResults (and the default where they have one)")
 	fs.BoolVar(&cfg.Controls, "controls", cfg.Controls, "serve the emulator controls under /_nimble/ (reset, transitions, faults, state) to administrators; always on with --emulator")

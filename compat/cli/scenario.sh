@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The compatibility scenario (see compat/README.md) through the AWS CLI v2 of
-# Debian's awscli package, /usr/bin/aws (an awscli v1 or a pyenv shim on the
-# PATH does not know nimble's backup operations).
+# The compatibility scenario (see compat/README.md) through the AWS CLI: v2 of
+# Debian's awscli package, /usr/bin/aws, with its own nimble model, or the
+# one named by AWS_CLI (today's AWS CLI v1, which has no nimble model of its
+# own, with the model `opennimble model install` wrote into ~/.aws/models).
 #
 # Environment (compat_test.go sets it): NIMBLE_ENDPOINT_URL,
 # AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION. The server
@@ -49,8 +50,14 @@ one_of() {
 }
 # sorted WORDS...: the words sorted, on one line.
 sorted() { printf '%s\n' "$@" | sort | paste -sd' ' -; }
-# iso8601 TS: the CLI prints the timestamps it parsed as 2026-11-26T19:25:39.891000+00:00.
-iso8601() { [[ $1 =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?\+00:00$ ]] || fail "timestamp '$1'"; }
+# iso8601 TS: the CLI v2 prints the timestamps it parsed as
+# 2026-11-26T19:25:39.891000+00:00; the CLI v1 (cli_timestamp_format "none",
+# its default) prints them as the server sent them, 2026-11-26T19:25:39.891Z.
+# A service error exits 254 with v2, 255 with v1.
+tz_suffix='\+00:00' service_error=254
+aws_version=$("$AWS" --version 2>&1)
+case "$aws_version" in aws-cli/1.*) tz_suffix='Z' service_error=255 ;; esac
+iso8601() { [[ $1 =~ ^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?$tz_suffix$ ]] || fail "timestamp '$1'"; }
 
 # wait_for WHAT WANT PASSING aws-args...: runs the aws arguments, whose
 # --query must put the state first, until the state is WANT, and leaves the
@@ -69,14 +76,14 @@ wait_for() {
 	done
 }
 
-# expect_error CODE OPERATION aws-args...: the call must exit 254 with the
+# expect_error CODE OPERATION aws-args...: the call must exit 254 (v1: 255) with the
 # CLI's message for a service error of that code.
 expect_error() {
 	local code=$1 op=$2 out rc=0
 	shift 2
 	out=$(try_nimble "$@" 2>&1) || rc=$?
 	out=$(echo $out)
-	expect 254 "$rc" "exit status of $op (output: $out)"
+	expect "$service_error" "$rc" "exit status of $op (output: $out)"
 	case $out in
 	"An error occurred ($code) when calling the $op operation: "?*) ok "$op raised $code: ${out#*operation: }" ;;
 	*) fail "$op: want $code, got: $out" ;;
@@ -113,7 +120,7 @@ stop_and_backup() {
 	ok "session $sid STOPPED; its backup $backup is READY"
 }
 
-echo "using $("$AWS" --version)"
+echo "using $aws_version"
 
 # Studio.
 read -r STUDIO created <<<"$(nimble create-studio --studio-name compatcli --display-name "Compat CLI" \

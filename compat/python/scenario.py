@@ -1,14 +1,17 @@
 #!/usr/bin/python3
-"""The compatibility scenario (see compat/README.md) through Debian's boto3.
+"""The compatibility scenario (see compat/README.md) through boto3.
 
-Run with Debian's interpreter, /usr/bin/python3, and the environment
-compat_test.go sets: NIMBLE_ENDPOINT_URL, AWS_ACCESS_KEY_ID,
-AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION. The server runs with
---page-size 2, so every list below takes more than one page.
+Run with the environment compat_test.go sets: NIMBLE_ENDPOINT_URL,
+AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION. The server runs
+with --page-size 2, so every list below takes more than one page.
 
-Debian's python3-boto3 (botocore 1.29.27) ships a nimble model without the
-backup operations; Debian's awscli package carries a newer one, which a
-botocore Loader whose search path starts with awscli's data folder loads.
+Two ways to the nimble model:
+- today's boto3 (no nimble model of its own) finds the one `opennimble model
+  install` wrote, in ~/.aws/models or AWS_DATA_PATH, by itself;
+- Debian's python3-boto3 (botocore 1.29.27) ships a nimble model without the
+  backup operations; with COMPAT_AWSCLI_DATA set to the data folder of
+  Debian's awscli package, a botocore Loader whose search path starts there
+  loads that newer one.
 """
 
 import datetime
@@ -21,7 +24,7 @@ import botocore.exceptions
 import botocore.loaders
 import botocore.session
 
-AWSCLI_DATA = "/usr/lib/python3/dist-packages/awscli/botocore/data"
+AWSCLI_DATA = os.environ.get("COMPAT_AWSCLI_DATA")
 NAME = "compatpython"
 POLL = 0.1  # seconds between polls: the server completes transitions at once
 WAIT = {"Delay": POLL, "MaxAttempts": 300}
@@ -56,7 +59,8 @@ def is_recent_datetime(v):
 
 def client():
     session = botocore.session.get_session()
-    session.register_component("data_loader", botocore.loaders.Loader(extra_search_paths=[AWSCLI_DATA]))
+    if AWSCLI_DATA:
+        session.register_component("data_loader", botocore.loaders.Loader(extra_search_paths=[AWSCLI_DATA]))
     c = boto3.Session(botocore_session=session).client(
         "nimble",
         endpoint_url=os.environ["NIMBLE_ENDPOINT_URL"],
@@ -64,7 +68,8 @@ def client():
     )
     ops = c.meta.service_model.operation_names
     check("ListStreamingSessionBackups" in ops,
-          "the nimble model has no ListStreamingSessionBackups: is Debian's awscli package installed?", AWSCLI_DATA)
+          "the nimble model has no ListStreamingSessionBackups: is Debian's awscli package installed, or the model installed?",
+          AWSCLI_DATA or os.environ.get("AWS_DATA_PATH") or "~/.aws/models")
     return c
 
 

@@ -81,7 +81,8 @@ var _ opennimble.Driver = (*Driver)(nil)
 // opKey identifies one operation: repeated calls with the same key are the
 // same operation.
 type opKey struct {
-	step, key, token string
+	step       opennimble.Step
+	key, token string
 }
 
 // op is an operation running, or run, in the background.

@@ -15,7 +15,7 @@ import (
 // Provision gives a new session a running instance on a volume made from
 // the image (unless it has that generation already: a repeated call).
 func (d *Driver) Provision(ctx context.Context, p opennimble.ProvisionParams) (opennimble.Progress, error) {
-	return d.run(ctx, opKey{"provision", p.SessionID, p.Token}, func(ctx context.Context) error {
+	return d.run(ctx, opKey{opennimble.StepProvision, p.SessionID, p.Token}, func(ctx context.Context) error {
 		return d.session(p.SessionID, func(st *sessionState) error {
 			if st.Volume == nil || st.Volume.Generation < p.Volume.Generation {
 				if err := d.fromImage(ctx, p.SessionID, st, p.Volume.Generation, p.ImageID, p.ImageSource); err != nil {
@@ -33,7 +33,7 @@ func (d *Driver) Provision(ctx context.Context, p opennimble.ProvisionParams) (o
 
 // Stop stops the session's instance; its volume stays as it is.
 func (d *Driver) Stop(ctx context.Context, p opennimble.StopParams) (opennimble.Progress, error) {
-	return d.run(ctx, opKey{"stop", p.SessionID, p.Token}, func(ctx context.Context) error {
+	return d.run(ctx, opKey{opennimble.StepStop, p.SessionID, p.Token}, func(ctx context.Context) error {
 		return d.session(p.SessionID, func(st *sessionState) error {
 			if st.Instance == instanceTerminated {
 				return failf("session %s is terminated", p.SessionID)
@@ -48,7 +48,7 @@ func (d *Driver) Stop(ctx context.Context, p opennimble.StopParams) (opennimble.
 // Start runs the session on its volume of the generation asked for, made
 // from the image first when the session's volume is older or gone.
 func (d *Driver) Start(ctx context.Context, p opennimble.StartParams) (opennimble.Progress, error) {
-	return d.run(ctx, opKey{"start", p.SessionID, p.Token}, func(ctx context.Context) error {
+	return d.run(ctx, opKey{opennimble.StepStart, p.SessionID, p.Token}, func(ctx context.Context) error {
 		return d.session(p.SessionID, func(st *sessionState) error {
 			v, gen := st.Volume, p.Volume.Generation
 			switch {
@@ -76,7 +76,7 @@ func (d *Driver) Start(ctx context.Context, p opennimble.StartParams) (opennimbl
 
 // Terminate removes the session's instance and volume; backups stay.
 func (d *Driver) Terminate(ctx context.Context, p opennimble.TerminateParams) (opennimble.Progress, error) {
-	return d.run(ctx, opKey{"terminate", p.SessionID, p.Token}, func(ctx context.Context) error {
+	return d.run(ctx, opKey{opennimble.StepTerminate, p.SessionID, p.Token}, func(ctx context.Context) error {
 		return d.session(p.SessionID, func(st *sessionState) error {
 			d.stopDesktop(p.SessionID)
 			if err := d.removeDesktopRuntime(p.SessionID); err != nil {
@@ -95,7 +95,7 @@ func (d *Driver) Terminate(ctx context.Context, p opennimble.TerminateParams) (o
 // the unchanged files of the session's previous backup. A backup that
 // exists already is complete: it is not taken again.
 func (d *Driver) Snapshot(ctx context.Context, p opennimble.SnapshotParams) (opennimble.Progress, error) {
-	return d.run(ctx, opKey{"snapshot", p.BackupID, ""}, func(ctx context.Context) error {
+	return d.run(ctx, opKey{opennimble.StepSnapshot, p.BackupID, ""}, func(ctx context.Context) error {
 		if !backup.ValidID(p.BackupID) {
 			return failf("invalid backup id %q", p.BackupID)
 		}
@@ -135,7 +135,7 @@ func (d *Driver) Snapshot(ctx context.Context, p opennimble.SnapshotParams) (ope
 // The backup is restored to a scratch directory first, so a damaged backup
 // fails the restore and leaves the session's volume as it was.
 func (d *Driver) Restore(ctx context.Context, p opennimble.RestoreParams) (opennimble.Progress, error) {
-	return d.run(ctx, opKey{"restore", p.SessionID, p.Token}, func(ctx context.Context) error {
+	return d.run(ctx, opKey{opennimble.StepRestore, p.SessionID, p.Token}, func(ctx context.Context) error {
 		return d.session(p.SessionID, func(st *sessionState) error {
 			v, gen, source := st.Volume, p.Volume.Generation, "backup:"+p.BackupID
 			switch {
@@ -164,7 +164,7 @@ func (d *Driver) Restore(ctx context.Context, p opennimble.RestoreParams) (openn
 
 // DeleteVolume deletes the session's volume unless it is newer than asked.
 func (d *Driver) DeleteVolume(ctx context.Context, p opennimble.DeleteVolumeParams) (opennimble.Progress, error) {
-	return d.run(ctx, opKey{"delete-volume", p.SessionID, p.Token}, func(ctx context.Context) error {
+	return d.run(ctx, opKey{opennimble.StepDeleteVolume, p.SessionID, p.Token}, func(ctx context.Context) error {
 		return d.session(p.SessionID, func(st *sessionState) error {
 			if st.Volume == nil || st.Volume.Generation > p.VolumeGeneration {
 				return nil
@@ -182,7 +182,7 @@ func (d *Driver) DeleteVolume(ctx context.Context, p opennimble.DeleteVolumePara
 // DeleteBackup deletes a backup; the chunks only it used are freed by the
 // garbage collection it starts.
 func (d *Driver) DeleteBackup(ctx context.Context, p opennimble.DeleteBackupParams) (opennimble.Progress, error) {
-	return d.run(ctx, opKey{"delete-backup", p.BackupID, ""}, func(ctx context.Context) error {
+	return d.run(ctx, opKey{opennimble.StepDeleteBackup, p.BackupID, ""}, func(ctx context.Context) error {
 		if !backup.ValidID(p.BackupID) {
 			return nil // no such backup can exist
 		}

@@ -22,7 +22,7 @@ func provision(id, token string) opennimble.ProvisionParams {
 
 func TestDurationIsMeasuredOnTheClock(t *testing.T) {
 	clock := newClock()
-	d := sim.MustNew(sim.Options{Clock: clock, Durations: map[sim.Step]time.Duration{sim.StepProvision: 10 * time.Second}})
+	d := sim.MustNew(sim.Options{Clock: clock, Durations: map[opennimble.Step]time.Duration{opennimble.StepProvision: 10 * time.Second}})
 	p, err := d.Provision(ctx, provision("s1", "t"))
 	if err != nil || p.Done || p.RetryAfter != 10*time.Second {
 		t.Fatalf("first call = %+v, %v; want not done, retry after 10s", p, err)
@@ -35,15 +35,15 @@ func TestDurationIsMeasuredOnTheClock(t *testing.T) {
 	if p, err := d.Provision(ctx, provision("s1", "t")); err != nil || !p.Done {
 		t.Fatalf("after 10s = %+v, %v; want done", p, err)
 	}
-	if d.Started(sim.StepProvision) != 1 || d.Calls(sim.StepProvision) != 3 {
-		t.Fatalf("started %d, calls %d; want 1 and 3", d.Started(sim.StepProvision), d.Calls(sim.StepProvision))
+	if d.Started(opennimble.StepProvision) != 1 || d.Calls(opennimble.StepProvision) != 3 {
+		t.Fatalf("started %d, calls %d; want 1 and 3", d.Started(opennimble.StepProvision), d.Calls(opennimble.StepProvision))
 	}
 }
 
 func TestFailureIsStickyPerOperation(t *testing.T) {
 	clock := newClock()
 	capacity := opennimble.DriverError{StatusCode: "INSUFFICIENT_CAPACITY", Message: "no g4dn.xlarge left"}
-	d := sim.MustNew(sim.Options{Clock: clock, Fail: map[sim.Step]opennimble.DriverError{sim.StepProvision: capacity}})
+	d := sim.MustNew(sim.Options{Clock: clock, Fail: map[opennimble.Step]opennimble.DriverError{opennimble.StepProvision: capacity}})
 	for range 2 {
 		_, err := d.Provision(ctx, provision("s1", "t"))
 		var de *opennimble.DriverError
@@ -51,7 +51,7 @@ func TestFailureIsStickyPerOperation(t *testing.T) {
 			t.Fatalf("provision = %v, want %v", err, capacity)
 		}
 	}
-	d.SetFailure(sim.StepProvision, nil)
+	d.SetFailure(opennimble.StepProvision, nil)
 	if _, err := d.Provision(ctx, provision("s1", "t")); err == nil {
 		t.Fatal("the same operation forgot its failure")
 	}
@@ -62,8 +62,8 @@ func TestFailureIsStickyPerOperation(t *testing.T) {
 
 func TestFailureSurfacesAfterTheDuration(t *testing.T) {
 	clock := newClock()
-	d := sim.MustNew(sim.Options{Clock: clock, Durations: map[sim.Step]time.Duration{sim.StepSnapshot: time.Minute}})
-	d.SetFailure(sim.StepSnapshot, &opennimble.DriverError{Message: "disk error"})
+	d := sim.MustNew(sim.Options{Clock: clock, Durations: map[opennimble.Step]time.Duration{opennimble.StepSnapshot: time.Minute}})
+	d.SetFailure(opennimble.StepSnapshot, &opennimble.DriverError{Message: "disk error"})
 	if _, err := d.Provision(ctx, provision("s1", "t")); err != nil {
 		t.Fatal(err)
 	}
@@ -79,21 +79,6 @@ func TestFailureSurfacesAfterTheDuration(t *testing.T) {
 	}
 	if _, ok := d.Backup("b1"); ok {
 		t.Fatal("a failed snapshot left a backup")
-	}
-}
-
-func TestRuleChoosesOperations(t *testing.T) {
-	d := sim.MustNew(sim.Options{Clock: newClock(), Rule: func(c sim.Call) *opennimble.DriverError {
-		if c.Step == sim.StepProvision && c.SessionID == "unlucky" {
-			return &opennimble.DriverError{StatusCode: "INSUFFICIENT_CAPACITY", Message: "none"}
-		}
-		return nil
-	}})
-	if _, err := d.Provision(ctx, provision("lucky", "t")); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := d.Provision(ctx, provision("unlucky", "t")); err == nil {
-		t.Fatal("the rule was not applied")
 	}
 }
 

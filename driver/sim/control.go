@@ -2,6 +2,7 @@ package sim
 
 import (
 	"errors"
+	opennimble "github.com/opennimble/opennimble"
 	"os"
 	"path/filepath"
 	"sort"
@@ -59,6 +60,14 @@ type State struct {
 	Sessions []SessionState `json:"sessions"`
 	Backups  []BackupState  `json:"backups"`
 }
+
+var (
+	_ opennimble.Resetter    = (*Driver)(nil)
+	_ opennimble.StateDumper = (*Driver)(nil)
+)
+
+// DumpState is Dump, for the emulator's state dump.
+func (d *Driver) DumpState() any { return d.Dump() }
 
 // Dump returns a copy of everything the simulation holds.
 func (d *Driver) Dump() State {

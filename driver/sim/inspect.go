@@ -1,5 +1,7 @@
 package sim
 
+import opennimble "github.com/opennimble/opennimble"
+
 // VolumeInfo is what the simulation knows of a session's volume.
 type VolumeInfo struct {
 	Generation int64
@@ -68,7 +70,7 @@ func (d *Driver) Backups() int {
 
 // Calls counts every call of a step, including repeated calls that only
 // asked how an operation was doing, by this driver.
-func (d *Driver) Calls(step Step) int {
+func (d *Driver) Calls(step opennimble.Step) int {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	return d.calls[step]
@@ -78,7 +80,7 @@ func (d *Driver) Calls(step Step) int {
 // for the same operation does not count, so tests can check that no step
 // ran twice. With Options.Shared it counts what every driver on the folder
 // began, in every process.
-func (d *Driver) Started(step Step) int {
+func (d *Driver) Started(step opennimble.Step) int {
 	defer d.look(Call{})()
 	return d.started[step]
 }

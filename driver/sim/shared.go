@@ -35,7 +35,7 @@ import (
 // journalEntry is one line of ops.log.
 type journalEntry struct {
 	Event string                  `json:"event"` // begin, finish or count
-	Step  Step                    `json:"step"`
+	Step  opennimble.Step         `json:"step"`
 	Key   string                  `json:"key,omitempty"`
 	Token string                  `json:"token,omitempty"`
 	Began int64                   `json:"began,omitempty"` // unix nanoseconds
@@ -85,7 +85,7 @@ func (d *Driver) reopenJournal() error {
 		return err
 	}
 	d.j.f, d.j.pos, d.j.torn = f, 0, false
-	d.ops, d.started = map[opKey]*op{}, map[Step]int{}
+	d.ops, d.started = map[opKey]*op{}, map[opennimble.Step]int{}
 	return nil
 }
 
@@ -266,7 +266,7 @@ func (d *Driver) compact() error {
 	now := d.clock.Now()
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
-	kept := map[Step]int{}
+	kept := map[opennimble.Step]int{}
 	var live []journalEntry
 	for k, o := range d.ops {
 		if o.finished && now.Sub(o.began) > keepFinished {

@@ -15,7 +15,7 @@ import (
 	"github.com/opennimble/opennimble/drivertest"
 )
 
-func shared(t *testing.T, dir string, clock opennimble.Clock, durations map[sim.Step]time.Duration) *sim.Driver {
+func shared(t *testing.T, dir string, clock opennimble.Clock, durations map[opennimble.Step]time.Duration) *sim.Driver {
 	t.Helper()
 	d, err := sim.New(sim.Options{Clock: clock, Dir: dir, Shared: true, Durations: durations})
 	if err != nil {
@@ -30,8 +30,8 @@ func TestConformanceShared(t *testing.T) {
 	drivertest.Run(t, func(t *testing.T) *drivertest.Harness {
 		clock := newClock()
 		dir := t.TempDir()
-		durations := map[sim.Step]time.Duration{}
-		for i, s := range sim.Steps {
+		durations := map[opennimble.Step]time.Duration{}
+		for i, s := range opennimble.Steps {
 			durations[s] = time.Duration(i+1) * time.Second
 		}
 		ds := []*sim.Driver{shared(t, dir, clock, durations), shared(t, dir, clock, durations), shared(t, dir, clock, durations)}
@@ -86,7 +86,7 @@ func (r *roundRobin) DeleteBackup(c ctxT, p opennimble.DeleteBackupParams) (open
 // continued by another, not begun again, and both count it once.
 func TestSharedOperationIsContinued(t *testing.T) {
 	dir, clock := t.TempDir(), newClock()
-	durations := map[sim.Step]time.Duration{sim.StepSnapshot: 10 * time.Second}
+	durations := map[opennimble.Step]time.Duration{opennimble.StepSnapshot: 10 * time.Second}
 	a, b := shared(t, dir, clock, durations), shared(t, dir, clock, nil)
 	if p, err := a.Provision(ctx, provision("s1", "t")); err != nil || !p.Done {
 		t.Fatalf("provision = %+v, %v", p, err)
@@ -109,14 +109,14 @@ func TestSharedOperationIsContinued(t *testing.T) {
 		t.Fatalf("a sees backup %+v, %v", got, ok)
 	}
 	for name, d := range map[string]*sim.Driver{"a": a, "b": b} {
-		if d.Started(sim.StepSnapshot) != 1 || d.Started(sim.StepProvision) != 1 {
-			t.Errorf("%s: started %d snapshots, %d provisions; want 1 each", name, d.Started(sim.StepSnapshot), d.Started(sim.StepProvision))
+		if d.Started(opennimble.StepSnapshot) != 1 || d.Started(opennimble.StepProvision) != 1 {
+			t.Errorf("%s: started %d snapshots, %d provisions; want 1 each", name, d.Started(opennimble.StepSnapshot), d.Started(opennimble.StepProvision))
 		}
 	}
 	// A driver started later (a restarted replica) knows it all.
 	c := shared(t, dir, clock, nil)
-	if c.Started(sim.StepSnapshot) != 1 || c.Backups() != 1 || c.Instance("s1") != sim.InstanceRunning {
-		t.Errorf("new driver: %d snapshots, %d backups, instance %q", c.Started(sim.StepSnapshot), c.Backups(), c.Instance("s1"))
+	if c.Started(opennimble.StepSnapshot) != 1 || c.Backups() != 1 || c.Instance("s1") != sim.InstanceRunning {
+		t.Errorf("new driver: %d snapshots, %d backups, instance %q", c.Started(opennimble.StepSnapshot), c.Backups(), c.Instance("s1"))
 	}
 }
 
@@ -164,7 +164,7 @@ func TestSharedConcurrentAndCompacted(t *testing.T) {
 		t.Errorf("journal of %d bytes still holds the old operations:\n%.600s", len(log), log)
 	}
 	for i, d := range append(ds, shared(t, dir, clock, nil)) {
-		for _, step := range []sim.Step{sim.StepProvision, sim.StepStop, sim.StepSnapshot, sim.StepTerminate, sim.StepDeleteVolume} {
+		for _, step := range []opennimble.Step{opennimble.StepProvision, opennimble.StepStop, opennimble.StepSnapshot, opennimble.StepTerminate, opennimble.StepDeleteVolume} {
 			if n := d.Started(step); n != sessions {
 				t.Errorf("driver %d: %s started %d times, want %d", i, step, n, sessions)
 			}
@@ -193,8 +193,8 @@ func TestSharedTornJournal(t *testing.T) {
 	if _, err := b.Provision(ctx, provision("s2", "t")); err != nil {
 		t.Fatal(err)
 	}
-	if a.Started(sim.StepProvision) != 2 || b.Started(sim.StepProvision) != 2 || a.Started(sim.StepStop) != 0 {
-		t.Errorf("started: a %d, b %d provisions, %d stops", a.Started(sim.StepProvision), b.Started(sim.StepProvision), a.Started(sim.StepStop))
+	if a.Started(opennimble.StepProvision) != 2 || b.Started(opennimble.StepProvision) != 2 || a.Started(opennimble.StepStop) != 0 {
+		t.Errorf("started: a %d, b %d provisions, %d stops", a.Started(opennimble.StepProvision), b.Started(opennimble.StepProvision), a.Started(opennimble.StepStop))
 	}
 }
 
@@ -208,11 +208,11 @@ func TestSharedReset(t *testing.T) {
 	if err := b.Reset(); err != nil {
 		t.Fatal(err)
 	}
-	if a.Started(sim.StepProvision) != 0 || a.Instance("s1") != "" || len(a.Dump().Sessions) != 0 {
-		t.Errorf("after reset a sees %d provisions, instance %q", a.Started(sim.StepProvision), a.Instance("s1"))
+	if a.Started(opennimble.StepProvision) != 0 || a.Instance("s1") != "" || len(a.Dump().Sessions) != 0 {
+		t.Errorf("after reset a sees %d provisions, instance %q", a.Started(opennimble.StepProvision), a.Instance("s1"))
 	}
-	if p, err := a.Provision(ctx, provision("s1", "t")); err != nil || !p.Done || b.Started(sim.StepProvision) != 1 {
-		t.Errorf("provision after reset = %+v, %v; b counts %d", p, err, b.Started(sim.StepProvision))
+	if p, err := a.Provision(ctx, provision("s1", "t")); err != nil || !p.Done || b.Started(opennimble.StepProvision) != 1 {
+		t.Errorf("provision after reset = %+v, %v; b counts %d", p, err, b.Started(opennimble.StepProvision))
 	}
 }
 

@@ -1,5 +1,6 @@
 // Package sim is a workstation driver without compute: sessions, volumes and
-// backups live in memory, every step takes a configurable time measured on
+// backups are records (in memory, and in Options.Dir when set, so that they
+// survive a restart), every step takes a configurable time measured on
 // the injected clock, and any step can be made to fail. It lets the server,
 // its tests and its users exercise the whole session lifecycle anywhere.
 package sim
@@ -14,27 +15,9 @@ import (
 	opennimble "github.com/opennimble/opennimble"
 )
 
-// Step names a kind of driver operation.
-type Step string
-
-// The steps of the driver interface.
-const (
-	StepProvision    Step = "provision"
-	StepStop         Step = "stop"
-	StepStart        Step = "start"
-	StepTerminate    Step = "terminate"
-	StepSnapshot     Step = "snapshot"
-	StepRestore      Step = "restore"
-	StepDeleteVolume Step = "delete-volume"
-	StepDeleteBackup Step = "delete-backup"
-)
-
-// Steps lists every step.
-var Steps = []Step{StepProvision, StepStop, StepStart, StepTerminate, StepSnapshot, StepRestore, StepDeleteVolume, StepDeleteBackup}
-
-// Call describes an operation, for failure rules.
+// Call describes an operation.
 type Call struct {
-	Step      Step
+	Step      opennimble.Step
 	SessionID string
 	BackupID  string
 	Token     string
@@ -46,12 +29,9 @@ type Options struct {
 	// Clock measures step durations; the system clock when nil.
 	Clock opennimble.Clock
 	// Durations is how long each step takes once begun.
-	Durations map[Step]time.Duration
+	Durations map[opennimble.Step]time.Duration
 	// Fail makes every operation of a step fail with the given error.
-	Fail map[Step]opennimble.DriverError
-	// Rule, when set, is asked first about every new operation; a non-nil
-	// result makes the operation fail with it.
-	Rule func(Call) *opennimble.DriverError
+	Fail map[opennimble.Step]opennimble.DriverError
 	// Dir, when set, is where the simulated sessions, volumes and backups
 	// are kept, so that they survive a restart of the server.
 	Dir string
@@ -66,18 +46,17 @@ type Options struct {
 type Driver struct {
 	dir   string
 	clock opennimble.Clock
-	rule  func(Call) *opennimble.DriverError
 
 	mu        sync.Mutex
-	durations map[Step]time.Duration
-	fail      map[Step]opennimble.DriverError
+	durations map[opennimble.Step]time.Duration
+	fail      map[opennimble.Step]opennimble.DriverError
 	ops       map[opKey]*op
 	seq       uint64   // orders the state files written
 	files     sync.Map // path → *fileState
 	sessions  map[string]*session
 	backups   map[string]*backup
-	calls     map[Step]int
-	started   map[Step]int
+	calls     map[opennimble.Step]int
+	started   map[opennimble.Step]int
 	j         *journal // with Options.Shared: the folder's lock and ops.log
 }
 
@@ -86,7 +65,7 @@ var _ opennimble.Driver = (*Driver)(nil)
 // opKey identifies one operation: repeated calls with the same key are the
 // same operation.
 type opKey struct {
-	step       Step
+	step       opennimble.Step
 	key, token string
 }
 
@@ -129,10 +108,10 @@ func New(o Options) (*Driver, error) {
 		o.Clock = opennimble.SystemClock{}
 	}
 	d := &Driver{
-		dir: o.Dir, clock: o.Clock, rule: o.Rule,
-		durations: map[Step]time.Duration{}, fail: map[Step]opennimble.DriverError{},
+		dir: o.Dir, clock: o.Clock,
+		durations: map[opennimble.Step]time.Duration{}, fail: map[opennimble.Step]opennimble.DriverError{},
 		ops: map[opKey]*op{}, sessions: map[string]*session{}, backups: map[string]*backup{},
-		calls: map[Step]int{}, started: map[Step]int{},
+		calls: map[opennimble.Step]int{}, started: map[opennimble.Step]int{},
 	}
 	for k, v := range o.Durations {
 		d.durations[k] = v
@@ -164,7 +143,7 @@ func MustNew(o Options) *Driver {
 }
 
 // SetDuration changes how long operations of step begun from now on take.
-func (d *Driver) SetDuration(step Step, dur time.Duration) {
+func (d *Driver) SetDuration(step opennimble.Step, dur time.Duration) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	d.durations[step] = dur
@@ -172,7 +151,7 @@ func (d *Driver) SetDuration(step Step, dur time.Duration) {
 
 // SetFailure makes operations of step begun from now on fail with e; nil
 // lets them succeed again.
-func (d *Driver) SetFailure(step Step, e *opennimble.DriverError) {
+func (d *Driver) SetFailure(step opennimble.Step, e *opennimble.DriverError) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if e == nil {
@@ -252,10 +231,7 @@ func (d *Driver) pruneOps(now time.Time) {
 // failure decides, when an operation begins, whether it is to fail.
 func (d *Driver) failure(c Call) *opennimble.DriverError {
 	var e *opennimble.DriverError
-	if d.rule != nil {
-		e = d.rule(c)
-	}
-	if f, ok := d.fail[c.Step]; ok && e == nil {
+	if f, ok := d.fail[c.Step]; ok {
 		e = &f
 	}
 	if e != nil && e.StatusCode == "" {

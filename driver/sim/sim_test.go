@@ -32,8 +32,8 @@ func TestConformance(t *testing.T) {
 func TestConformanceWithDurations(t *testing.T) {
 	drivertest.Run(t, func(t *testing.T) *drivertest.Harness {
 		clock := opennimble.NewFakeClock(time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC))
-		durations := map[sim.Step]time.Duration{}
-		for i, s := range sim.Steps {
+		durations := map[opennimble.Step]time.Duration{}
+		for i, s := range opennimble.Steps {
 			durations[s] = time.Duration(i+1) * time.Second
 		}
 		return harness(sim.MustNew(sim.Options{Clock: clock, Durations: durations}), clock)

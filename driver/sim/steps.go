@@ -8,8 +8,8 @@ import (
 
 // Provision creates the session running on a volume made from the image.
 func (d *Driver) Provision(ctx context.Context, p opennimble.ProvisionParams) (opennimble.Progress, error) {
-	c := Call{Step: StepProvision, SessionID: p.SessionID, Token: p.Token}
-	return d.do(ctx, c, opKey{StepProvision, p.SessionID, p.Token}, func() *opennimble.DriverError {
+	c := Call{Step: opennimble.StepProvision, SessionID: p.SessionID, Token: p.Token}
+	return d.do(ctx, c, opKey{opennimble.StepProvision, p.SessionID, p.Token}, func() *opennimble.DriverError {
 		s := d.sessions[p.SessionID]
 		if s == nil {
 			s = &session{}
@@ -25,8 +25,8 @@ func (d *Driver) Provision(ctx context.Context, p opennimble.ProvisionParams) (o
 
 // Stop stops the session's instance and keeps its volume.
 func (d *Driver) Stop(ctx context.Context, p opennimble.StopParams) (opennimble.Progress, error) {
-	c := Call{Step: StepStop, SessionID: p.SessionID, Token: p.Token}
-	return d.do(ctx, c, opKey{StepStop, p.SessionID, p.Token}, func() *opennimble.DriverError {
+	c := Call{Step: opennimble.StepStop, SessionID: p.SessionID, Token: p.Token}
+	return d.do(ctx, c, opKey{opennimble.StepStop, p.SessionID, p.Token}, func() *opennimble.DriverError {
 		s := d.session(p.SessionID)
 		if s.instance == InstanceTerminated {
 			return internal("session %s is terminated", p.SessionID)
@@ -39,8 +39,8 @@ func (d *Driver) Stop(ctx context.Context, p opennimble.StopParams) (opennimble.
 // Start runs the session on the volume generation asked for, made from the
 // image when the session does not have it yet.
 func (d *Driver) Start(ctx context.Context, p opennimble.StartParams) (opennimble.Progress, error) {
-	c := Call{Step: StepStart, SessionID: p.SessionID, Token: p.Token}
-	return d.do(ctx, c, opKey{StepStart, p.SessionID, p.Token}, func() *opennimble.DriverError {
+	c := Call{Step: opennimble.StepStart, SessionID: p.SessionID, Token: p.Token}
+	return d.do(ctx, c, opKey{opennimble.StepStart, p.SessionID, p.Token}, func() *opennimble.DriverError {
 		s := d.session(p.SessionID)
 		v := s.volume
 		switch {
@@ -60,8 +60,8 @@ func (d *Driver) Start(ctx context.Context, p opennimble.StartParams) (opennimbl
 
 // Terminate removes the session's instance and volume.
 func (d *Driver) Terminate(ctx context.Context, p opennimble.TerminateParams) (opennimble.Progress, error) {
-	c := Call{Step: StepTerminate, SessionID: p.SessionID, Token: p.Token}
-	return d.do(ctx, c, opKey{StepTerminate, p.SessionID, p.Token}, func() *opennimble.DriverError {
+	c := Call{Step: opennimble.StepTerminate, SessionID: p.SessionID, Token: p.Token}
+	return d.do(ctx, c, opKey{opennimble.StepTerminate, p.SessionID, p.Token}, func() *opennimble.DriverError {
 		d.sessions[p.SessionID] = &session{instance: InstanceTerminated}
 		return nil
 	})
@@ -69,8 +69,8 @@ func (d *Driver) Terminate(ctx context.Context, p opennimble.TerminateParams) (o
 
 // Snapshot copies the session's volume into a backup.
 func (d *Driver) Snapshot(ctx context.Context, p opennimble.SnapshotParams) (opennimble.Progress, error) {
-	c := Call{Step: StepSnapshot, SessionID: p.SessionID, BackupID: p.BackupID}
-	return d.do(ctx, c, opKey{StepSnapshot, p.BackupID, ""}, func() *opennimble.DriverError {
+	c := Call{Step: opennimble.StepSnapshot, SessionID: p.SessionID, BackupID: p.BackupID}
+	return d.do(ctx, c, opKey{opennimble.StepSnapshot, p.BackupID, ""}, func() *opennimble.DriverError {
 		v := d.session(p.SessionID).volume
 		switch {
 		case v == nil:
@@ -87,8 +87,8 @@ func (d *Driver) Snapshot(ctx context.Context, p opennimble.SnapshotParams) (ope
 
 // Restore gives the session a new volume holding a backup's data.
 func (d *Driver) Restore(ctx context.Context, p opennimble.RestoreParams) (opennimble.Progress, error) {
-	c := Call{Step: StepRestore, SessionID: p.SessionID, BackupID: p.BackupID, Token: p.Token}
-	return d.do(ctx, c, opKey{StepRestore, p.SessionID, p.Token}, func() *opennimble.DriverError {
+	c := Call{Step: opennimble.StepRestore, SessionID: p.SessionID, BackupID: p.BackupID, Token: p.Token}
+	return d.do(ctx, c, opKey{opennimble.StepRestore, p.SessionID, p.Token}, func() *opennimble.DriverError {
 		b := d.backups[p.BackupID]
 		if b == nil {
 			return internal("backup %s does not exist", p.BackupID)
@@ -104,8 +104,8 @@ func (d *Driver) Restore(ctx context.Context, p opennimble.RestoreParams) (openn
 
 // DeleteVolume deletes the session's volume unless it is newer than asked.
 func (d *Driver) DeleteVolume(ctx context.Context, p opennimble.DeleteVolumeParams) (opennimble.Progress, error) {
-	c := Call{Step: StepDeleteVolume, SessionID: p.SessionID, Token: p.Token}
-	return d.do(ctx, c, opKey{StepDeleteVolume, p.SessionID, p.Token}, func() *opennimble.DriverError {
+	c := Call{Step: opennimble.StepDeleteVolume, SessionID: p.SessionID, Token: p.Token}
+	return d.do(ctx, c, opKey{opennimble.StepDeleteVolume, p.SessionID, p.Token}, func() *opennimble.DriverError {
 		if s := d.sessions[p.SessionID]; s != nil && s.volume != nil && s.volume.gen <= p.VolumeGeneration {
 			s.volume = nil
 		}
@@ -115,8 +115,8 @@ func (d *Driver) DeleteVolume(ctx context.Context, p opennimble.DeleteVolumePara
 
 // DeleteBackup deletes a backup's data.
 func (d *Driver) DeleteBackup(ctx context.Context, p opennimble.DeleteBackupParams) (opennimble.Progress, error) {
-	c := Call{Step: StepDeleteBackup, BackupID: p.BackupID}
-	return d.do(ctx, c, opKey{StepDeleteBackup, p.BackupID, ""}, func() *opennimble.DriverError {
+	c := Call{Step: opennimble.StepDeleteBackup, BackupID: p.BackupID}
+	return d.do(ctx, c, opKey{opennimble.StepDeleteBackup, p.BackupID, ""}, func() *opennimble.DriverError {
 		delete(d.backups, p.BackupID)
 		return nil
 	})

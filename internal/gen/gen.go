@@ -38,7 +38,25 @@ func Generate(in *Input) (map[string][]byte, error) {
 		}
 		out[name] = src
 	}
+	for sdkName, name := range ModelFiles {
+		out[name] = in.Raw[sdkName]
+	}
 	return out, nil
+}
+
+// ModelDirInAPI is where, inside package api, the generator writes the model
+// in botocore's layout (<service>/<version>/<file>), which api embeds and
+// `opennimble model install` copies into ~/.aws/models.
+const ModelDirInAPI = "model/nimble/2020-08-01"
+
+// ModelFiles maps the aws-sdk-go name of each model file to the path, in
+// package api, of its copy under botocore's name. api-2.json is what botocore
+// calls service-2.json (without the documentation, which clients do not need
+// to speak the protocol).
+var ModelFiles = map[string]string{
+	"api-2.json":        ModelDirInAPI + "/service-2.json",
+	"paginators-1.json": ModelDirInAPI + "/paginators-1.json",
+	"waiters-2.json":    ModelDirInAPI + "/waiters-2.json",
 }
 
 type generator struct {
@@ -218,7 +236,7 @@ func (g *generator) required(s *Shape, member string) bool {
 }
 
 func (g *generator) types(b *bytes.Buffer) error {
-	b.WriteString("import \"time\"\n\nvar _ = time.Time{}\n\n")
+	b.WriteString("import \"time\"\n\n")
 	for _, n := range sortedNames(g.m.Shapes) {
 		s := g.shape(n)
 		if s.Type != "string" || len(s.Enum) == 0 {
@@ -403,8 +421,11 @@ func (g *generator) valueChecks(b *bytes.Buffer, expr, shapeName, pathExpr strin
 		}
 		g.valueChecks(&inner, item, s.Member.Shape, ip, depth+1)
 		if inner.Len() > 0 {
-			fmt.Fprintf(b, "%sfor i%d, %s := range %s {\n", ind, depth, item, expr)
-			fmt.Fprintf(b, "%s\t_ = i%d\n", ind, depth)
+			idx := fmt.Sprintf("i%d", depth)
+			if !regexp.MustCompile(`\b` + idx + `\b`).Match(inner.Bytes()) {
+				idx = "_"
+			}
+			fmt.Fprintf(b, "%sfor %s, %s := range %s {\n", ind, idx, item, expr)
 			b.Write(inner.Bytes())
 			fmt.Fprintf(b, "%s}\n", ind)
 		}
@@ -508,6 +529,10 @@ func (g *generator) operations(b *bytes.Buffer) error {
 	}
 	b.WriteString("}\n\n")
 
+	g.decorator(b, names)
+	for _, n := range names {
+		g.members(b, g.m.Operations[n].Input.Shape)
+	}
 	for _, n := range names {
 		op := g.m.Operations[n]
 		s := g.shape(op.Input.Shape)
@@ -565,6 +590,59 @@ func (g *generator) operations(b *bytes.Buffer) error {
 		b.WriteString("\tin.Validate(&v, \"\")\n\tif err := v.Err(); err != nil {\n\t\treturn nil, err\n\t}\n\treturn in, nil\n}\n\n")
 	}
 	return nil
+}
+
+// decorator writes Decorate: a Handler whose every method runs one
+// function around the method of the Handler it wraps, so that what applies
+// to every operation (authorisation) is written once.
+func (g *generator) decorator(b *bytes.Buffer, names []string) {
+	b.WriteString(`// Around runs around one request of a decorated Handler: op names the
+// operation, in is its input, and call runs the wrapped handler's method with
+// an input of the same type (in itself, or a changed copy of it).
+type Around func(ctx context.Context, op string, in any, call func(context.Context, any) (any, error)) (any, error)
+
+// Decorate returns a Handler whose every method runs around, which may call
+// the method of the same name of next.
+func Decorate(next Handler, around Around) Handler { return &decorated{next: next, around: around} }
+
+type decorated struct {
+	next   Handler
+	around Around
+}
+
+`)
+	for _, n := range names {
+		op := g.m.Operations[n]
+		fmt.Fprintf(b, "func (d *decorated) %s(ctx context.Context, in *%s) (*%s, error) {\n", n, op.Input.Shape, op.Output.Shape)
+		fmt.Fprintf(b, "\tout, err := d.around(ctx, %q, in, func(ctx context.Context, in any) (any, error) { return d.next.%s(ctx, in.(*%s)) })\n", n, n, op.Input.Shape)
+		fmt.Fprintf(b, "\to, _ := out.(*%s)\n\treturn o, err\n}\n\n", op.Output.Shape)
+	}
+}
+
+// members writes the Input methods of an operation's input: its string
+// members read and set by model name, so that code applying to every
+// operation (authorisation) can find labels and filters from tables.
+func (g *generator) members(b *bytes.Buffer, name string) {
+	s := g.shape(name)
+	var strs []string
+	for _, mn := range sortedNames(s.Members) {
+		ms := g.shape(s.Members[mn].Shape)
+		if ms.Type == "string" && len(ms.Enum) == 0 {
+			strs = append(strs, mn)
+		}
+	}
+	fmt.Fprintf(b, "// Member returns the string member name of %s, \"\" if it has none.\n", name)
+	fmt.Fprintf(b, "func (s *%s) Member(name string) string {\n\tswitch name {\n", name)
+	for _, mn := range strs {
+		fmt.Fprintf(b, "\tcase %q:\n\t\treturn s.%s\n", mn, exported(mn))
+	}
+	b.WriteString("\t}\n\treturn \"\"\n}\n\n")
+	fmt.Fprintf(b, "// WithMember returns a copy of %s whose string member name is v.\n", name)
+	fmt.Fprintf(b, "func (s *%s) WithMember(name, v string) Input {\n\tc := *s\n\tswitch name {\n", name)
+	for _, mn := range strs {
+		fmt.Fprintf(b, "\tcase %q:\n\t\tc.%s = v\n", mn, exported(mn))
+	}
+	b.WriteString("\t}\n\treturn &c\n}\n\n")
 }
 
 func (g *generator) tables(b *bytes.Buffer) error {

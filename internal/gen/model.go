@@ -91,11 +91,14 @@ type Input struct {
 	Model      Model
 	Waiters    Waiters
 	Paginators Paginators
+	// Raw holds the three files as read, by their aws-sdk-go names; they
+	// are written out unchanged as the model clients install.
+	Raw map[string][]byte
 }
 
 // Load reads the three model files from dir.
 func Load(dir string) (*Input, error) {
-	in := &Input{}
+	in := &Input{Raw: map[string][]byte{}}
 	for name, dst := range map[string]any{
 		"api-2.json":        &in.Model,
 		"waiters-2.json":    &in.Waiters,
@@ -108,6 +111,7 @@ func Load(dir string) (*Input, error) {
 		if err := json.Unmarshal(b, dst); err != nil {
 			return nil, fmt.Errorf("%s: %w", name, err)
 		}
+		in.Raw[name] = b
 	}
 	return in, nil
 }
