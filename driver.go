@@ -2,6 +2,7 @@ package opennimble
 
 import (
 	"context"
+	"net"
 	"net/url"
 	"time"
 )
@@ -108,6 +109,38 @@ type ProvisionParams struct {
 	// volumes (a directory or archive on the server); may be empty.
 	ImageSource string
 	Volume      Volume
+	// Workstation is what the workstation runs, from the launch profile.
+	Workstation Workstation
+}
+
+// Workstation is what a session's workstation runs, from its launch profile
+// as it is when the workstation starts: where its volume is mounted and what
+// its studio components add. Drivers without real workstations ignore it.
+type Workstation struct {
+	// Home is where the session's volume is mounted: the launch profile's
+	// sessionStorage.root.linux, or /home/<ownedBy>.
+	Home string
+	// SystemScripts run before the desktop starts, UserScripts as the user
+	// once it is up; both in the launch profile's order of components (the
+	// LINUX scripts GetLaunchProfileInitialization answers).
+	SystemScripts, UserScripts []InitScript
+	// SharedFileSystems are the SHARED_FILE_SYSTEM components to mount.
+	SharedFileSystems []SharedFileSystem
+}
+
+// InitScript is one initialization script of a studio component.
+type InitScript struct {
+	ComponentID, ComponentName string
+	Script                     string
+}
+
+// SharedFileSystem is a SHARED_FILE_SYSTEM studio component: Endpoint is
+// the configuration's endpoint (for the local driver, a folder on the
+// host), MountPoint its linuxMountPoint.
+type SharedFileSystem struct {
+	ComponentID, ComponentName string
+	Endpoint, ShareName        string
+	MountPoint                 string
 }
 
 // StopParams name the session to stop.
@@ -125,6 +158,7 @@ type StartParams struct {
 	Ec2ImageID                   string
 	ImageSource                  string
 	Volume                       Volume
+	Workstation                  Workstation
 }
 
 // TerminateParams name the session to terminate.
@@ -233,4 +267,14 @@ type Streamer interface {
 // (Kubernetes Pods) leave them running and do not implement it.
 type Shutdowner interface {
 	Shutdown(ctx context.Context) error
+}
+
+// VNCDialer is implemented by drivers whose workstations are desktops that
+// the server reaches over VNC (RFB) itself, the local driver's: the stream
+// URL of such a session serves noVNC and bridges its WebSocket to the
+// connection DialVNC makes.
+type VNCDialer interface {
+	// DialVNC connects to the VNC server of the session's desktop, or
+	// returns a *DriverError when the session has no running desktop.
+	DialVNC(ctx context.Context, sessionID, studioID string) (net.Conn, error)
 }

@@ -58,6 +58,19 @@ type Config struct {
 	LocalIODelay time.Duration
 	// Backup is where the local driver keeps its backups, and their key.
 	Backup BackupConfig
+	// LocalDesktop makes every running session of the local driver a
+	// desktop streamed to the browser: "on", "off", or "auto" (on when the
+	// server runs as root and the programs are installed).
+	LocalDesktop string
+	// LocalDesktopUIDBase is the first uid desktops run as (one per
+	// session); 0 uses the driver's default.
+	LocalDesktopUIDBase int
+	// LocalSharedRoots are the folders SHARED_FILE_SYSTEM components may
+	// name as their endpoint.
+	LocalSharedRoots []string
+	// NoVNCDir is the folder of noVNC's web client, which stream URLs of
+	// desktops serve.
+	NoVNCDir string
 	// KubernetesConfig is the kubernetes driver's configuration file (YAML:
 	// namespaces, storage and snapshot classes, image and instance type
 	// mappings); Kubeconfig the cluster's kubeconfig ("" uses $KUBECONFIG or
@@ -133,6 +146,8 @@ func Defaults() Config {
 		BodyTimeout:          server.DefaultBodyTimeout,
 		BodyMemoryMiB:        server.DefaultBodyMemory >> 20,
 		ShutdownTimeout:      30 * time.Second,
+		LocalDesktop:         "auto",
+		NoVNCDir:             "/usr/share/novnc",
 	}
 }
 
@@ -195,6 +210,11 @@ func (c *Config) Validate() error {
 	}
 	if c.Seed != 0 && !c.Emulator {
 		errs = append(errs, "seed needs emulator mode: seeded tokens, such as those of stream URLs, are guessable")
+	}
+	switch c.LocalDesktop {
+	case "auto", "on", "off", "":
+	default:
+		errs = append(errs, fmt.Sprintf("local-desktop %q: want auto, on or off", c.LocalDesktop))
 	}
 	switch c.Driver {
 	case "sim":
@@ -262,6 +282,10 @@ type App struct {
 	metricsSrv *http.Server // nil when /metrics is on the API's listener
 	worker     *lifecycle.Worker
 	workerDone chan struct{}
+	// desktops is set when stream URLs lead to desktops over VNC (the
+	// local driver's); bridges are their open WebSocket connections.
+	desktops bool
+	bridges  *bridges
 }
 
 // DBPath is the SQLite database of a data folder.

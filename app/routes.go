@@ -57,12 +57,22 @@ var streamTmpl = template.Must(template.New("stream").Parse(`<!doctype html>
 // remote desktop (opennimble.Streamer, the kubernetes driver) the URL leads
 // there through this server: /_stream/<token>/<path> is proxied, WebSocket
 // upgrades included, to <desktop>/<path>, and the workstation is never
-// exposed itself. Otherwise the page names the session and its owner.
+// exposed itself. With desktops that the server reaches over VNC (the local
+// driver's), the URL serves noVNC and bridges it to the desktop
+// (desktop_stream.go). Otherwise the page names the session and its owner.
 func (a *App) streamPage(w http.ResponseWriter, r *http.Request) {
 	token, rest, proxied := strings.Cut(strings.TrimPrefix(r.URL.Path, "/_stream/"), "/")
 	info, err := a.Service.StreamPage(r.Context(), token)
 	if err != nil {
 		http.Error(w, "This stream link is unknown or has expired.", http.StatusForbidden)
+		return
+	}
+	if a.desktops {
+		if !proxied {
+			http.Redirect(w, r, "/_stream/"+token+"/", http.StatusFound)
+			return
+		}
+		a.desktopStream(w, r, token, rest, info)
 		return
 	}
 	if streamer, ok := opennimble.DriverAs[opennimble.Streamer](a.driver); ok {

@@ -23,6 +23,9 @@ func (a *App) Shutdown(ctx context.Context) error {
 		a.logger.Warn("shutdown: requests still running at the deadline were cut off", "err", err)
 		_ = a.srv.Close()
 	}
+	// Hijacked connections (the desktops' WebSockets) outlive
+	// http.Server.Shutdown: close them with their close frame.
+	a.bridges.closeAll()
 	if a.metricsSrv != nil {
 		_ = a.metricsSrv.Close()
 	}

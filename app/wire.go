@@ -3,6 +3,8 @@ package app
 import (
 	"context"
 	"io"
+	"log/slog"
+	"os"
 	"path/filepath"
 	"sync/atomic"
 	"time"
@@ -25,11 +27,12 @@ func (a *App) wire(ctx context.Context, cfg Config, o Options, publicURL string)
 			w.Kick()
 		}
 	}
-	drv, err := newDriver(cfg, o, a.metrics)
+	drv, desktops, err := newDriver(cfg, o, a.metrics)
 	if err != nil {
 		return nil, nil, err
 	}
 	drv = a.ctl.wrapDriver(drv)
+	a.desktops, a.bridges = desktops, newBridges()
 	a.ctl.setDriver(drv)
 	a.driver, a.logger = drv, o.Logger
 	if c, ok := drv.(io.Closer); ok {
@@ -59,25 +62,30 @@ func (a *App) wire(ctx context.Context, cfg Config, o Options, publicURL string)
 	return w, svc, nil
 }
 
-func newDriver(cfg Config, o Options, m local.BackupObserver) (opennimble.Driver, error) {
+// newDriver makes the configured driver; desktops reports whether its
+// sessions are desktops that the stream URL reaches over VNC.
+func newDriver(cfg Config, o Options, m local.BackupObserver) (_ opennimble.Driver, desktops bool, _ error) {
 	switch cfg.Driver {
 	case "local":
 		key, err := cfg.Backup.OperatorKey()
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		backend, err := cfg.Backup.OpenBackend(context.Background(), cfg.DataDir, false, o.Logger)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
-		return local.New(local.Options{DataDir: cfg.DataDir, ImageRoots: cfg.LocalImageRoots, IODelay: cfg.LocalIODelay, Logger: o.Logger,
-			Backend: backend, Key: key, Metrics: m})
+		desk := localDesktop(cfg, o.Logger)
+		d, err := local.New(local.Options{DataDir: cfg.DataDir, ImageRoots: cfg.LocalImageRoots, IODelay: cfg.LocalIODelay, Logger: o.Logger,
+			Backend: backend, Key: key, Metrics: m, Desktop: desk})
+		return d, desk != nil, err
 	case "kubernetes":
 		kc, err := kubernetes.LoadConfig(cfg.KubernetesConfig)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
-		return kubernetes.New(kubernetes.Options{Config: kc, REST: o.KubeREST, Kubeconfig: cfg.Kubeconfig, Logger: o.Logger})
+		d, err := kubernetes.New(kubernetes.Options{Config: kc, REST: o.KubeREST, Kubeconfig: cfg.Kubeconfig, Logger: o.Logger})
+		return d, false, err
 	}
 	durations := map[opennimble.Step]time.Duration{}
 	for _, step := range opennimble.Steps {
@@ -89,7 +97,29 @@ func newDriver(cfg Config, o Options, m local.BackupObserver) (opennimble.Driver
 	}
 	// Replicas on a shared store share one simulated fleet: any of them
 	// may continue what another began.
-	return sim.New(sim.Options{Clock: o.Clock, Dir: dir, Shared: cfg.SharedStore(), Durations: durations})
+	d, err := sim.New(sim.Options{Clock: o.Clock, Dir: dir, Shared: cfg.SharedStore(), Durations: durations})
+	return d, false, err
+}
+
+// localDesktop is the local driver's desktop configuration, nil when
+// sessions are not desktops. "auto" turns them on when the server runs as
+// root (it gives every sandbox a uid of its own) and the programs are
+// installed; "on" leaves a missing program to fail the driver's start.
+func localDesktop(cfg Config, log *slog.Logger) *local.DesktopOptions {
+	switch cfg.LocalDesktop {
+	case "off":
+		return nil
+	case "auto", "":
+		if os.Geteuid() != 0 {
+			log.Info("local driver: sessions are not desktops: the server does not run as root (--local-desktop)")
+			return nil
+		}
+		if err := local.DesktopsAvailable(); err != nil {
+			log.Info("local driver: sessions are not desktops", "reason", err)
+			return nil
+		}
+	}
+	return &local.DesktopOptions{UIDBase: cfg.LocalDesktopUIDBase, SharedRoots: cfg.LocalSharedRoots}
 }
 
 // jobLease is how long a claimed job stays the worker's. With a shared

@@ -23,7 +23,9 @@ import (
 // and backups in <data-dir>/backups; these tests look at both directly, as
 // a user at the workstation and an operator on the server would.
 
-func localDriver(c *app.Config, o *app.Options) { c.Driver = "local" }
+// localDriver runs the local driver without desktops: these tests compare
+// volumes byte for byte, which a running desktop would write to.
+func localDriver(c *app.Config, o *app.Options) { c.Driver = "local"; c.LocalDesktop = "off" }
 
 // tagImageSource names dir, under <data-dir>/images, as the image's source.
 func tagImageSource(t *testing.T, c *nimblestudio.NimbleStudio, pr profile, source string) {
@@ -273,7 +275,7 @@ func TestLocalDriverKill9(t *testing.T) {
 	outer := t
 	dir := t.TempDir()
 	addr := freePort(t)
-	args := []string{"--driver", "local", "--local-io-delay", "15ms"}
+	args := []string{"--driver", "local", "--local-desktop", "off", "--local-io-delay", "15ms"}
 	p := startProc(t, dir, addr, args...)
 	restart := func() {
 		p.kill()

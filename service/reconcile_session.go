@@ -149,11 +149,18 @@ func (s *Service) runStep(ctx context.Context, w *sessionWork) (opennimble.Progr
 		vol.SizeGiB, vol.Iops, vol.ThroughputMiBs = deref(c.Size), deref(c.Iops), deref(c.Throughput)
 	}
 	sid, studio := d.SessionId, d.StudioId
+	var ws opennimble.Workstation
+	if w.step == opennimble.StepProvision || w.step == opennimble.StepStart {
+		var err error
+		if ws, err = s.workstation(ctx, d); err != nil {
+			return opennimble.Progress{}, err
+		}
+	}
 	switch w.step {
 	case opennimble.StepProvision:
 		return s.driver.Provision(ctx, opennimble.ProvisionParams{SessionID: sid, StudioID: studio, OwnedBy: d.OwnedBy,
 			LaunchProfileID: d.LaunchProfileId, Token: op.Token, InstanceType: d.Ec2InstanceType, ImageID: d.StreamingImageId,
-			Ec2ImageID: d.Ec2ImageId, ImageSource: d.ImageSource, Volume: vol})
+			Ec2ImageID: d.Ec2ImageId, ImageSource: d.ImageSource, Volume: vol, Workstation: ws})
 	case opennimble.StepStop:
 		return s.driver.Stop(ctx, opennimble.StopParams{SessionID: sid, StudioID: studio, Token: op.Token})
 	case opennimble.StepSnapshot:
@@ -165,7 +172,7 @@ func (s *Service) runStep(ctx context.Context, w *sessionWork) (opennimble.Progr
 	case opennimble.StepStart:
 		return s.driver.Start(ctx, opennimble.StartParams{SessionID: sid, StudioID: studio, OwnedBy: d.OwnedBy,
 			LaunchProfileID: d.LaunchProfileId, Token: op.Token, InstanceType: d.Ec2InstanceType, ImageID: d.StreamingImageId,
-			Ec2ImageID: d.Ec2ImageId, ImageSource: d.ImageSource, Volume: vol})
+			Ec2ImageID: d.Ec2ImageId, ImageSource: d.ImageSource, Volume: vol, Workstation: ws})
 	case opennimble.StepTerminate:
 		return s.driver.Terminate(ctx, opennimble.TerminateParams{SessionID: sid, StudioID: studio, Token: op.Token})
 	}

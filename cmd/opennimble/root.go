@@ -26,7 +26,7 @@ func newRoot() *cobra.Command {
 	}
 	backups := newBackups()
 	configFlag(backups.PersistentFlags(), new(string))
-	root.AddCommand(newServe(), newCredentials(), newVersion(), newProbe(), backups, newModel())
+	root.AddCommand(newServe(), newCredentials(), newVersion(), newProbe(), backups, newModel(), newSessionLog())
 	setVersion(root)
 	return root
 }
@@ -102,6 +102,10 @@ flags, then environment, then file, then defaults.`,
 	fs.DurationVar(&cfg.LocalIODelay, "local-io-delay", cfg.LocalIODelay, "with --driver local: slow every backup chunk write, read and delete by this long (crash tests)")
 	_ = fs.MarkHidden("local-io-delay")
 	addBackupFlags(fs, &cfg.Backup)
+	fs.StringVar(&cfg.LocalDesktop, "local-desktop", cfg.LocalDesktop, "with --driver local: make every running session a desktop in a bubblewrap sandbox, streamed to the browser at its stream URL: on, off, or auto (on when the server runs as root and bwrap, Xvnc, openbox, xterm and xdpyinfo are installed)")
+	fs.IntVar(&cfg.LocalDesktopUIDBase, "local-desktop-uid-base", cfg.LocalDesktopUIDBase, "with --local-desktop: the first uid desktops run as; every session gets the next free one (0: 200000)")
+	fs.StringSliceVar(&cfg.LocalSharedRoots, "local-shared-roots", cfg.LocalSharedRoots, "with --local-desktop: host folders in which SHARED_FILE_SYSTEM studio components may name their endpoint (none: such components are refused)")
+	fs.StringVar(&cfg.NoVNCDir, "novnc-dir", cfg.NoVNCDir, "folder of noVNC's web client, served at the stream URLs of desktops (Debian package novnc)")
 	fs.StringVar(&cfg.KubernetesConfig, "kubernetes-config", cfg.KubernetesConfig, "with --driver kubernetes: the driver's YAML configuration (namespaces, storage and snapshot classes, images and instance types; see deploy/kubernetes)")
 	fs.StringVar(&cfg.Kubeconfig, "kubeconfig", cfg.Kubeconfig, "with --driver kubernetes: kubeconfig of the cluster (default $KUBECONFIG, else the in-cluster service account, else ~/.kube/config)")
 	fs.StringVar(&cfg.SimDir, "sim-dir", cfg.SimDir, "folder of the simulated workstations (default <data-dir>/sim); replicas on one PostgreSQL store must share it")

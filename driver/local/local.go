@@ -3,8 +3,10 @@
 // made from the streaming image's source (a directory or a tar archive on
 // the server) or restored from a backup; whatever is written there is the
 // session's data. Backups go to a deduplicating backup.Repo in
-// <data-dir>/backups. There is no compute: stopping and starting a session
-// only changes its recorded instance state.
+// <data-dir>/backups. With Options.Desktop, every running session is a
+// desktop in a bubblewrap sandbox on its volume (desktop.go, sandbox.go);
+// without, stopping and starting a session only changes its recorded
+// instance state.
 package local
 
 import (
@@ -15,6 +17,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -42,6 +45,8 @@ type Options struct {
 	// IODelay slows every chunk write, read, copy and free of the backup
 	// store (crash tests use it to kill the server half-way).
 	IODelay time.Duration
+	// Desktop, when set, makes every running session a desktop.
+	Desktop *DesktopOptions
 	Logger  *slog.Logger
 	// Metrics, when set, is told about every snapshot and restore.
 	Metrics BackupObserver
@@ -70,9 +75,18 @@ type Driver struct {
 	wg     sync.WaitGroup
 	gcKick chan struct{}
 
+	// Desktops (nil desk: none). runDir holds the sessions' runtime folders,
+	// script the start script the sandboxes run, bwrap bubblewrap's path.
+	desk           *DesktopOptions
+	runDir, script string
+	bwrap          string
+
 	mu       sync.Mutex
 	ops      map[opKey]*op
 	sessions map[string]*sync.Mutex
+	desktops map[string]*desktop
+	watchers []func(sessionID, studioID string)
+	nextUID  int
 }
 
 var _ opennimble.Driver = (*Driver)(nil)
@@ -117,7 +131,7 @@ func New(o Options) (*Driver, error) {
 		state:   filepath.Join(dir, "local", "sessions"),
 		wait:    o.Wait, log: o.Logger, metrics: o.Metrics,
 		gcKick: make(chan struct{}, 1),
-		ops:    map[opKey]*op{}, sessions: map[string]*sync.Mutex{},
+		ops:    map[opKey]*op{}, sessions: map[string]*sync.Mutex{}, desktops: map[string]*desktop{},
 	}
 	for _, r := range o.ImageRoots {
 		abs, err := filepath.Abs(r)
@@ -138,6 +152,11 @@ func New(o Options) (*Driver, error) {
 			return nil, fmt.Errorf("local driver: clean %s: %w", p, err)
 		}
 	}
+	if o.Desktop != nil {
+		if err := d.setupDesktops(dir, *o.Desktop); err != nil {
+			return nil, err
+		}
+	}
 	store := o.Backend
 	if store == nil {
 		if store, err = backup.OpenFS(filepath.Join(dir, "backups")); err != nil {
@@ -154,8 +173,64 @@ func New(o Options) (*Driver, error) {
 	return d, nil
 }
 
-// Close stops the background work and waits for it.
+// setupDesktops checks the programs desktops need, writes the start script
+// and clears the runtime folders a previous process left: its desktops
+// ended with it.
+func (d *Driver) setupDesktops(dir string, o DesktopOptions) error {
+	if err := DesktopsAvailable(); err != nil {
+		return fmt.Errorf("local driver: desktops: %w", err)
+	}
+	d.bwrap, _ = exec.LookPath("bwrap")
+	if o.UIDBase <= 0 {
+		o.UIDBase = 200000
+	}
+	if o.Grace <= 0 {
+		o.Grace = 5 * time.Second
+	}
+	if o.StartTimeout <= 0 {
+		o.StartTimeout = 2 * time.Minute
+	}
+	if o.Geometry == "" {
+		o.Geometry = "1280x800"
+	}
+	var roots []string
+	for _, r := range o.SharedRoots {
+		real, err := filepath.EvalSymlinks(r)
+		if err != nil {
+			return fmt.Errorf("local driver: shared file system root: %w", err)
+		}
+		if real, err = filepath.Abs(real); err != nil {
+			return err
+		}
+		roots = append(roots, real)
+	}
+	o.SharedRoots = roots
+	d.desk = &o
+	d.runDir, d.script = filepath.Join(dir, "local", "run"), filepath.Join(dir, "local", "session-start.sh")
+	if err := os.MkdirAll(d.runDir, 0o755); err != nil {
+		return fmt.Errorf("local driver: %w", err)
+	}
+	if err := clearDir(d.runDir); err != nil {
+		return fmt.Errorf("local driver: clean %s: %w", d.runDir, err)
+	}
+	if err := writeScript(d.script); err != nil {
+		return fmt.Errorf("local driver: write the start script: %w", err)
+	}
+	// uids are never reused: the next is above every session's.
+	entries, _ := os.ReadDir(d.state)
+	for _, e := range entries {
+		if id, ok := strings.CutSuffix(e.Name(), ".json"); ok && validID(id) == nil {
+			if st, err := d.load(id); err == nil && st.UID >= d.nextUID {
+				d.nextUID = st.UID + 1
+			}
+		}
+	}
+	return nil
+}
+
+// Close ends the desktops, stops the background work and waits for it.
 func (d *Driver) Close() error {
+	d.stopAllDesktops()
 	d.cancel()
 	d.wg.Wait()
 	return d.repo.Close()
@@ -294,6 +369,8 @@ type sessionState struct {
 	// LastBackup is the session's latest snapshot: the next one takes its
 	// unchanged files over without reading them.
 	LastBackup string `json:"lastBackup,omitempty"`
+	// UID is the uid the session's desktop runs as, kept for its life.
+	UID int `json:"uid,omitempty"`
 }
 
 type volumeState struct {

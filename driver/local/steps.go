@@ -22,6 +22,9 @@ func (d *Driver) Provision(ctx context.Context, p opennimble.ProvisionParams) (o
 					return err
 				}
 			}
+			if err := d.startDesktop(ctx, p.SessionID, st, p.Workstation, p.InstanceType); err != nil {
+				return err
+			}
 			st.Instance = instanceRunning
 			return nil
 		})
@@ -35,6 +38,7 @@ func (d *Driver) Stop(ctx context.Context, p opennimble.StopParams) (opennimble.
 			if st.Instance == instanceTerminated {
 				return failf("session %s is terminated", p.SessionID)
 			}
+			d.stopDesktop(p.SessionID)
 			st.Instance = instanceStopped
 			return nil
 		})
@@ -61,6 +65,9 @@ func (d *Driver) Start(ctx context.Context, p opennimble.StartParams) (opennimbl
 					return failf("the volume of session %s (%s) is missing", p.SessionID, d.VolumePath(p.SessionID))
 				}
 			}
+			if err := d.startDesktop(ctx, p.SessionID, st, p.Workstation, p.InstanceType); err != nil {
+				return err
+			}
 			st.Instance = instanceRunning
 			return nil
 		})
@@ -71,6 +78,10 @@ func (d *Driver) Start(ctx context.Context, p opennimble.StartParams) (opennimbl
 func (d *Driver) Terminate(ctx context.Context, p opennimble.TerminateParams) (opennimble.Progress, error) {
 	return d.run(ctx, opKey{opennimble.StepTerminate, p.SessionID, p.Token}, func(ctx context.Context) error {
 		return d.session(p.SessionID, func(st *sessionState) error {
+			d.stopDesktop(p.SessionID)
+			if err := d.removeDesktopRuntime(p.SessionID); err != nil {
+				return err
+			}
 			if err := d.removeVolume(p.SessionID); err != nil {
 				return err
 			}
@@ -136,6 +147,7 @@ func (d *Driver) Restore(ctx context.Context, p opennimble.RestoreParams) (openn
 			case v != nil && v.Generation == gen && v.Source == source:
 				return nil // restored before a crash
 			}
+			d.stopDesktop(p.SessionID)
 			return d.replaceVolume(ctx, p.SessionID, st, gen, source, func(dir string) error {
 				rs, err := d.repo.Restore(ctx, p.BackupID, dir)
 				if err == nil && d.metrics != nil {
@@ -163,6 +175,7 @@ func (d *Driver) DeleteVolume(ctx context.Context, p opennimble.DeleteVolumePara
 			if st.Volume == nil || st.Volume.Generation > p.VolumeGeneration {
 				return nil
 			}
+			d.stopDesktop(p.SessionID)
 			if err := d.removeVolume(p.SessionID); err != nil {
 				return err
 			}
