@@ -3,6 +3,7 @@ package lifecycle
 import (
 	"context"
 	"errors"
+	"github.com/opennimble/opennimble/internal/testwait"
 	"io"
 	"log/slog"
 	"sync"
@@ -184,7 +185,7 @@ func waitFor(t *testing.T, ch chan string, want string) {
 		if got != want {
 			t.Fatalf("reconciled %s, want %s", got, want)
 		}
-	case <-time.After(10 * time.Second):
+	case <-time.After(time.Until(testwait.Deadline(t))):
 		t.Fatalf("%s was never reconciled", want)
 	}
 }

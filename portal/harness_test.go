@@ -3,6 +3,7 @@ package portal_test
 import (
 	"bytes"
 	"context"
+	"github.com/opennimble/opennimble/internal/testwait"
 	"html"
 	"io"
 	"log/slog"
@@ -222,13 +223,11 @@ func (e *env) signedIn(who, studio string) *browser {
 	return b
 }
 
-// await polls cond until it holds or the test's deadline passes.
+// await polls cond until it holds or the test binary's deadline nears: a
+// busy machine only makes it wait longer.
 func await(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
-	if d, ok := t.Deadline(); ok && d.Before(deadline) {
-		deadline = d.Add(-5 * time.Second)
-	}
+	deadline := testwait.Deadline(t)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"github.com/opennimble/opennimble/internal/testwait"
 	"testing"
 	"time"
 
@@ -35,7 +36,7 @@ func TestWorkerRunsTheLifecycle(t *testing.T) {
 // eventually polls, with a deadline, until the session is in state want.
 func (r *sessRig) eventually(id string, want api.StreamingSessionState) {
 	r.t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := testwait.Deadline(r.t)
 	for time.Now().Before(deadline) {
 		if r.get(id).State == want {
 			return

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/opennimble/opennimble/internal/testwait"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -80,7 +81,7 @@ func newRig(t *testing.T, cfgText string, namespaced bool) *rig {
 func (r *rig) current(t *testing.T, studio, sessionID string) (*corev1.PersistentVolumeClaim, bool) {
 	t.Helper()
 	ns := r.d.namespace(studio)
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := testwait.Deadline(t)
 	for {
 		list, err := r.sim.Kube.CoreV1().PersistentVolumeClaims(ns).List(context.Background(), metav1.ListOptions{LabelSelector: labelSession + "=" + key(sessionID)})
 		if err != nil {
@@ -170,7 +171,7 @@ func TestFailureIsRemembered(t *testing.T) {
 	p := opennimble.ProvisionParams{SessionID: "ses-Full", StudioID: "stu-1", Token: "t1", InstanceType: "g4dn.xlarge", Ec2ImageID: "ami-1",
 		Volume: opennimble.Volume{Generation: 1}}
 	var first *opennimble.DriverError
-	deadline := time.Now().Add(30 * time.Second)
+	deadline := testwait.Deadline(t)
 	for first == nil {
 		_, err := r.d.Provision(t.Context(), p)
 		if err != nil && !errors.As(err, &first) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/opennimble/opennimble/internal/testwait"
 	"io"
 	"os"
 	osexec "os/exec"
@@ -199,7 +200,7 @@ func runUntilDone(t *testing.T, call func(ctx context.Context) (opennimble.Progr
 
 func awaitT(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(60 * time.Second)
+	deadline := testwait.Deadline(t)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)

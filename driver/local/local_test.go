@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/opennimble/opennimble/internal/testwait"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -94,13 +95,13 @@ var bg = context.Background()
 // await calls fn until it is done, failing the test on any error.
 func await(t *testing.T, what string, fn func() (opennimble.Progress, error)) {
 	t.Helper()
-	if err := try(fn); err != nil {
+	if err := try(t, fn); err != nil {
 		t.Fatalf("%s: %v", what, err)
 	}
 }
 
-func try(fn func() (opennimble.Progress, error)) error {
-	deadline := time.Now().Add(30 * time.Second)
+func try(t *testing.T, fn func() (opennimble.Progress, error)) error {
+	deadline := testwait.Deadline(t)
 	for time.Now().Before(deadline) {
 		p, err := fn()
 		if err != nil || p.Done {
@@ -154,7 +155,7 @@ func TestImageSources(t *testing.T) {
 	outside := t.TempDir()
 	for i, src := range []string{outside, "../../etc", "missing-image"} {
 		p := opennimble.ProvisionParams{SessionID: fmt.Sprintf("bad-%d", i), Token: "p", ImageID: "si-1", ImageSource: src, Volume: vol(1)}
-		err := try(func() (opennimble.Progress, error) { return d.Provision(bg, p) })
+		err := try(t, func() (opennimble.Progress, error) { return d.Provision(bg, p) })
 		var de *opennimble.DriverError
 		if !errors.As(err, &de) || !strings.Contains(de.Message, "image") {
 			t.Fatalf("source %s: %v, want a driver error", src, err)
@@ -268,7 +269,7 @@ func TestBackupRestoreAndGarbage(t *testing.T) {
 			return d.DeleteBackup(bg, opennimble.DeleteBackupParams{BackupID: id})
 		})
 	}
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := testwait.Deadline(t)
 	for stored() != 0 {
 		if time.Now().After(deadline) {
 			t.Fatalf("%d of %d bytes of chunks left after deleting every backup", stored(), before)
@@ -293,7 +294,7 @@ func TestCorruptBackupFailsRestore(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(v, "still-here"), []byte("x"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	err := try(func() (opennimble.Progress, error) {
+	err := try(t, func() (opennimble.Progress, error) {
 		return d.Restore(bg, opennimble.RestoreParams{SessionID: "s1", BackupID: "bak-1", Token: "r", Volume: vol(2)})
 	})
 	var de *opennimble.DriverError

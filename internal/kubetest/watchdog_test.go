@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"github.com/opennimble/opennimble/internal/testwait"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -54,7 +55,7 @@ func TestWatchdogCleansUpAfterAKilledBinary(t *testing.T) {
 	}
 	_ = cmd.Wait()
 
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := testwait.Deadline(t)
 	for _, p := range fields[1:] {
 		pid, _ := strconv.Atoi(p)
 		for running(pid) {
