@@ -183,6 +183,7 @@ func TestPortalInBrowser(t *testing.T) {
 	typeInTerminal(t, tab, "echo "+word+" > ~/typed.txt")
 	vol := filepath.Join(dir, "volumes", id)
 	readFileEventually(t, filepath.Join(vol, "typed.txt"), word)
+	browsertest.Screenshot(t, tab, "05-desktop-typed")
 	// Close the desktop's tab and bring the portal's to the front: Chromium
 	// hides a background tab, and the live updates are checked on a shown one.
 	cancel()
