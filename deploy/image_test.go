@@ -7,41 +7,19 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/opennimble/opennimble/internal/fixture"
 	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
-// binary builds cmd/opennimble once per test run.
+// binary is the opennimble program, built once per test run.
 func binary(t *testing.T) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "opennimble-deploy")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "opennimble")
-		out, err := exec.Command("go", "build", "-o", binPath, "../cmd/opennimble").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
+	return fixture.Binary(t)
 }
 
 // TestImageRunsFromItsRoot builds the image with scripts/build-image

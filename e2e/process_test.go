@@ -2,13 +2,13 @@ package e2e
 
 import (
 	"fmt"
+	"github.com/opennimble/opennimble/internal/fixture"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,31 +21,9 @@ import (
 	"github.com/opennimble/opennimble/internal/testwait"
 )
 
-var (
-	buildOnce sync.Once
-	binPath   string
-	buildErr  error
-)
-
-// binary builds cmd/opennimble once per test run.
+// binary is the opennimble program, built once per test run.
 func binary(t testing.TB) string {
-	t.Helper()
-	buildOnce.Do(func() {
-		dir, err := os.MkdirTemp("", "opennimble-bin")
-		if err != nil {
-			buildErr = err
-			return
-		}
-		binPath = filepath.Join(dir, "opennimble")
-		out, err := exec.Command("go", "build", "-o", binPath, "../cmd/opennimble").CombinedOutput()
-		if err != nil {
-			buildErr = fmt.Errorf("go build: %v\n%s", err, out)
-		}
-	})
-	if buildErr != nil {
-		t.Fatal(buildErr)
-	}
-	return binPath
+	return fixture.Binary(t)
 }
 
 // proc is a server running as a separate process.

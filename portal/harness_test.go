@@ -227,11 +227,5 @@ func (e *env) signedIn(who, studio string) *browser {
 // busy machine only makes it wait longer.
 func await(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := testwait.Deadline(t)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testwait.Eventually(t, what, cond)
 }

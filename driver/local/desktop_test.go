@@ -200,11 +200,5 @@ func runUntilDone(t *testing.T, call func(ctx context.Context) (opennimble.Progr
 
 func awaitT(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := testwait.Deadline(t)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testwait.Eventually(t, what, cond)
 }
