@@ -387,3 +387,35 @@ func killXServer(t *testing.T, uid int) {
 	}
 	t.Fatalf("no X server runs as uid %d: %s", uid, out)
 }
+
+// TestDesktopLostAcrossRestart: desktops end with the server that ran
+// them; a READY session whose desktop is gone after a restart on the same
+// data folder leaves READY with a status message saying so, and starts
+// again into a new desktop.
+func TestDesktopLostAcrossRestart(t *testing.T) {
+	e := start(t, desktops())
+	pr := makeProfile(t, ctx(t), e.Admin, "restart", withPersistence(600))
+	s := e.desktopSession(t, pr)
+	check(t, e.App.Close())
+	if ps := uidProcesses(t, e.App.Config.LocalDesktopUIDBase); ps != "" {
+		t.Fatalf("desktop processes outlive the server: %s", ps)
+	}
+
+	e2 := start(t, desktops(), func(c *app.Config, o *app.Options) { c.DataDir = e.dir })
+	s.e, s.c = e2, e2.Admin
+	s.waitStopped()
+	got := s.get()
+	if msg := aws.StringValue(got.StatusMessage); !strings.Contains(msg, "ended when the server stopped") || !strings.Contains(msg, *s.id) {
+		t.Fatalf("after a restart the lost desktop is reported as %s: %q", aws.StringValue(got.StatusCode), msg)
+	}
+	check(t, s.start(""))
+	s.waitDesktop()
+	url, _ := s.streamURL()
+	conn, _, err := websocket.Dial(ctx(t), "ws"+strings.TrimPrefix(strings.TrimSuffix(url, "/"), "http")+"/websockify",
+		&websocket.DialOptions{Subprotocols: []string{"binary"}})
+	check(t, err)
+	defer conn.CloseNow()
+	if _, banner, err := conn.Read(ctx(t)); err != nil || !strings.HasPrefix(string(banner), "RFB ") {
+		t.Fatalf("the restarted session's stream did not lead to its desktop: %q %v", banner, err)
+	}
+}
