@@ -411,11 +411,51 @@ func TestDesktopLostAcrossRestart(t *testing.T) {
 	check(t, s.start(""))
 	s.waitDesktop()
 	url, _ := s.streamURL()
+	rfbBanner(t, url)
+
+	// kill -9 of the server's process: its desktop ends with it (Pdeathsig),
+	// and the next server reports the session lost.
+	check(t, e2.App.Close())
+	p := startProc(t, e.dir, freePort(t), "--driver", "local", "--local-desktop", "on",
+		"--local-desktop-uid-base", fmt.Sprint(e.App.Config.LocalDesktopUIDBase))
+	s.c = p.client()
+	awaitCond(t, "the session lost at the restart to stop", func() bool { return aws.StringValue(s.get().State) == "STOPPED" })
+	check(t, s.start(""))
+	awaitCond(t, "the session to start in the server process", func() bool { return aws.StringValue(s.get().State) == "READY" })
+	if len(sessionProcesses(*s.id)) == 0 {
+		t.Fatal("the READY session has no desktop process")
+	}
+	p.kill()
+	awaitCond(t, "the desktop to end with the killed server", func() bool { return len(sessionProcesses(*s.id)) == 0 })
+	e3 := start(t, desktops(), func(c *app.Config, o *app.Options) { c.DataDir = e.dir })
+	s.e, s.c = e3, e3.Admin
+	s.waitStopped()
+	if msg := aws.StringValue(s.get().StatusMessage); !strings.Contains(msg, "ended when the server stopped") {
+		t.Fatalf("after kill -9 and a restart the lost desktop is reported as %q", msg)
+	}
+}
+
+// rfbBanner checks that a stream URL's WebSocket leads to a VNC server.
+func rfbBanner(t *testing.T, url string) {
+	t.Helper()
 	conn, _, err := websocket.Dial(ctx(t), "ws"+strings.TrimPrefix(strings.TrimSuffix(url, "/"), "http")+"/websockify",
 		&websocket.DialOptions{Subprotocols: []string{"binary"}})
 	check(t, err)
 	defer conn.CloseNow()
 	if _, banner, err := conn.Read(ctx(t)); err != nil || !strings.HasPrefix(string(banner), "RFB ") {
-		t.Fatalf("the restarted session's stream did not lead to its desktop: %q %v", banner, err)
+		t.Fatalf("the stream %s did not lead to a desktop: %q %v", url, banner, err)
 	}
+}
+
+// sessionProcesses are the processes whose command line names the session
+// (its sandbox's bubblewrap and X server do).
+func sessionProcesses(id string) []string {
+	var out []string
+	for _, pid := range allPIDs() {
+		cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if strings.Contains(string(cmd), id) {
+			out = append(out, fmt.Sprintf("%d %s", pid, strings.ReplaceAll(string(cmd), "\x00", " ")))
+		}
+	}
+	return out
 }
