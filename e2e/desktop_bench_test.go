@@ -211,8 +211,11 @@ func sandboxMemory(b *testing.B, id string) (rss, pss int64) {
 	if outer > 0 {
 		pids = append(pids, outer)
 	}
+	var each []string
 	for _, pid := range pids {
-		rss += kib(statusFields(pid)["VmRSS"])
+		f := statusFields(pid)
+		rss += kib(f["VmRSS"])
+		each = append(each, strings.TrimSpace(f["Name"])+" "+strings.TrimSpace(f["VmRSS"]))
 		roll, _ := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
 		for _, line := range strings.Split(string(roll), "\n") {
 			if v, ok := strings.CutPrefix(line, "Pss:"); ok {
@@ -220,7 +223,7 @@ func sandboxMemory(b *testing.B, id string) (rss, pss int64) {
 			}
 		}
 	}
-	b.Logf("session %s: %d processes in its sandbox, RSS %d KiB, PSS %d KiB", id, len(pids), rss, pss)
+	b.Logf("session %s: RSS %d KiB, PSS %d KiB over %d processes (%s)", id, rss, pss, len(pids), strings.Join(each, ", "))
 	return rss, pss
 }
 
