@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/opennimble/opennimble"
 )
@@ -45,7 +46,8 @@ func (t *tx) GetIdempotency(ctx context.Context, key string) (*opennimble.Idempo
 // the same key at the same moment, one of the two transactions fails to
 // serialize and Update runs it again, so that it finds the other's record
 // and replays it. Now and then (at random, so that replicas rarely compete
-// for the same rows) it also deletes a batch of expired records.
+// for the same rows) a batch of expired records is deleted after the
+// transaction commits.
 func (t *tx) PutIdempotency(ctx context.Context, r *opennimble.IdempotencyRecord) error {
 	if !t.writable {
 		return errReadOnly
@@ -66,9 +68,17 @@ func (t *tx) PutIdempotency(ctx context.Context, r *opennimble.IdempotencyRecord
 	}
 	r.CreatedAt = created
 	if rand.IntN(opennimble.IdempotencyPurgeEvery) == 0 {
-		if _, err := t.exec(ctx, sqlPurgeIdempotency, created, opennimble.IdempotencyPurgeBatch); err != nil {
-			return fmt.Errorf("postgres: purge expired idempotency records: %w", err)
-		}
+		// After the commit, outside the serializable transaction: a range
+		// read of the expiry index inside it would take predicate locks that
+		// make concurrent writers fail to serialize.
+		t.purgeBefore = created
 	}
 	return nil
+}
+
+// purgeIdempotency deletes a batch of records expired by before, in a
+// statement of its own (read committed). It is housekeeping: a failure only
+// leaves the batch for a later purge.
+func purgeIdempotency(ctx context.Context, conn *pgxpool.Conn, before time.Time) {
+	_, _ = conn.Exec(ctx, sqlPurgeIdempotency, before, opennimble.IdempotencyPurgeBatch)
 }

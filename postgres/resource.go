@@ -20,6 +20,9 @@ type tx struct {
 	begin    string // the BEGIN to send with the next statement; "" once sent
 	done     bool   // committed
 	writable bool
+	// purgeBefore, when set, asks Update to delete expired idempotency
+	// records once the transaction has committed.
+	purgeBefore time.Time
 	// conflict is the first serialization failure or deadlock a statement
 	// hit: the transaction is void from then on and Update starts over.
 	conflict error

@@ -110,6 +110,9 @@ func (s *Store) updateOnce(ctx context.Context, fn func(opennimble.Tx) error) (r
 	if tag.String() != "COMMIT" { // PostgreSQL answers a doomed COMMIT with ROLLBACK
 		return false, fmt.Errorf("postgres: commit: %w", pgx.ErrTxCommitRollback)
 	}
+	if !t.purgeBefore.IsZero() {
+		purgeIdempotency(ctx, conn, t.purgeBefore)
+	}
 	return false, nil
 }
 
