@@ -22,6 +22,7 @@ import (
 	"github.com/opennimble/opennimble/app"
 	"github.com/opennimble/opennimble/driver/local"
 	"github.com/opennimble/opennimble/internal/browsertest"
+	"github.com/opennimble/opennimble/internal/testwait"
 )
 
 // Desktops of the local driver, end to end: sessions made through the Go
@@ -34,9 +35,13 @@ import (
 func desktops(roots ...string) option {
 	return func(c *app.Config, o *app.Options) {
 		c.Driver, c.LocalDesktop, c.LocalSharedRoots = "local", "on", roots
-		c.LocalDesktopUIDBase = 300000 + os.Getpid()%1000*50
+		c.LocalDesktopUIDBase = desktopUIDBase()
 	}
 }
+
+// desktopUIDBase is a first desktop uid of this test binary's own, so that
+// desktops of test runs side by side do not share uids.
+func desktopUIDBase() int { return 300000 + os.Getpid()%1000*50 }
 
 // desktopSession creates a session and waits until it is READY.
 func (e *env) desktopSession(t *testing.T, pr profile) *sess {
@@ -58,7 +63,7 @@ func (s *sess) waitStopped() { s.waitState("STOPPED") }
 // is the test's fake clock: it is moved on while the session is on its way.
 func (s *sess) waitState(state string) {
 	s.t.Helper()
-	deadline := time.Now().Add(5 * time.Minute)
+	deadline := testwait.Deadline(s.t)
 	for {
 		got := s.get()
 		st := aws.StringValue(got.State)

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"context"
+	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,6 +15,7 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"github.com/opennimble/opennimble/internal/browsertest"
+	"github.com/opennimble/opennimble/internal/testwait"
 )
 
 // The studio portal in a real browser (headless Chromium) against the real
@@ -81,6 +84,19 @@ func (p *page) stillMarked() {
 	}
 }
 
+// untilState waits until the session page shows the session in state; a
+// failed state ends the wait at once with the status message shown.
+func (p *page) untilState(state string) {
+	p.t.Helper()
+	browsertest.WaitFor(p.t, p.ctx, "the session "+state, func() (bool, error) {
+		got, err := chromedp.Run(p.ctx, chromedp.Evaluate[string](`(() => { const e = document.querySelector("#session-state"); return e ? e.dataset.state : ""; })()`))
+		if err == nil && strings.HasSuffix(got, "_FAILED") {
+			p.t.Fatalf("the session is %s, not %s: %s", got, state, p.eval(`(document.querySelector("#session-status") || {}).textContent || ""`))
+		}
+		return err == nil && got == state, err
+	})
+}
+
 func (p *page) signIn(studio, key string) {
 	p.t.Helper()
 	p.do(chromedp.Navigate(p.url + "/portal/" + studio))
@@ -100,7 +116,12 @@ func (p *page) signOut() {
 // TestPortalInBrowser: the artist's whole path, then the administrator's.
 func TestPortalInBrowser(t *testing.T) {
 	dir := t.TempDir()
-	srv := startProc(t, dir, freePort(t), "--driver", "local")
+	// Desktops on: the artist's desktop is a real one, streamed through
+	// noVNC. The server runs on the system clock, so a desktop slower to
+	// start than the driver's wait is asked again a second later by itself
+	// (the in-process desktop tests move their fake clock for that).
+	srv := startProc(t, dir, freePort(t), "--driver", "local", "--local-desktop", "on",
+		"--local-desktop-uid-base", fmt.Sprint(desktopUIDBase()+25))
 	c := srv.client()
 	pr := makeProfile(t, ctx(t), c, "portal", withBackups(3), withPersistence(60))
 	must[*nimblestudio.PutLaunchProfileMembersOutput](t)(c.PutLaunchProfileMembersWithContext(ctx(t), &nimblestudio.PutLaunchProfileMembersInput{
@@ -131,23 +152,38 @@ func TestPortalInBrowser(t *testing.T) {
 	id := p.eval(`location.pathname.split("/").pop()`)
 	p.shots("03-session-launching")
 	p.mark()
-	p.until("READY", `document.querySelector("#session-state[data-state=READY]") !== null`)
+	p.untilState("READY")
 	p.stillMarked()
 	p.shots("04-session-ready")
 	if got := p.eval(`document.querySelector("#stop-note").textContent`); !strings.Contains(got, "takes a backup") {
 		t.Errorf("the stop button says %q, not that a backup will be taken", got)
 	}
 
-	// Open the desktop: a new tab that goes to the stream's URL.
+	// Open the desktop: a new tab that goes to the stream's URL, where
+	// noVNC connects to the session's desktop; what is typed into its
+	// terminal lands on the session's volume.
 	opened := chromedp.WaitNewTarget(p.ctx, func(i *target.Info) bool { return i.Type == "page" })
 	p.do(chromedp.Click(chromedp.ID("open-desktop")))
-	tid := <-opened
+	var tid target.ID
+	select {
+	case tid = <-opened:
+	case <-testwait.Context(t).Done():
+		t.Fatal("gave up waiting for the desktop's tab at the test's deadline")
+	}
 	tab, cancel := chromedp.NewContext(p.ctx, chromedp.WithTargetID(tid))
 	defer cancel()
 	desk := &page{t: t, ctx: tab, url: srv.URL}
 	desk.until("the stream URL", `location.pathname.startsWith("/_stream/")`)
-	desk.until("the desktop page", `document.body && document.body.innerText.includes("`+id+`")`)
-	desk.shots("05-desktop")
+	desk.until("noVNC to connect", `document.documentElement.classList.contains("noVNC_connected")`)
+	if title := desk.eval(`document.title`); !strings.Contains(title, id) {
+		t.Fatalf("the desktop of %s shows desktop %q", id, title)
+	}
+	desktopShown(t, tab, "05-desktop")
+	word := fmt.Sprintf("word%d", rand.Uint32())
+	typeInTerminal(t, tab, "echo "+word+" > ~/typed.txt")
+	vol := filepath.Join(dir, "volumes", id)
+	readFileEventually(t, filepath.Join(vol, "typed.txt"), word)
+	browsertest.Screenshot(t, tab, "05-desktop-typed")
 	// Close the desktop's tab and bring the portal's to the front: Chromium
 	// hides a background tab, and the live updates are checked on a shown one.
 	cancel()
@@ -170,7 +206,7 @@ func TestPortalInBrowser(t *testing.T) {
 	p.do(chromedp.Click(chromedp.CSS(`form[action$="/backups/` + backup + `/start"] button`)))
 	p.until("the start's message", `document.querySelector(".flash") !== null && document.querySelector(".flash").textContent.includes("from backup")`)
 	p.mark()
-	p.until("READY again", `document.querySelector("#session-state[data-state=READY]") !== null`)
+	p.untilState("READY")
 	p.stillMarked()
 	if got := p.eval(`document.querySelector("#started-from").textContent`); got != backup {
 		t.Fatalf("started from %q, want %q", got, backup)
@@ -180,8 +216,11 @@ func TestPortalInBrowser(t *testing.T) {
 	if aws.StringValue(s.Session.StartedFromBackupId) != backup {
 		t.Fatalf("API: startedFromBackupId %q, want %q", aws.StringValue(s.Session.StartedFromBackupId), backup)
 	}
-	if b, err := os.ReadFile(filepath.Join(dir, "volumes", id, "hello.txt")); err != nil || string(b) != "hello\n" {
+	if b, err := os.ReadFile(filepath.Join(vol, "hello.txt")); err != nil || string(b) != "hello\n" {
 		t.Errorf("restored volume: %q, %v", b, err)
+	}
+	if b, err := os.ReadFile(filepath.Join(vol, "typed.txt")); err != nil || !strings.Contains(string(b), word) {
+		t.Errorf("restored volume: typed.txt %q, %v; want %s", b, err, word)
 	}
 
 	// Delete: back home, where the session leaves the table.
