@@ -392,3 +392,75 @@ func killXServer(t *testing.T, uid int) {
 	}
 	t.Fatalf("no X server runs as uid %d: %s", uid, out)
 }
+
+// TestDesktopLostAcrossRestart: desktops end with the server that ran
+// them; a READY session whose desktop is gone after a restart on the same
+// data folder leaves READY with a status message saying so, and starts
+// again into a new desktop.
+func TestDesktopLostAcrossRestart(t *testing.T) {
+	e := start(t, desktops())
+	pr := makeProfile(t, ctx(t), e.Admin, "restart", withPersistence(600))
+	s := e.desktopSession(t, pr)
+	check(t, e.App.Close())
+	if ps := uidProcesses(t, e.App.Config.LocalDesktopUIDBase); ps != "" {
+		t.Fatalf("desktop processes outlive the server: %s", ps)
+	}
+
+	e2 := start(t, desktops(), func(c *app.Config, o *app.Options) { c.DataDir = e.dir })
+	s.e, s.c = e2, e2.Admin
+	s.waitStopped()
+	got := s.get()
+	if msg := aws.StringValue(got.StatusMessage); !strings.Contains(msg, "ended when the server stopped") || !strings.Contains(msg, *s.id) {
+		t.Fatalf("after a restart the lost desktop is reported as %s: %q", aws.StringValue(got.StatusCode), msg)
+	}
+	check(t, s.start(""))
+	s.waitDesktop()
+	url, _ := s.streamURL()
+	rfbBanner(t, url)
+
+	// kill -9 of the server's process: its desktop ends with it (Pdeathsig),
+	// and the next server reports the session lost.
+	check(t, e2.App.Close())
+	p := startProc(t, e.dir, freePort(t), "--driver", "local", "--local-desktop", "on",
+		"--local-desktop-uid-base", fmt.Sprint(e.App.Config.LocalDesktopUIDBase))
+	s.c = p.client()
+	awaitCond(t, "the session lost at the restart to stop", func() bool { return aws.StringValue(s.get().State) == "STOPPED" })
+	check(t, s.start(""))
+	awaitCond(t, "the session to start in the server process", func() bool { return aws.StringValue(s.get().State) == "READY" })
+	if len(sessionProcesses(*s.id)) == 0 {
+		t.Fatal("the READY session has no desktop process")
+	}
+	p.kill()
+	awaitCond(t, "the desktop to end with the killed server", func() bool { return len(sessionProcesses(*s.id)) == 0 })
+	e3 := start(t, desktops(), func(c *app.Config, o *app.Options) { c.DataDir = e.dir })
+	s.e, s.c = e3, e3.Admin
+	s.waitStopped()
+	if msg := aws.StringValue(s.get().StatusMessage); !strings.Contains(msg, "ended when the server stopped") {
+		t.Fatalf("after kill -9 and a restart the lost desktop is reported as %q", msg)
+	}
+}
+
+// rfbBanner checks that a stream URL's WebSocket leads to a VNC server.
+func rfbBanner(t *testing.T, url string) {
+	t.Helper()
+	conn, _, err := websocket.Dial(ctx(t), "ws"+strings.TrimPrefix(strings.TrimSuffix(url, "/"), "http")+"/websockify",
+		&websocket.DialOptions{Subprotocols: []string{"binary"}})
+	check(t, err)
+	defer conn.CloseNow()
+	if _, banner, err := conn.Read(ctx(t)); err != nil || !strings.HasPrefix(string(banner), "RFB ") {
+		t.Fatalf("the stream %s did not lead to a desktop: %q %v", url, banner, err)
+	}
+}
+
+// sessionProcesses are the processes whose command line names the session
+// (its sandbox's bubblewrap and X server do).
+func sessionProcesses(id string) []string {
+	var out []string
+	for _, pid := range allPIDs() {
+		cmd, _ := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+		if strings.Contains(string(cmd), id) {
+			out = append(out, fmt.Sprintf("%d %s", pid, strings.ReplaceAll(string(cmd), "\x00", " ")))
+		}
+	}
+	return out
+}
