@@ -113,6 +113,9 @@ type Job struct {
 	// Gen changes on every enqueue, so that completing a job that was
 	// re-enqueued while it ran does not lose the newer request.
 	Gen int64
+	// TakenOver reports that this claim took the job over from a worker
+	// whose lease had expired (it stopped, crashed or stalled).
+	TakenOver bool
 }
 
 // Credential is an access key and the principal it authenticates.

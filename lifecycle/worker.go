@@ -317,6 +317,9 @@ func (w *Worker) track(j opennimble.Job, running bool) {
 // with exponential backoff. Its lease is renewed while it runs.
 func (w *Worker) runJob(ctx context.Context, j opennimble.Job) {
 	log := w.opts.Logger.With("kind", j.Kind, "id", j.ResourceID, "attempt", j.Attempts)
+	if j.TakenOver {
+		log.Warn("lifecycle: took over a job whose worker's lease expired (that worker stopped, crashed or stalled)", "owner", w.opts.Owner)
+	}
 	w.inFlight.Add(1)
 	defer w.inFlight.Add(-1)
 	w.opts.Observer.JobStarted()

@@ -45,13 +45,13 @@ const (
 	// attempt. RETURNING gives the run_at before the claim.
 	sqlClaim = `
 		WITH due AS (
-			SELECT kind, resource_id, run_at FROM jobs
+			SELECT kind, resource_id, run_at, lease_owner IS NOT NULL AS leased FROM jobs
 			WHERE run_at <= $1 ORDER BY run_at LIMIT $2
 			FOR UPDATE SKIP LOCKED)
 		UPDATE jobs AS j SET lease_owner = $3, lease_until = $4, run_at = $4, next_run_at = NULL,
 			attempts = j.attempts + CASE WHEN j.lease_owner IS NULL THEN 0 ELSE 1 END
 		FROM due WHERE j.kind = due.kind AND j.resource_id = due.resource_id
-		RETURNING j.kind, j.resource_id, due.run_at, j.attempts, j.gen`
+		RETURNING j.kind, j.resource_id, due.run_at, j.attempts, j.gen, due.leased`
 	// sqlComplete deletes the job if its gen is unchanged, and otherwise
 	// releases the lease. The release runs only when the delete deleted
 	// nothing, so no row is changed twice by the one statement.
@@ -111,7 +111,7 @@ func (s *Store) ClaimJobs(ctx context.Context, owner string, now time.Time, leas
 	for rows.Next() {
 		var j opennimble.Job
 		var kind string
-		if err := rows.Scan(&kind, &j.ResourceID, &j.RunAt, &j.Attempts, &j.Gen); err != nil {
+		if err := rows.Scan(&kind, &j.ResourceID, &j.RunAt, &j.Attempts, &j.Gen, &j.TakenOver); err != nil {
 			return nil, fmt.Errorf("postgres: claim jobs: %w", err)
 		}
 		j.Kind, j.RunAt = opennimble.Kind(kind), j.RunAt.UTC()

@@ -109,11 +109,14 @@ func (m *memStore) ClaimJobs(ctx context.Context, owner string, now time.Time, l
 		}
 		slices.SortFunc(due, func(a, b *memJob) int { return a.due().Compare(b.due()) })
 		for _, j := range due[:min(limit, len(due))] {
-			if j.owner != "" {
+			taken := j.owner != ""
+			if taken {
 				j.job.Attempts++ // the lease expired: its worker is presumed dead
 			}
 			j.owner, j.leaseUntil, j.next = owner, now.Add(lease), nil
-			out = append(out, j.job)
+			claimed := j.job
+			claimed.TakenOver = taken
+			out = append(out, claimed)
 		}
 		return nil
 	})
@@ -353,11 +356,18 @@ func (t *memTx) PutIdempotency(ctx context.Context, r *opennimble.IdempotencyRec
 	if !t.writable {
 		return errMemReadOnly
 	}
-	if t.st.idem[r.Key] != nil {
-		return opennimble.ErrVersionConflict
-	}
 	if r.CreatedAt.IsZero() {
 		r.CreatedAt = time.Now().UTC()
+	}
+	if have := t.st.idem[r.Key]; have != nil && have.Expiry().After(r.CreatedAt) {
+		return opennimble.ErrVersionConflict
+	}
+	// The stores purge expired records in batches now and then; a map can
+	// afford to drop them all at every write.
+	for k, have := range t.st.idem {
+		if !have.Expiry().After(r.CreatedAt) {
+			delete(t.st.idem, k)
+		}
 	}
 	c := *r
 	t.st.idem[r.Key] = &c

@@ -103,6 +103,7 @@ func (s *Store) ClaimJobs(ctx context.Context, owner string, now time.Time, leas
 			j.Kind, j.RunAt = opennimble.Kind(kind), fromNanos(runAt)
 			if leased {
 				j.Attempts++
+				j.TakenOver = true
 			}
 			jobs = append(jobs, j)
 			expired = append(expired, boolInt(leased))

@@ -211,8 +211,11 @@ func testLeaseExpiry(t *testing.T, s opennimble.Store) {
 	claimNone(t, s, "w2", at(time.Minute-time.Nanosecond))
 	// w1 is presumed dead: its claim counts as a failed attempt.
 	j2 := claimOne(t, s, "w2", at(time.Minute), "s-1")
-	if j2.Gen != j1.Gen || j2.Attempts != 1 {
-		t.Errorf("claim after lease expiry = %+v, want Gen %d and Attempts 1", j2, j1.Gen)
+	if j2.Gen != j1.Gen || j2.Attempts != 1 || !j2.TakenOver {
+		t.Errorf("claim after lease expiry = %+v, want Gen %d, Attempts 1 and TakenOver", j2, j1.Gen)
+	}
+	if j1.TakenOver {
+		t.Errorf("first claim of a free job reports a takeover: %+v", j1)
 	}
 	claimNone(t, s, "w1", at(time.Minute+time.Second))
 	complete(t, s, j2)
