@@ -137,6 +137,16 @@ func TestLogsTellTheStory(t *testing.T) {
 	admin := e.App.NewAdmin
 	id := e.createStudio("logs")
 	eventually(t, "studio READY", func() bool { return e.studioState(id) == "READY" })
+	// The line is written once the transaction has committed, which a
+	// client may see a moment before.
+	eventually(t, "the studio's READY logged", func() bool {
+		for _, line := range strings.Split(buf.String(), "\n") {
+			if strings.Contains(line, "id="+id) && strings.Contains(line, "to=READY") {
+				return true
+			}
+		}
+		return false
+	})
 	ready := 0
 	for _, line := range strings.Split(buf.String(), "\n") {
 		if strings.Contains(line, "msg=\"state change\"") && strings.Contains(line, "id="+id) && strings.Contains(line, "to=READY") {
