@@ -139,7 +139,7 @@ func TestFirstStartAfterUserKey(t *testing.T) {
 	check(t, st.Close())
 	user := [2]string{cred.AccessKeyID, cred.SecretAccessKey}
 	addr := freePort(t)
-	cmd := exec.Command(binary(t), "serve", "--listen", addr, "--data-dir", dir, "--log-level", "warn")
+	cmd := exec.Command(binary(t), "serve", "--listen", addr, "--data-dir", dir)
 	var stderr syncBuffer
 	cmd.Stderr = &stderr
 	check(t, cmd.Start())
