@@ -14,11 +14,20 @@ import (
 // newState. The first error stops the rest and is returned.
 func largestFirst[S any](ctx context.Context, m *Manifest, idx []int, workers int, newState func() (S, error), fn func(context.Context, S, *Entry) error) error {
 	slices.SortFunc(idx, func(a, b int) int { return int(min(max(m.Entries[b].Size-m.Entries[a].Size, -1), 1)) })
+	return inParallel(ctx, len(idx), workers, newState, func(ctx context.Context, st S, i int) error {
+		return fn(ctx, st, &m.Entries[idx[i]])
+	})
+}
+
+// inParallel calls fn for 0 to n-1, in order, on up to workers goroutines,
+// each with a state of its own from newState. The first error stops the
+// rest and is returned.
+func inParallel[S any](ctx context.Context, n, workers int, newState func() (S, error), fn func(context.Context, S, int) error) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
 	var next atomic.Int64
 	var wg sync.WaitGroup
-	for range min(workers, len(idx)) {
+	for range min(workers, n) {
 		wg.Go(func() {
 			st, err := newState()
 			if err != nil {
@@ -27,10 +36,10 @@ func largestFirst[S any](ctx context.Context, m *Manifest, idx []int, workers in
 			}
 			for ctx.Err() == nil {
 				i := int(next.Add(1)) - 1
-				if i >= len(idx) {
+				if i >= n {
 					return
 				}
-				if err := fn(ctx, st, &m.Entries[idx[i]]); err != nil {
+				if err := fn(ctx, st, i); err != nil {
 					cancel(err)
 				}
 			}

@@ -2,7 +2,6 @@ package backup
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path"
@@ -97,67 +96,10 @@ type restore struct {
 	r     *Repo
 	key   string // the manifest's
 	root  *os.Root
-	dirFD *os.File // the root, for createBeneath
+	dirFD *os.File // the root, for openBeneath
 	chown bool
 	st    *RestoreStats
 	mu    sync.Mutex
-}
-
-// writeFiles writes the files, largest first, on several goroutines.
-func (rs *restore) writeFiles(ctx context.Context, m *Manifest, files []int) error {
-	return largestFirst(ctx, m, files, rs.r.opts.Workers,
-		func() (*[]byte, error) { return new([]byte), nil },
-		func(ctx context.Context, buf *[]byte, e *Entry) (err error) {
-			*buf, err = rs.writeFile(ctx, *e, *buf)
-			return err
-		})
-}
-
-func (rs *restore) writeFile(ctx context.Context, e Entry, buf []byte) ([]byte, error) {
-	f, err := createBeneath(rs.root, rs.dirFD, e.Path)
-	if err != nil {
-		return buf, &SourceError{Err: err}
-	}
-	defer f.Close()
-	var n int64
-	for _, c := range e.Chunks {
-		buf, err = rs.r.readChunk(ctx, c, buf)
-		if errors.Is(err, ErrNotExist) {
-			err = rs.r.missingChunk(c)
-		}
-		if err != nil {
-			return buf, fmt.Errorf("restore %s: %w", e.Path, err)
-		}
-		if _, err := f.Write(buf); err != nil {
-			return buf, &SourceError{Err: err}
-		}
-		n += int64(len(buf))
-	}
-	if n != e.Size {
-		return buf, fmt.Errorf("restore %s: %w", e.Path, &CorruptError{Key: rs.key, Reason: fmt.Sprintf("file %s has %d bytes of chunks, the manifest says %d", e.Path, n, e.Size)})
-	}
-	// Owner, mode and time through the open file: no path lookups. Chmod
-	// after chown, which clears setuid and setgid.
-	if rs.chown {
-		err = f.Chown(e.UID, e.GID)
-	}
-	if err == nil {
-		err = f.Chmod(e.Mode)
-	}
-	if err == nil {
-		err = setMTime(f, time.Unix(0, e.MTime))
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return buf, &SourceError{Err: err}
-	}
-	rs.mu.Lock()
-	rs.st.Files++
-	rs.st.Bytes += n
-	rs.mu.Unlock()
-	return buf, nil
 }
 
 // setMeta gives an entry its owner, mode and modification time.

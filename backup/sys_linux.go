@@ -34,17 +34,20 @@ func setMTime(f *os.File, mtime time.Time) error {
 	return nil
 }
 
-// createBeneath creates the new file name under root with one openat2(2)
-// that refuses symlinks and "..": os.Root would open every directory on
-// the way, which costs as much as writing a small file.
-func createBeneath(root *os.Root, dir *os.File, name string) (*os.File, error) {
-	fd, err := unix.Openat2(int(dir.Fd()), name, &unix.OpenHow{
-		Flags:   unix.O_WRONLY | unix.O_CREAT | unix.O_EXCL | unix.O_CLOEXEC | unix.O_NOFOLLOW,
-		Mode:    0o600,
-		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS,
-	})
+// openBeneath opens the file name under root for writing, creating it
+// (it must not exist) when create is set, with one openat2(2) that refuses
+// symlinks and "..": os.Root would open every directory on the way, which
+// costs as much as writing a small file.
+func openBeneath(root *os.Root, dir *os.File, name string, create bool) (*os.File, error) {
+	how := unix.OpenHow{Flags: unix.O_WRONLY | unix.O_CLOEXEC | unix.O_NOFOLLOW,
+		Resolve: unix.RESOLVE_BENEATH | unix.RESOLVE_NO_SYMLINKS | unix.RESOLVE_NO_MAGICLINKS}
+	if create {
+		how.Flags |= unix.O_CREAT | unix.O_EXCL
+		how.Mode = 0o600 // openat2 takes a mode only with O_CREAT
+	}
+	fd, err := unix.Openat2(int(dir.Fd()), name, &how)
 	if errors.Is(err, unix.ENOSYS) || errors.Is(err, unix.EPERM) {
-		return root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600) // kernels before 5.6, seccomp
+		return root.OpenFile(name, int(how.Flags&^(unix.O_CLOEXEC|unix.O_NOFOLLOW)), 0o600) // kernels before 5.6, seccomp
 	}
 	if err != nil {
 		return nil, &os.PathError{Op: "openat2", Path: name, Err: err}
