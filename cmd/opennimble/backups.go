@@ -33,6 +33,9 @@ func newBackups() *cobra.Command {
 	}
 	cmd.PersistentFlags().StringVar(&dataDir, "data-dir", dataDir, "data folder whose backups/ to use (env "+envName("data-dir")+")")
 	addBackupFlags(cmd.PersistentFlags(), &bc)
+	var ioDelay time.Duration
+	cmd.PersistentFlags().DurationVar(&ioDelay, "io-delay", 0, "slow every chunk write, read and delete by this long (crash tests)")
+	_ = cmd.PersistentFlags().MarkHidden("io-delay")
 	open := func(cmd *cobra.Command) (*backup.Repo, error) {
 		if err := resolve(cmd.Flags(), ""); err != nil {
 			return nil, err
@@ -46,7 +49,7 @@ func newBackups() *cobra.Command {
 		if err != nil {
 			return nil, err
 		}
-		repo, err := backup.Open(cmd.Context(), store, backup.Options{Logger: quiet, Key: key})
+		repo, err := backup.Open(cmd.Context(), store, backup.Options{Logger: quiet, Key: key, Delay: ioDelay})
 		switch {
 		case errors.Is(err, backup.ErrNoRepo):
 			return nil, fmt.Errorf("%s holds no backup repository", bc.Describe(dataDir))
