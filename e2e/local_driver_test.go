@@ -282,15 +282,7 @@ func TestLocalDriverKill9(t *testing.T) {
 		p = startProc(outer, dir, addr, args...)
 	}
 	cx := ctx(t)
-	pr := makeProfile(t, cx, p.client(), "kill", withBackups(1), withPersistence(600))
-	out := must[*nimblestudio.CreateStreamingSessionOutput](t)(p.client().CreateStreamingSessionWithContext(cx, &nimblestudio.CreateStreamingSessionInput{
-		StudioId: &pr.Studio, LaunchProfileId: &pr.LaunchProfile}))
-	s := &sess{studio: pr.Studio, id: out.Session.SessionId, c: p.client(), t: t}
-	s.waitReady()
-	vol := filepath.Join(dir, "volumes", *s.id)
-	writeFiles(t, filepath.Join(vol, "v1"), 600, 1)
-	check(t, backuptest.FillTree(vol, 4))
-	want := snapshotOf(t, vol)
+	s, vol, want := crashSession(t, p, dir, "kill")
 
 	// 1. Killed while the snapshot writes packs (a full one waits under a
 	// temporary name for its sync, the next is being filled): after the

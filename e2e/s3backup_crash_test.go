@@ -19,7 +19,8 @@ import (
 // TestLocalDriverS3Crashes: a real server keeping its backups, encrypted,
 // in a bucket of a real S3 server on loopback, (1) killed with SIGKILL
 // while a snapshot uploads its packs, (2) with the S3 server itself killed
-// and started again in the middle of a snapshot, and (3) killed while its
+// in the middle of a snapshot, for longer than a request is retried, and
+// started again, and (3) killed while its
 // garbage collection deletes packs, then `opennimble backups gc` killed
 // half-way too. After each, the stop finishes with a READY backup, the
 // bucket verifies clean (no backup counts on a missing or half-written
@@ -60,15 +61,7 @@ func TestLocalDriverS3Crashes(t *testing.T) {
 		}
 	}
 	cx := ctx(t)
-	pr := makeProfile(t, cx, p.client(), "s3crash", withBackups(1), withPersistence(600))
-	out := must[*nimblestudio.CreateStreamingSessionOutput](t)(p.client().CreateStreamingSessionWithContext(cx, &nimblestudio.CreateStreamingSessionInput{
-		StudioId: &pr.Studio, LaunchProfileId: &pr.LaunchProfile}))
-	s := &sess{studio: pr.Studio, id: out.Session.SessionId, c: p.client(), t: t}
-	s.waitReady()
-	vol := filepath.Join(dir, "volumes", *s.id)
-	writeFiles(t, filepath.Join(vol, "v1"), 600, 1)
-	check(t, backuptest.FillTree(vol, 4))
-	want := snapshotOf(t, vol)
+	s, vol, want := crashSession(t, p, dir, "s3crash")
 	stopped := func() (id string) {
 		t.Helper()
 		s.c = p.client()
@@ -107,8 +100,14 @@ func TestLocalDriverS3Crashes(t *testing.T) {
 	verify()
 	restoreMatches(first, want)
 
-	// 2. The S3 server killed and started again while the snapshot
-	// uploads: the requests are retried and the backup completes.
+	// 2. The S3 server killed while the snapshot uploads, and down for
+	// longer than the S3 client retries a request: the snapshot step
+	// fails, the lifecycle retries it (the session stays on its way to
+	// STOPPED), and once the S3 server is back the backup completes.
+	retried := func() float64 {
+		return metric(scrape(t, p.URL), "opennimble_lifecycle_jobs_total", map[string]string{"outcome": "retried"})
+	}
+	retries := retried()
 	before, _ := bucketObjects(packs)
 	writeFiles(t, filepath.Join(vol, "v3"), 600, 3)
 	want = snapshotOf(t, vol)
@@ -117,6 +116,10 @@ func TestLocalDriverS3Crashes(t *testing.T) {
 	srv.Kill()
 	if n := manifests(); n != 1 {
 		t.Fatalf("%d manifests in the bucket when the S3 server was killed, want the first backup's only", n)
+	}
+	awaitCond(t, "the snapshot step to fail and be rescheduled", func() bool { return retried() > retries })
+	if st := aws.StringValue(s.get().State); st != "STOP_IN_PROGRESS" {
+		t.Fatalf("session %s while the S3 server is down, want STOP_IN_PROGRESS", st)
 	}
 	srv.Restart(t)
 	second := stopped()
@@ -184,4 +187,23 @@ func bucketObjects(dir string) (n int, bytes int64) {
 		return nil
 	})
 	return n, bytes
+}
+
+// crashSession makes a READY session on the server p (data folder dir),
+// whose launch profile keeps one backup, and fills its volume with 600
+// files of a chunk each and a FillTree: enough for --local-io-delay to
+// make a snapshot, restore or collection long enough to be killed
+// half-way. It returns the session, its volume and snapshotOf the volume.
+func crashSession(t *testing.T, p *proc, dir, name string) (s *sess, vol, want string) {
+	t.Helper()
+	cx := ctx(t)
+	pr := makeProfile(t, cx, p.client(), name, withBackups(1), withPersistence(600))
+	out := must[*nimblestudio.CreateStreamingSessionOutput](t)(p.client().CreateStreamingSessionWithContext(cx, &nimblestudio.CreateStreamingSessionInput{
+		StudioId: &pr.Studio, LaunchProfileId: &pr.LaunchProfile}))
+	s = &sess{studio: pr.Studio, id: out.Session.SessionId, c: p.client(), t: t}
+	s.waitReady()
+	vol = filepath.Join(dir, "volumes", *s.id)
+	writeFiles(t, filepath.Join(vol, "v1"), 600, 1)
+	check(t, backuptest.FillTree(vol, 4))
+	return s, vol, snapshotOf(t, vol)
 }
