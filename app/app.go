@@ -19,6 +19,7 @@ import (
 
 	opennimble "github.com/opennimble/opennimble"
 	"github.com/opennimble/opennimble/authz"
+	"github.com/opennimble/opennimble/driver/local"
 	"github.com/opennimble/opennimble/lifecycle"
 	"github.com/opennimble/opennimble/metrics"
 	"github.com/opennimble/opennimble/postgres"
@@ -68,6 +69,9 @@ type Config struct {
 	// LocalSharedRoots are the folders SHARED_FILE_SYSTEM components may
 	// name as their endpoint.
 	LocalSharedRoots []string
+	// LocalDesktopGeometry is every desktop's screen, WIDTHxHEIGHT or
+	// WIDTHxHEIGHTxDEPTH ("" is the driver's default, 1280x800x24).
+	LocalDesktopGeometry string
 	// NoVNCDir is the folder of noVNC's web client, which stream URLs of
 	// desktops serve.
 	NoVNCDir string
@@ -215,6 +219,11 @@ func (c *Config) Validate() error {
 	case "auto", "on", "off", "":
 	default:
 		errs = append(errs, fmt.Sprintf("local-desktop %q: want auto, on or off", c.LocalDesktop))
+	}
+	if c.LocalDesktopGeometry != "" {
+		if err := local.CheckGeometry(c.LocalDesktopGeometry); err != nil {
+			errs = append(errs, "local-desktop-geometry: "+err.Error())
+		}
 	}
 	switch c.Driver {
 	case "sim":

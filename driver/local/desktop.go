@@ -37,7 +37,8 @@ type DesktopOptions struct {
 	// StartTimeout bounds how long a desktop may take to answer, its
 	// initialization scripts included (default 2 minutes).
 	StartTimeout time.Duration
-	// Geometry is the screen size (default 1280x800).
+	// Geometry is the screen: WIDTHxHEIGHT or WIDTHxHEIGHTxDEPTH (default
+	// 1280x800x24); see CheckGeometry.
 	Geometry string
 }
 

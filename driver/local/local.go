@@ -191,7 +191,10 @@ func (d *Driver) setupDesktops(dir string, o DesktopOptions) error {
 		o.StartTimeout = 2 * time.Minute
 	}
 	if o.Geometry == "" {
-		o.Geometry = "1280x800"
+		o.Geometry = DefaultGeometry
+	}
+	if err := CheckGeometry(o.Geometry); err != nil {
+		return fmt.Errorf("local driver: desktops: %w", err)
 	}
 	var roots []string
 	for _, r := range o.SharedRoots {

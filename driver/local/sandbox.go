@@ -231,3 +231,27 @@ func sharedSource(fs opennimble.SharedFileSystem, roots []string) (string, error
 	}
 	return "", fmt.Errorf("folder %s is outside the allowed roots %s", p, strings.Join(roots, ", "))
 }
+
+// DefaultGeometry is a desktop's screen unless configured: 24-bit colour,
+// which noVNC shows without banding, at a size most laptops show whole.
+const DefaultGeometry = "1280x800x24"
+
+// CheckGeometry accepts WIDTHxHEIGHT or WIDTHxHEIGHTxDEPTH, each side
+// 320-8192 pixels and the depth 16 or 24 (the depths TigerVNC's Xvnc
+// serves with true colour; 16 halves the framebuffer's memory).
+func CheckGeometry(g string) error {
+	f := strings.Split(g, "x")
+	if len(f) < 2 || len(f) > 3 {
+		return fmt.Errorf("%q: want WIDTHxHEIGHT or WIDTHxHEIGHTxDEPTH, e.g. %s", g, DefaultGeometry)
+	}
+	for i, v := range f[:2] {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 320 || n > 8192 {
+			return fmt.Errorf("%q: the %s %q is not a number of pixels from 320 to 8192", g, []string{"width", "height"}[i], v)
+		}
+	}
+	if len(f) == 3 && f[2] != "16" && f[2] != "24" {
+		return fmt.Errorf("%q: the depth %q is not 16 or 24", g, f[2])
+	}
+	return nil
+}
