@@ -18,8 +18,7 @@ import (
 // server (its cgroup, or the folder --local-desktop-cgroup names, offers
 // the memory and pids controllers and lets the server enable them for its
 // children), every desktop gets a cgroup of its own, desktop-<sessionId>,
-// with memory.max and pids.max from InstanceLimits and memory.oom.group
-// set, so that the OOM killer ends the whole desktop; bubblewrap is
+// with memory.max and pids.max from InstanceLimits; bubblewrap is
 // started inside it (clone3's CLONE_INTO_CGROUP), and stop kills whatever
 // the cgroup still holds (cgroup.kill) and removes it. Otherwise every
 // process of a desktop gets rlimits: the memory as RLIMIT_AS and the
@@ -224,15 +223,18 @@ func (c *cgroups) create(sessionID string, l Limits) (string, *os.File, error) {
 }
 
 // writeLimits sets a desktop cgroup's memory.max and pids.max, and
-// memory.oom.group so that the OOM killer ends the desktop as a whole
-// (which its session then reports) rather than one of its programs.
+// memory.swap.max to 0 where the host accounts swap (an instance's memory
+// has no swap behind it). Beyond memory.max the OOM killer ends the
+// desktop's largest process, as on an instance; if that is the X server,
+// the session is reported lost.
 func writeLimits(dir string, l Limits) error {
 	for _, kv := range [][2]string{
 		{"memory.max", strconv.FormatInt(l.MemoryMiB<<20, 10)},
 		{"pids.max", strconv.Itoa(l.Processes)},
-		{"memory.oom.group", "1"},
+		{"memory.swap.max", "0"},
 	} {
-		if err := writeCgroup(filepath.Join(dir, kv[0]), kv[1]); err != nil {
+		err := writeCgroup(filepath.Join(dir, kv[0]), kv[1])
+		if err != nil && !(kv[0] == "memory.swap.max" && errors.Is(err, os.ErrNotExist)) {
 			return fmt.Errorf("%s: %w", kv[0], err)
 		}
 	}

@@ -64,7 +64,7 @@ func fakeChild(t *testing.T, dir string) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, f := range []string{"memory.max", "pids.max", "memory.oom.group", "cgroup.kill", "cgroup.procs"} {
+	for _, f := range []string{"memory.max", "pids.max", "cgroup.kill", "cgroup.procs"} {
 		if err := os.WriteFile(filepath.Join(dir, f), nil, 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -114,9 +114,18 @@ func TestCgroupDecision(t *testing.T) {
 	}
 	fakeChild(t, own)
 	if err := writeLimits(own, limitsFor("g4dn.2xlarge")); err != nil {
+		t.Fatalf("limits where the host has no swap accounting: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(own, "memory.swap.max")); !os.IsNotExist(err) {
+		t.Fatal("memory.swap.max made where the kernel has none")
+	}
+	if err := os.WriteFile(filepath.Join(own, "memory.swap.max"), []byte("max"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for f, want := range map[string]string{"memory.max": fmt.Sprint(int64(32) << 30), "pids.max": "4096", "memory.oom.group": "1"} {
+	if err := writeLimits(own, limitsFor("g4dn.2xlarge")); err != nil || readFile(t, filepath.Join(own, "memory.swap.max")) != "0" {
+		t.Fatalf("swap: %v", err)
+	}
+	for f, want := range map[string]string{"memory.max": fmt.Sprint(int64(32) << 30), "pids.max": "4096"} {
 		if got := readFile(t, filepath.Join(own, f)); got != want {
 			t.Fatalf("%s = %q, want %q", f, got, want)
 		}
