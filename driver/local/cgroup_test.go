@@ -1,7 +1,9 @@
 package local
 
 import (
+	"bytes"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -230,5 +232,27 @@ func TestSandboxLimitsPath(t *testing.T) {
 	sb.rlimits = false
 	if args := strings.Join(sb.args(), " "); strings.Contains(args, "prlimit") || !strings.Contains(args, "-- setpriv --reuid 200000") {
 		t.Fatalf("cgroup: %s", args)
+	}
+}
+
+// TestSetupLimitsLogs: the server says which limits its desktops get.
+func TestSetupLimitsLogs(t *testing.T) {
+	var buf bytes.Buffer
+	d := &Driver{log: slog.New(slog.NewTextHandler(&buf, nil))}
+	dir := fakeCgroup(t, "memory pids")
+	if err := d.setupLimits(dir); err != nil || d.cg == nil {
+		t.Fatalf("setupLimits(%s): %v, %v", dir, d.cg, err)
+	}
+	if err := (&Driver{log: d.log}).setupLimits(CgroupOff); err != nil {
+		t.Fatal(err)
+	}
+	if err := (&Driver{log: d.log}).setupLimits(fakeCgroup(t, "cpu")); err == nil {
+		t.Fatal("a named folder without memory and pids is accepted")
+	}
+	log := buf.String()
+	for _, want := range []string{"desktop limits are cgroup v2", "under=" + dir, "desktop limits are rlimits", "off"} {
+		if !strings.Contains(log, want) {
+			t.Fatalf("log lacks %q:\n%s", want, log)
+		}
 	}
 }
