@@ -241,6 +241,25 @@ func writeLimits(dir string, l Limits) error {
 	return nil
 }
 
+// oomNote says, for a desktop's cgroup whose memory.events counts OOM
+// kills, that the desktop ran out of its memory; "" otherwise.
+func oomNote(dir string) string {
+	if dir == "" {
+		return ""
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "memory.events"))
+	if err != nil {
+		return ""
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if n, ok := strings.CutPrefix(line, "oom_kill "); ok && n != "0" {
+			max, _ := os.ReadFile(filepath.Join(dir, "memory.max"))
+			return fmt.Sprintf(" after the OOM killer ended %s of its processes at its memory limit (memory.max %s bytes)", n, strings.TrimSpace(string(max)))
+		}
+	}
+	return ""
+}
+
 // remove kills every process left in the cgroup dir (cgroup.kill), waits
 // until it holds none and removes it; a missing cgroup is removed.
 func (c *cgroups) remove(dir string) error {

@@ -256,3 +256,29 @@ func TestSetupLimitsLogs(t *testing.T) {
 		}
 	}
 }
+
+// TestOOMNote: a desktop whose cgroup counts OOM kills is said to have run
+// out of memory.
+func TestOOMNote(t *testing.T) {
+	dir := t.TempDir()
+	if got := oomNote(dir); got != "" {
+		t.Fatalf("no memory.events: %q", got)
+	}
+	if got := oomNote(""); got != "" {
+		t.Fatalf("no cgroup: %q", got)
+	}
+	write := func(f, v string) {
+		if err := os.WriteFile(filepath.Join(dir, f), []byte(v), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("memory.max", "17179869184\n")
+	write("memory.events", "low 0\nhigh 0\nmax 12\noom 1\noom_kill 0\noom_group_kill 0\n")
+	if got := oomNote(dir); got != "" {
+		t.Fatalf("no OOM kill: %q", got)
+	}
+	write("memory.events", "low 0\nhigh 0\nmax 12\noom 1\noom_kill 2\noom_group_kill 0\n")
+	if got := oomNote(dir); !strings.Contains(got, "OOM killer ended 2 of its processes") || !strings.Contains(got, "memory.max 17179869184 bytes") {
+		t.Fatalf("after OOM kills: %q", got)
+	}
+}

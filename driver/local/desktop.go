@@ -494,7 +494,7 @@ func (d *Driver) Check(ctx context.Context, sessionID, studioID string) error {
 	if dt == nil {
 		return failf("the desktop of session %s is not running: it ended when the server stopped", sessionID)
 	}
-	return failf("the desktop of session %s ended on its own (%v): %s", sessionID, dt.exit, lastLines(d.runtimeDir(sessionID), 3))
+	return failf("the desktop of session %s ended on its own (%v)%s: %s", sessionID, dt.exit, oomNote(dt.cgroup), lastLines(d.runtimeDir(sessionID), 3))
 }
 
 // DialVNC connects to the VNC server of the session's desktop, on the unix
