@@ -69,6 +69,14 @@ opennimble_store_transaction_duration_seconds_sum{kind="view",outcome="ok"} 1.5
 	if w := Writes(got); w != 19 {
 		t.Fatalf("writes %v, want 19", w)
 	}
+	jobs, err := Counts(strings.NewReader(`opennimble_lifecycle_jobs_total{kind="streaming-session",outcome="completed"} 4
+opennimble_lifecycle_jobs_total{kind="streaming-session",outcome="retried"} 1
+opennimble_lifecycle_jobs_total{kind="streaming-session-backup",outcome="completed"} 2
+opennimble_lifecycle_jobs_running 3
+`), "opennimble_lifecycle_jobs_total", "kind")
+	if err != nil || len(jobs) != 2 || jobs["streaming-session"] != 5 || jobs["streaming-session-backup"] != 2 {
+		t.Fatalf("jobs %v %v", jobs, err)
+	}
 	d := Delta(map[string]float64{"update": 2}, got)
 	if d["update"] != 10 || d["claim"] != 7 {
 		t.Fatalf("delta %v", d)

@@ -494,11 +494,13 @@ func (o Options) cycles(ctx context.Context, r cycleRun) (cycled, error) {
 	if err != nil {
 		return res, err
 	}
-	d := Delta(before, after)
+	d := Delta(before.Tx, after.Tx)
 	res.rate = float64(n) / elapsed.Seconds()
 	if n > 0 {
 		res.writesPerCycle = Writes(d) / float64(n)
 		o.logf("%s: %d cycles; store transactions per cycle: %s", r.name, n, perCycle(d, n))
+		o.logf("%s: lifecycle jobs per cycle: %s", r.name, perCycle(Delta(before.Jobs, after.Jobs), n))
+		o.logf("%s: API requests per cycle: %s", r.name, perCycle(Delta(before.Requests, after.Requests), n))
 	}
 	if !r.write {
 		return res, nil
@@ -515,16 +517,18 @@ func (o Options) cycles(ctx context.Context, r cycleRun) (cycled, error) {
 	return res, err
 }
 
-// scrapeAll sums the transaction counts of every replica.
-func scrapeAll(procs []*Proc) (map[string]float64, error) {
-	sum := map[string]float64{}
+// scrapeAll sums the counts of every replica.
+func scrapeAll(procs []*Proc) (Scraped, error) {
+	sum := Scraped{Tx: map[string]float64{}, Jobs: map[string]float64{}, Requests: map[string]float64{}}
 	for _, p := range procs {
-		c, err := ScrapeTx(p.Addr)
+		c, err := Scrape(p.Addr)
 		if err != nil {
-			return nil, err
+			return sum, err
 		}
-		for k, v := range c {
-			sum[k] += v
+		for _, m := range [][2]map[string]float64{{sum.Tx, c.Tx}, {sum.Jobs, c.Jobs}, {sum.Requests, c.Requests}} {
+			for k, v := range m[1] {
+				m[0][k] += v
+			}
 		}
 	}
 	return sum, nil

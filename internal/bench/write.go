@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -157,40 +158,68 @@ func sessionState(body []byte) (string, error) {
 	return out.Session.State, nil
 }
 
-// txCountRE matches the count of a store transaction kind in /metrics.
-var txCountRE = regexp.MustCompile(`^opennimble_store_transaction_duration_seconds_count\{(?:[^}]*,)?kind="([^"]+)"[^}]*\} (\S+)$`)
-
-// TxCounts returns the store transactions a server's /metrics text counts,
-// by kind (view, update, claim, complete, retry, renew), outcomes summed.
-func TxCounts(r io.Reader) (map[string]float64, error) {
+// Counts sums the samples of metric in a server's /metrics text by the
+// value of one of its labels (other labels summed over).
+func Counts(r io.Reader, metric, label string) (map[string]float64, error) {
 	counts := map[string]float64{}
 	s := bufio.NewScanner(r)
 	s.Buffer(make([]byte, 64<<10), 1<<20)
+	labelRE := regexp.MustCompile(`(?:^|,)` + regexp.QuoteMeta(label) + `="([^"]*)"`)
 	for s.Scan() {
-		m := txCountRE.FindStringSubmatch(s.Text())
-		if m == nil {
+		line := s.Text()
+		rest, ok := strings.CutPrefix(line, metric+"{")
+		if !ok {
 			continue
 		}
-		v, err := strconv.ParseFloat(m[2], 64)
+		labels, value, ok := strings.Cut(rest, "} ")
+		m := labelRE.FindStringSubmatch(labels)
+		if !ok || m == nil {
+			continue
+		}
+		v, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
 		if err != nil {
-			return nil, fmt.Errorf("metrics line %q: %w", s.Text(), err)
+			return nil, fmt.Errorf("metrics line %q: %w", line, err)
 		}
 		counts[m[1]] += v
 	}
 	return counts, s.Err()
 }
 
-// ScrapeTx reads the transaction counts of the server at addr.
-func ScrapeTx(addr string) (map[string]float64, error) {
+// TxCounts returns the store transactions a server's /metrics text counts,
+// by kind (view, update, claim, complete, retry, renew), outcomes summed.
+func TxCounts(r io.Reader) (map[string]float64, error) {
+	return Counts(r, "opennimble_store_transaction_duration_seconds_count", "kind")
+}
+
+// Scraped is what a cycles phase reads from /metrics.
+type Scraped struct {
+	Tx, Jobs, Requests map[string]float64 // by kind, by kind, by operation
+}
+
+// Scrape reads the transaction, job and request counts of the server at
+// addr.
+func Scrape(addr string) (Scraped, error) {
 	res, err := http.Get("http://" + addr + "/metrics")
 	if err != nil {
-		return nil, err
+		return Scraped{}, err
 	}
 	defer res.Body.Close()
 	if res.StatusCode != 200 {
-		return nil, fmt.Errorf("GET /metrics: %s", res.Status)
+		return Scraped{}, fmt.Errorf("GET /metrics: %s", res.Status)
 	}
-	return TxCounts(res.Body)
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		return Scraped{}, err
+	}
+	var sc Scraped
+	if sc.Tx, err = TxCounts(bytes.NewReader(b)); err != nil {
+		return sc, err
+	}
+	if sc.Jobs, err = Counts(bytes.NewReader(b), "opennimble_lifecycle_jobs_total", "kind"); err != nil {
+		return sc, err
+	}
+	sc.Requests, err = Counts(bytes.NewReader(b), "opennimble_requests_total", "operation")
+	return sc, err
 }
 
 // Writes sums the write transactions of counts (every kind but view).
