@@ -535,10 +535,11 @@ func scrapeAll(procs []*Proc) (Scraped, error) {
 }
 
 func perCycle(d map[string]float64, n int64) string {
-	kinds := slices.Sorted(maps.Keys(d))
-	parts := make([]string, len(kinds))
-	for i, k := range kinds {
-		parts[i] = fmt.Sprintf("%s %.2f", k, d[k]/float64(n))
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(d)) {
+		if d[k] != 0 {
+			parts = append(parts, fmt.Sprintf("%s %.2f", k, d[k]/float64(n)))
+		}
 	}
 	return strings.Join(parts, ", ")
 }
