@@ -60,7 +60,7 @@ var (
 // again, at the earliest time asked for during the lease, once it is released.
 // Every enqueue gives the job a new Gen.
 func (t *tx) EnqueueJob(ctx context.Context, kind opennimble.Kind, id string, runAt time.Time) error {
-	if !t.writable {
+	if !t.Writable {
 		return errReadOnly
 	}
 	var gen int64
