@@ -70,10 +70,21 @@ const (
 			attempts = attempts + CASE WHEN gen = $1 THEN 1 ELSE 0 END,
 			lease_owner = NULL, lease_until = NULL, next_run_at = NULL
 		WHERE kind = $3 AND resource_id = $4`
+	// sqlRenew locks the rows it renews in (kind, resource_id) order before
+	// it updates them: a row is locked as it leaves the sort, so two
+	// replicas renewing overlapping batches wait for each other in one
+	// order and never deadlock (an UPDATE ... FROM unnest locks in the
+	// batch's order, and two batches in different orders did, 40P01).
 	sqlRenew = `
+		WITH held AS (
+			SELECT j.kind, j.resource_id FROM jobs AS j
+			JOIN unnest($2::text[], $3::text[]) AS r(kind, resource_id)
+				ON j.kind = r.kind AND j.resource_id = r.resource_id
+			WHERE j.lease_owner = $4
+			ORDER BY j.kind, j.resource_id
+			FOR UPDATE OF j)
 		UPDATE jobs AS j SET lease_until = $1, run_at = $1
-		FROM unnest($2::text[], $3::text[]) AS r(kind, resource_id)
-		WHERE j.kind = r.kind AND j.resource_id = r.resource_id AND j.lease_owner = $4`
+		FROM held WHERE j.kind = held.kind AND j.resource_id = held.resource_id`
 	sqlNextJobAt = `SELECT min(run_at) FROM jobs`
 )
 
@@ -82,7 +93,7 @@ const (
 // again, at the earliest time asked for during the lease, once it is released.
 // Every enqueue gives the job a new Gen.
 func (t *tx) EnqueueJob(ctx context.Context, kind opennimble.Kind, id string, runAt time.Time) error {
-	if !t.writable {
+	if !t.Writable {
 		return errReadOnly
 	}
 	if !storable(string(kind), id) {

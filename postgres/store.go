@@ -132,11 +132,3 @@ func storable(ss ...string) bool {
 	}
 	return true
 }
-
-// blob keeps an empty document from being stored as NULL.
-func blob(b []byte) []byte {
-	if b == nil {
-		return []byte{}
-	}
-	return b
-}

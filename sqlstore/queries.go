@@ -4,9 +4,9 @@ import "strings"
 
 // queries are the shared statements in one dialect.
 type queries struct {
-	getResource, insert, update, getVersion, delete string
-	list                                            [][2]string // [index][desc]
-	count                                           []string    // [index]
+	getResource, insert, update, getVersion, delete  string
+	list                                             [][2]string // [index][desc]
+	count                                            []string    // [index]
 	getIdempotency, putIdempotency, purgeIdempotency string
 	getMeta, putMeta                                 string
 	putCredential, putFirstAdmin, getCredential      string
