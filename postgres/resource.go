@@ -39,6 +39,8 @@ var dialect = sqlstore.New(sqlstore.Dialect{
 		return v, nil
 	},
 	PurgeAfterCommit: true,
+	Min:              "least",
+	JobGen:           "nextval('job_gen')",
 })
 
 // errReadOnly is returned by the writing methods of a View transaction.

@@ -175,7 +175,7 @@ func TestJobPlans(t *testing.T) {
 	if p := plan(t, s, sqlDueJobs, 5, 10); !strings.Contains(p, "USING INDEX jobs_by_run_at (run_at<?)") {
 		t.Errorf("claim: plan %q", p)
 	}
-	if p := plan(t, s, sqlNextJobAt); !strings.Contains(p, "jobs_by_run_at") {
+	if p := plan(t, s, dialect.NextJobAtSQL()); !strings.Contains(p, "jobs_by_run_at") {
 		t.Errorf("NextJobAt: plan %q", p)
 	}
 }

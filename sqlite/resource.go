@@ -30,6 +30,9 @@ var dialect = sqlstore.New(sqlstore.Dialect{
 	},
 	StateList: jsonList,
 	NoLimit:   int64(-1),
+	Min:       "min",
+	// A counter row numbers enqueues: SQLite has no sequences.
+	NextGen: `UPDATE counters SET value = value + 1 WHERE name = 'job_gen' RETURNING value`,
 })
 
 // jsonList encodes a state list as a JSON array, or NULL when it is empty.

@@ -66,6 +66,11 @@ type Dialect struct {
 	StateList func([]string) (any, error)
 	// NoLimit is the LIMIT argument that means none.
 	NoLimit any
+	// Min is the function that returns the smaller of two values.
+	Min string
+	// JobGen is the expression that numbers an enqueue ("" for $4), and
+	// NextGen, when set, the statement whose result is passed as $4.
+	JobGen, NextGen string
 	// PurgeAfterCommit defers the purge of expired idempotency records to
 	// after the commit (see Tx.PurgeBefore) instead of running it in the
 	// transaction.
@@ -74,6 +79,7 @@ type Dialect struct {
 	// ErrReadOnly is returned by the writing methods of a read-only Tx.
 	ErrReadOnly error
 	q           queries
+	jq          jobQueries
 }
 
 // New completes d: it writes every shared statement in d's dialect.
@@ -83,6 +89,7 @@ func New(d Dialect) *Dialect {
 	}
 	d.ErrReadOnly = fmt.Errorf("%s: write in a read-only transaction", d.Name)
 	d.q = buildQueries(&d)
+	d.jq = buildJobQueries(&d)
 	return &d
 }
 
@@ -98,7 +105,7 @@ func (d *Dialect) sql(query string) string {
 
 // Queries returns the text of every shared statement, for a store that
 // prepares its statements up front.
-func (d *Dialect) Queries() []string { return d.q.all() }
+func (d *Dialect) Queries() []string { return append(d.q.all(), d.jq.all()...) }
 
 // errorf formats an error with d's prefix.
 func (d *Dialect) errorf(format string, args ...any) error {
@@ -126,7 +133,7 @@ func queryRow(ctx context.Context, c Conn, query string, args []any, dest ...any
 }
 
 // timeDest scans a time stored either way: unix nanoseconds (0 for the zero
-// time) or a timestamp; it reads back in UTC.
+// time) or a timestamp; it reads back in UTC, and NULL as the zero time.
 type timeDest struct{ t *time.Time }
 
 func (d timeDest) Scan(src any) error {
