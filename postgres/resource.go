@@ -22,6 +22,7 @@ var dialect = sqlstore.New(sqlstore.Dialect{
 	Name:      "postgres",
 	Time:      func(t time.Time) any { return toTime(t) },
 	Stored:    toTime,
+	TimeType:  "timestamptz",
 	Key:       func(k string) any { return []byte(k) },
 	Storable:  storable,
 	IndexHint: func(string) string { return "" },

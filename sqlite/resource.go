@@ -18,6 +18,7 @@ var dialect = sqlstore.New(sqlstore.Dialect{
 	QuestionParams: true,
 	Time:           func(t time.Time) any { return toNanos(t) },
 	Stored:         func(t time.Time) time.Time { return fromNanos(toNanos(t)) },
+	TimeType:       "INTEGER", // unix nanoseconds
 	Key:            func(k string) any { return k },
 	IndexHint:      func(ix string) string { return " INDEXED BY " + ix },
 	Text:           func(p string) string { return p },

@@ -49,6 +49,8 @@ type Dialect struct {
 	// reads back (UTC, at the column's precision).
 	Time   func(time.Time) any
 	Stored func(time.Time) time.Time
+	// TimeType is the column type of a time.
+	TimeType string
 	// Key is the argument an idempotency key is stored as (its parts are
 	// joined with NUL bytes).
 	Key func(string) any
