@@ -24,7 +24,7 @@ var dialect = sqlstore.New(sqlstore.Dialect{
 	Stored:    toTime,
 	TimeType:  "timestamptz",
 	Key:       func(k string) any { return []byte(k) },
-	Storable:  storable,
+	Storable:  func(s string) bool { return storable(s) },
 	IndexHint: func(string) string { return "" },
 	Text:      func(p string) string { return p + "::text" },
 	StateIn: func(p string, not bool) string {
@@ -50,7 +50,7 @@ var errReadOnly = dialect.ErrReadOnly
 // tx is an opennimble.Tx on a pooled connection: the shared statements and
 // EnqueueJob. Its BEGIN is sent with its first statement (see update.go).
 type tx struct {
-	*sqlstore.Tx
+	sqlstore.Tx
 	conn  *pgxpool.Conn
 	begin string // the BEGIN to send with the next statement; "" once sent
 	done  bool   // committed
@@ -66,7 +66,7 @@ var _ opennimble.Tx = (*tx)(nil)
 
 func newTx(conn *pgxpool.Conn, begin string, writable bool) *tx {
 	t := &tx{conn: conn, begin: begin}
-	t.Tx = &sqlstore.Tx{D: dialect, C: txConn{t}, Writable: writable}
+	t.Tx = sqlstore.Tx{D: dialect, C: txConn{t}, Writable: writable}
 	return t
 }
 

@@ -51,7 +51,7 @@ var errReadOnly = dialect.ErrReadOnly
 // tx is an opennimble.Tx on a database/sql transaction: the shared
 // statements, EnqueueJob, and a note of what it wrote for the record cache.
 type tx struct {
-	*sqlstore.Tx
+	sqlstore.Tx
 	tx     *sql.Tx
 	stmts  stmts
 	writes *txWrites // what a write transaction changed, for the record cache
@@ -61,19 +61,19 @@ var _ opennimble.Tx = (*tx)(nil)
 
 func newTx(sqlTx *sql.Tx, st stmts, writable bool) *tx {
 	t := &tx{tx: sqlTx, stmts: st}
-	t.Tx = &sqlstore.Tx{D: dialect, C: txConn{t}, Writable: writable, OnPut: t.wrote, OnDelete: t.deleted}
+	t.Tx = sqlstore.Tx{D: dialect, C: txConn{t}, Writable: writable, Watch: t}
 	return t
 }
 
-// wrote notes a record a write transaction stored, for the record cache.
-func (t *tx) wrote(r *opennimble.Record) {
+// Wrote notes a record a write transaction stored, for the record cache.
+func (t *tx) Wrote(r *opennimble.Record) {
 	if t.writes != nil {
 		t.writes.put = append(t.writes.put, *r)
 	}
 }
 
-// deleted notes a record a write transaction deleted, for the record cache.
-func (t *tx) deleted(kind opennimble.Kind, id string) {
+// Deleted notes a record a write transaction deleted, for the record cache.
+func (t *tx) Deleted(kind opennimble.Kind, id string) {
 	if t.writes != nil {
 		t.writes.deleted = append(t.writes.deleted, cacheKey{kind, id})
 	}

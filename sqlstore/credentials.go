@@ -17,7 +17,7 @@ func (d *Dialect) credential(c *opennimble.Credential, op string) error {
 	if c.CreatedAt.IsZero() {
 		c.CreatedAt = time.Now()
 	}
-	if !d.Storable(c.AccessKeyID, c.SecretAccessKey, c.PrincipalID) {
+	if !d.storable(c.AccessKeyID, c.SecretAccessKey, c.PrincipalID) {
 		return d.errorf("%s %q: a field holds a NUL byte or invalid UTF-8", op, c.AccessKeyID)
 	}
 	return nil
@@ -57,7 +57,7 @@ func (d *Dialect) PutFirstAdmin(ctx context.Context, conn Conn, c opennimble.Cre
 // GetCredential returns the credential with the given access key, or an
 // error wrapping ErrNoRecord.
 func (d *Dialect) GetCredential(ctx context.Context, conn Conn, accessKeyID string) (*opennimble.Credential, error) {
-	if !d.Storable(accessKeyID) {
+	if !d.storable(accessKeyID) {
 		return nil, d.errorf("credential %q: %w", accessKeyID, opennimble.ErrNoRecord)
 	}
 	var c opennimble.Credential
@@ -95,7 +95,7 @@ func (d *Dialect) ListCredentials(ctx context.Context, conn Conn) ([]opennimble.
 // DeleteCredential removes a credential, or returns an error wrapping
 // ErrNoRecord if there is none with that access key.
 func (d *Dialect) DeleteCredential(ctx context.Context, conn Conn, accessKeyID string) error {
-	if !d.Storable(accessKeyID) {
+	if !d.storable(accessKeyID) {
 		return d.errorf("delete credential %q: %w", accessKeyID, opennimble.ErrNoRecord)
 	}
 	n, err := conn.Exec(ctx, d.q.deleteCredential, accessKeyID)

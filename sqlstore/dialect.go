@@ -54,9 +54,9 @@ type Dialect struct {
 	// Key is the argument an idempotency key is stored as (its parts are
 	// joined with NUL bytes).
 	Key func(string) any
-	// Storable reports whether strings can be stored as text; nil: all can.
-	// A lookup of a value that cannot be stored finds nothing.
-	Storable func(...string) bool
+	// Storable reports whether a string can be stored as text; nil: all
+	// can. A lookup of a value that cannot be stored finds nothing.
+	Storable func(string) bool
 	// IndexHint is what follows "FROM resources" to name the index that
 	// serves a list ("" to leave the choice to the planner).
 	IndexHint func(index string) string
@@ -86,9 +86,6 @@ type Dialect struct {
 
 // New completes d: it writes every shared statement in d's dialect.
 func New(d Dialect) *Dialect {
-	if d.Storable == nil {
-		d.Storable = func(...string) bool { return true }
-	}
 	d.ErrReadOnly = fmt.Errorf("%s: write in a read-only transaction", d.Name)
 	d.q = buildQueries(&d)
 	d.jq = buildJobQueries(&d)
@@ -103,6 +100,20 @@ func (d *Dialect) sql(query string) string {
 		return param.ReplaceAllString(query, "?$1")
 	}
 	return query
+}
+
+// storable reports whether all of ss can be stored as text. (ss does not
+// escape, so a call does not allocate.)
+func (d *Dialect) storable(ss ...string) bool {
+	if d.Storable == nil {
+		return true
+	}
+	for _, s := range ss {
+		if !d.Storable(s) {
+			return false
+		}
+	}
+	return true
 }
 
 // Queries returns the text of every shared statement, for a store that

@@ -45,7 +45,7 @@ func (t *Tx) PutIdempotency(ctx context.Context, r *opennimble.IdempotencyRecord
 	if r.CreatedAt.IsZero() {
 		r.CreatedAt = time.Now()
 	}
-	if !d.Storable(r.RequestHash) {
+	if !d.storable(r.RequestHash) {
 		return d.errorf("idempotency key %q: the request hash holds a NUL byte or invalid UTF-8", r.Key)
 	}
 	created := d.Stored(r.CreatedAt)

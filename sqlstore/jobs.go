@@ -82,7 +82,7 @@ func (t *Tx) EnqueueJob(ctx context.Context, kind opennimble.Kind, id string, ru
 	if !t.Writable {
 		return d.ErrReadOnly
 	}
-	if !d.Storable(string(kind), id) {
+	if !d.storable(string(kind), id) {
 		return d.errorf("enqueue %s %q: the id holds a NUL byte or invalid UTF-8", kind, id)
 	}
 	args := []any{string(kind), id, d.Time(runAt)}

@@ -63,12 +63,12 @@ func pick(q opennimble.ListQuery) int {
 // listArgs returns the arguments $1 to $6 for q, or ok false when a filter
 // holds a value no record can have (so nothing matches).
 func (d *Dialect) listArgs(q opennimble.ListQuery) (args []any, ok bool, err error) {
-	if !d.Storable(string(q.Kind), q.StudioID, q.ParentID, q.OwnedBy) || !d.Storable(q.States...) {
+	if !d.storable(string(q.Kind), q.StudioID, q.ParentID, q.OwnedBy) || !d.storable(q.States...) {
 		return nil, false, nil
 	}
 	excluded := make([]string, 0, len(q.ExcludeStates))
 	for _, s := range q.ExcludeStates {
-		if d.Storable(s) { // a state no record can have excludes nothing
+		if d.storable(s) { // a state no record can have excludes nothing
 			excluded = append(excluded, s)
 		}
 	}

@@ -11,7 +11,7 @@ import (
 // ErrNoRecord.
 func (t *Tx) GetMeta(ctx context.Context, key string) ([]byte, error) {
 	d := t.D
-	if !d.Storable(key) {
+	if !d.storable(key) {
 		return nil, d.errorf("meta %q: %w", key, opennimble.ErrNoRecord)
 	}
 	var v []byte
@@ -31,7 +31,7 @@ func (t *Tx) PutMeta(ctx context.Context, key string, value []byte) error {
 	if !t.Writable {
 		return d.ErrReadOnly
 	}
-	if !d.Storable(key) {
+	if !d.storable(key) {
 		return d.errorf("meta %q: the key holds a NUL byte or invalid UTF-8", key)
 	}
 	if _, err := t.C.Exec(ctx, d.q.putMeta, key, blob(value)); err != nil {

@@ -14,14 +14,19 @@ type Tx struct {
 	D        *Dialect
 	C        Conn
 	Writable bool
-	// OnPut and OnDelete, when set, are told of every record the
-	// transaction stores or deletes (SQLite's record cache).
-	OnPut    func(*opennimble.Record)
-	OnDelete func(opennimble.Kind, string)
+	// Watch, when set, is told of every record the transaction stores or
+	// deletes (SQLite's record cache).
+	Watch Watcher
 	// PurgeBefore is set, with Dialect.PurgeAfterCommit, when the store
 	// should run PurgeIdempotency(PurgeBefore) once the transaction has
 	// committed.
 	PurgeBefore time.Time
+}
+
+// Watcher is told of a transaction's writes.
+type Watcher interface {
+	Wrote(*opennimble.Record)
+	Deleted(opennimble.Kind, string)
 }
 
 // recordDest is what a row of resourceColumns scans into: r, and its kind
@@ -44,7 +49,7 @@ func scanRecord(rows Rows) (*opennimble.Record, error) {
 // GetRecord returns the record kind/id read on c, or an error wrapping
 // ErrNoRecord: Tx.Get, and a store's GetRecord outside a transaction.
 func (d *Dialect) GetRecord(ctx context.Context, c Conn, kind opennimble.Kind, id string) (*opennimble.Record, error) {
-	if !d.Storable(string(kind), id) {
+	if !d.storable(string(kind), id) {
 		return nil, d.errorf("%s %q: %w", kind, id, opennimble.ErrNoRecord)
 	}
 	var r opennimble.Record
@@ -73,7 +78,7 @@ func (t *Tx) Put(ctx context.Context, r *opennimble.Record) error {
 	if !t.Writable {
 		return t.D.ErrReadOnly
 	}
-	if !t.D.Storable(string(r.Kind), r.ID, r.StudioID, r.ParentID, r.OwnedBy, r.State) {
+	if !t.D.storable(string(r.Kind), r.ID, r.StudioID, r.ParentID, r.OwnedBy, r.State) {
 		return t.D.errorf("put %s %q: a field holds a NUL byte or invalid UTF-8", r.Kind, r.ID)
 	}
 	var err error
@@ -82,8 +87,8 @@ func (t *Tx) Put(ctx context.Context, r *opennimble.Record) error {
 	} else {
 		err = t.update(ctx, r)
 	}
-	if err == nil && t.OnPut != nil {
-		t.OnPut(r)
+	if err == nil && t.Watch != nil {
+		t.Watch.Wrote(r)
 	}
 	return err
 }
@@ -157,7 +162,7 @@ func (t *Tx) Delete(ctx context.Context, kind opennimble.Kind, id string) error 
 	if !t.Writable {
 		return d.ErrReadOnly
 	}
-	if !d.Storable(string(kind), id) {
+	if !d.storable(string(kind), id) {
 		return d.errorf("delete %s %q: %w", kind, id, opennimble.ErrNoRecord)
 	}
 	n, err := t.C.Exec(ctx, d.q.delete, string(kind), id)
@@ -167,8 +172,8 @@ func (t *Tx) Delete(ctx context.Context, kind opennimble.Kind, id string) error 
 	if n == 0 {
 		return d.errorf("delete %s %s: %w", kind, id, opennimble.ErrNoRecord)
 	}
-	if t.OnDelete != nil {
-		t.OnDelete(kind, id)
+	if t.Watch != nil {
+		t.Watch.Deleted(kind, id)
 	}
 	return nil
 }
