@@ -412,3 +412,43 @@ func TestDurability(t *testing.T) {
 		}
 	}
 }
+
+// TestBurstOfCountingWriters: many transactions at once that each count a
+// studio's sessions (as CreateStreamingSession does for its quota) and insert
+// one fail each other's serialization, so only some commit per round; every
+// one must still get through, however many rounds the last one waits, and the
+// count must come out exact.
+func TestBurstOfCountingWriters(t *testing.T) {
+	s := open(t, cluster.Database(t))
+	defer s.Close()
+	ctx := t.Context()
+	var retries atomic.Int64
+	postgres.OnRetry(s, func() { retries.Add(1) })
+	const writers = 96
+	q := opennimble.ListQuery{Kind: opennimble.KindStreamingSession, StudioID: "st", ExcludeStates: []string{"DELETED"}}
+	var wg sync.WaitGroup
+	for i := range writers {
+		wg.Go(func() {
+			err := s.Update(ctx, func(tx opennimble.Tx) error {
+				n, err := tx.Count(ctx, q)
+				if err != nil {
+					return err
+				}
+				return tx.Put(ctx, &opennimble.Record{Kind: opennimble.KindStreamingSession, ID: fmt.Sprintf("ses-%03d", i),
+					StudioID: "st", State: "READY", Data: fmt.Appendf(nil, "%d", n)})
+			})
+			if err != nil {
+				t.Errorf("writer %d: %v", i, err)
+			}
+		})
+	}
+	wg.Wait()
+	var n int
+	if err := s.View(ctx, func(tx opennimble.Tx) (err error) { n, err = tx.Count(ctx, q); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if n != writers {
+		t.Fatalf("%d sessions stored, want %d", n, writers)
+	}
+	t.Logf("%d writers, %d retries", writers, retries.Load())
+}

@@ -13,11 +13,15 @@ import (
 	"github.com/opennimble/opennimble"
 )
 
-// maxAttempts bounds how often Update starts over after serialization
-// failures. PostgreSQL promises that a retried transaction does not fail
-// again on the same conflict, so a few attempts suffice even under heavy
-// contention; the bound only keeps a pathological case from spinning.
-const maxAttempts = 50
+// retryFor bounds how long Update keeps starting over after serialization
+// failures. It is a time, not a count of attempts: transactions that read
+// the same range (CreateStreamingSession counts the studio's sessions for
+// its quota) fail each other, and of N such transactions running at once
+// only one may commit per round, so the last of a burst can need as many
+// attempts as there were writers, each slower on a busy machine. A retried
+// transaction never fails again on the same conflict, so it gets through; the
+// bound only keeps a pathological case from spinning forever.
+const retryFor = 30 * time.Second
 
 // The statements that open transactions. They are not sent on their own:
 // the first statement of a transaction travels with its BEGIN, in one round
@@ -54,9 +58,10 @@ func (s *Store) View(ctx context.Context, fn func(opennimble.Tx) error) error {
 // at any statement or at the commit, the transaction starts over and fn runs
 // again, even if fn swallowed the error.
 func (s *Store) Update(ctx context.Context, fn func(opennimble.Tx) error) error {
+	start := time.Now()
 	for attempt := 1; ; attempt++ {
 		retry, err := s.updateOnce(ctx, fn)
-		if !retry || attempt == maxAttempts {
+		if !retry || time.Since(start) > retryFor {
 			return err
 		}
 		if s.onRetry != nil {
