@@ -13,6 +13,10 @@
 //
 // Statements go through a pgxpool pool; pgx prepares each distinct
 // statement once per connection and reuses it.
+//
+// The statements it shares with the SQLite store live in sqlstore; this
+// package adds PostgreSQL's dialect, its transactions and their retry, and
+// its side of the job queue.
 package postgres
 
 import (
