@@ -253,9 +253,22 @@ type StateDumper interface {
 // stream URL of such a session is proxied there rather than answered with a
 // page.
 type Streamer interface {
-	// StreamTarget returns the base URL of the session's remote desktop, or a
+	// StreamTarget returns where the session's remote desktop is, or a
 	// *DriverError when the session has no running workstation.
-	StreamTarget(ctx context.Context, sessionID, studioID string) (*url.URL, error)
+	StreamTarget(ctx context.Context, sessionID, studioID string) (StreamTarget, error)
+}
+
+// StreamTarget is a workstation's remote desktop as the stream URL reaches
+// it.
+type StreamTarget struct {
+	// URL is the desktop's base URL: the stream URL's /<path> is proxied to
+	// <URL>/<path>.
+	URL *url.URL
+	// NoVNC says the desktop serves noVNC's web client and its WebSocket at
+	// /websockify (websockify, as the workstation image does): the stream
+	// URL's own / then opens vnc.html connected to that WebSocket, as the
+	// local driver's desktops do. Otherwise / is the desktop's own.
+	NoVNC bool
 }
 
 // Shutdowner is implemented by drivers that run workstations' desktops in

@@ -19,6 +19,7 @@ import (
 
 	opennimble "github.com/opennimble/opennimble"
 	"github.com/opennimble/opennimble/authz"
+	"github.com/opennimble/opennimble/driver/local"
 	"github.com/opennimble/opennimble/lifecycle"
 	"github.com/opennimble/opennimble/metrics"
 	"github.com/opennimble/opennimble/postgres"
@@ -68,6 +69,13 @@ type Config struct {
 	// LocalSharedRoots are the folders SHARED_FILE_SYSTEM components may
 	// name as their endpoint.
 	LocalSharedRoots []string
+	// LocalDesktopCgroup says how desktops are limited: "auto" (a cgroup v2
+	// per desktop under the server's own cgroup when it is delegated, else
+	// rlimits), "off" (rlimits), or a delegated cgroup v2 folder.
+	LocalDesktopCgroup string
+	// LocalDesktopGeometry is every desktop's screen, WIDTHxHEIGHT or
+	// WIDTHxHEIGHTxDEPTH ("" is the driver's default, 1280x800x24).
+	LocalDesktopGeometry string
 	// NoVNCDir is the folder of noVNC's web client, which stream URLs of
 	// desktops serve.
 	NoVNCDir string
@@ -147,6 +155,7 @@ func Defaults() Config {
 		BodyMemoryMiB:        server.DefaultBodyMemory >> 20,
 		ShutdownTimeout:      30 * time.Second,
 		LocalDesktop:         "auto",
+		LocalDesktopCgroup:   "auto",
 		NoVNCDir:             "/usr/share/novnc",
 	}
 }
@@ -215,6 +224,14 @@ func (c *Config) Validate() error {
 	case "auto", "on", "off", "":
 	default:
 		errs = append(errs, fmt.Sprintf("local-desktop %q: want auto, on or off", c.LocalDesktop))
+	}
+	if g := c.LocalDesktopCgroup; g != "" && g != "auto" && g != "off" && !filepath.IsAbs(g) {
+		errs = append(errs, fmt.Sprintf("local-desktop-cgroup %q: want auto, off or an absolute cgroup v2 folder", g))
+	}
+	if c.LocalDesktopGeometry != "" {
+		if err := local.CheckGeometry(c.LocalDesktopGeometry); err != nil {
+			errs = append(errs, "local-desktop-geometry: "+err.Error())
+		}
 	}
 	switch c.Driver {
 	case "sim":

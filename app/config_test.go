@@ -22,6 +22,10 @@ func TestValidateDriver(t *testing.T) {
 		}, ""},
 		{"kubernetes without its configuration", func(c *Config) { c.Driver = "kubernetes" }, "needs --kubernetes-config"},
 		{"unknown", func(c *Config) { c.Driver = "ec2" }, `driver "ec2": want sim, local or kubernetes`},
+		{"desktop geometry", func(c *Config) { c.LocalDesktopGeometry = "1920x1080x16" }, ""},
+		{"bad desktop geometry", func(c *Config) { c.LocalDesktopGeometry = "1920x1080x8" }, `local-desktop-geometry: "1920x1080x8": the depth "8" is not 16 or 24`},
+		{"desktop cgroup folder", func(c *Config) { c.LocalDesktopCgroup = "/sys/fs/cgroup/opennimble" }, ""},
+		{"relative desktop cgroup", func(c *Config) { c.LocalDesktopCgroup = "opennimble" }, `local-desktop-cgroup "opennimble": want auto, off or an absolute cgroup v2 folder`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := Defaults()

@@ -29,8 +29,7 @@ const streamRecheck = time.Second
 func (a *App) desktopStream(w http.ResponseWriter, r *http.Request, token, rest string, info *service.StreamPageInfo) {
 	switch rest {
 	case "":
-		// noVNC takes the WebSocket's path from the host's root.
-		http.Redirect(w, r, "vnc.html?autoconnect=true&reconnect=false&resize=scale&path=_stream/"+token+"/websockify", http.StatusFound)
+		openNoVNC(w, r, token)
 	case "websockify":
 		a.bridgeVNC(w, r, token, info)
 	default:
@@ -39,6 +38,14 @@ func (a *App) desktopStream(w http.ResponseWriter, r *http.Request, token, rest 
 		r2.URL.Path, r2.URL.RawPath = "/"+rest, ""
 		http.FileServer(http.Dir(a.Config.NoVNCDir)).ServeHTTP(w, r2)
 	}
+}
+
+// openNoVNC answers the stream URL's / of a noVNC desktop (the local
+// driver's, or a Kubernetes workstation whose websockify serves noVNC): a
+// redirect to noVNC's page, connecting at once to the stream's WebSocket.
+// noVNC takes the WebSocket's path from the host's root.
+func openNoVNC(w http.ResponseWriter, r *http.Request, token string) {
+	http.Redirect(w, r, "vnc.html?autoconnect=true&reconnect=false&resize=scale&path=_stream/"+token+"/websockify", http.StatusFound)
 }
 
 // bridgeVNC upgrades the request to a WebSocket and copies bytes both ways

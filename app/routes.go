@@ -87,9 +87,13 @@ func (a *App) streamPage(w http.ResponseWriter, r *http.Request) {
 			http.Error(w, "The workstation of session "+info.SessionID+" is not running.", http.StatusBadGateway)
 			return
 		}
+		if rest == "" && target.NoVNC {
+			openNoVNC(w, r, token)
+			return
+		}
 		proxy := &httputil.ReverseProxy{
 			Rewrite: func(pr *httputil.ProxyRequest) {
-				pr.SetURL(target)
+				pr.SetURL(target.URL)
 				pr.Out.URL.Path, pr.Out.URL.RawPath = "/"+rest, ""
 				pr.SetXForwarded()
 				pr.Out.Header.Set("X-Nimble-Session-Id", info.SessionID)

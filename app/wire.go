@@ -119,7 +119,8 @@ func localDesktop(cfg Config, log *slog.Logger) *local.DesktopOptions {
 			return nil
 		}
 	}
-	return &local.DesktopOptions{UIDBase: cfg.LocalDesktopUIDBase, SharedRoots: cfg.LocalSharedRoots}
+	return &local.DesktopOptions{UIDBase: cfg.LocalDesktopUIDBase, SharedRoots: cfg.LocalSharedRoots,
+		Cgroup: cfg.LocalDesktopCgroup, Geometry: cfg.LocalDesktopGeometry}
 }
 
 // jobLease is how long a claimed job stays the worker's. With a shared

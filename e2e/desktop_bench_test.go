@@ -29,14 +29,23 @@ import (
 //
 // It prints one "RESULT name value unit goal met" line per figure: the
 // median time from StartStreamingSession to READY with a desktop (of a
-// stopped session, three times), the memory of an idle desktop (RSS summed
-// over the sandbox's processes, and their PSS, which shares the libraries
-// that desktops have in common, alone and once all the desktops below
-// run), and how many desktops the machine holds
+// stopped session, three times), the memory of an idle desktop, and how
+// many desktops the machine holds
 // while every one of them still answers a screenshot (a full framebuffer
 // update read through the driver's DialVNC), up to OPENNIMBLE_BENCH_DESKTOPS
 // (12). It needs what the desktop tests need: root and scripts/test's
 // programs.
+//
+// The idle desktop is one that has sent a whole screen once (as to a
+// viewer) and whose memory has then settled; its processes are the
+// bubblewrap outside the sandbox and every process in the sandbox's PID
+// namespace (bubblewrap's init, session-start.sh, Xvnc, openbox, xterm and
+// its shell). desktop_idle_rss sums their VmRSS: every page they map
+// counted whole, shared libraries included, so the figure a single desktop
+// costs on an otherwise empty host. desktop_idle_pss sums their Pss
+// (smaps_rollup), which splits each shared page among the processes that
+// map it, while it is the only desktop; desktop_idle_pss_among_N is the
+// same once N desktops run, what one more desktop costs on a busy host.
 func BenchmarkDesktop(b *testing.B) {
 	for b.Loop() {
 		benchDesktop(b)
@@ -97,7 +106,10 @@ func benchDesktop(b *testing.B) {
 	slices.Sort(starts)
 	start := starts[len(starts)/2].Seconds()
 
-	// An idle desktop's memory, once it has settled.
+	// An idle desktop's memory, once it has shown its screen and settled.
+	if err := screenshot(vnc, pr.Studio, first); err != nil {
+		b.Fatal(err)
+	}
 	rss, pss := idleMemory(b, first)
 
 	// How many desktops answer a screenshot, each one of them.

@@ -21,6 +21,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/rest"
 
 	opennimble "github.com/opennimble/opennimble"
@@ -385,13 +386,42 @@ func (k *kubeRig) checkStream(t *testing.T, s *sess) {
 	got := must[*nimblestudio.GetStreamingSessionStreamOutput](t)(s.c.GetStreamingSessionStreamWithContext(ctx(t), &nimblestudio.GetStreamingSessionStreamInput{
 		StudioId: &s.studio, SessionId: s.id, StreamId: st.Stream.StreamId}))
 	url := aws.StringValue(got.Stream.Url)
-	resp, err := http.Get(url + "?x=1") // follows the redirect to <url>/
+	// The workstation image serves noVNC (the image's default client): the
+	// stream URL leads to its page, connecting to the stream's WebSocket,
+	// as the local driver's desktops do.
+	resp, err := http.Get(url + "?x=1") // follows the redirects to <url>/ and on
 	check(t, err)
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
-	if want := "desktop of " + *s.id + " at /"; resp.StatusCode != 200 || string(body) != want {
-		t.Fatalf("stream URL answered %d %q, want %q", resp.StatusCode, body, want)
+	token := url[strings.LastIndex(url, "/")+1:]
+	landed := resp.Request.URL
+	if want := "desktop of " + *s.id + " at /vnc.html"; resp.StatusCode != 200 || string(body) != want ||
+		landed.Path != "/_stream/"+token+"/vnc.html" || landed.Query().Get("path") != "_stream/"+token+"/websockify" || landed.Query().Get("autoconnect") != "true" {
+		t.Fatalf("stream URL landed on %s answering %d %q, want noVNC's page connecting to the stream's websockify, answering %q", landed, resp.StatusCode, body, want)
 	}
+	// A Pod whose image serves another web client (images[].client: web,
+	// recorded on the Pod) shows its own / at the stream URL.
+	pod := k.sessionPod(t, s)
+	_, err = k.sim.Kube.CoreV1().Pods(pod.Namespace).Patch(ctx(t), pod.Name, types.MergePatchType,
+		[]byte(`{"metadata":{"annotations":{"nimble.opennimble.io/stream-client":"web"}}}`), metav1.PatchOptions{})
+	check(t, err)
+	awaitCond(t, "the stream URL to show the web client's own /", func() bool {
+		resp, err := http.Get(url + "/")
+		check(t, err)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		return resp.Request.URL.Path == strings.TrimPrefix(url, s.e.App.URL)+"/" && string(body) == "desktop of "+*s.id+" at /"
+	})
+	_, err = k.sim.Kube.CoreV1().Pods(pod.Namespace).Patch(ctx(t), pod.Name, types.MergePatchType,
+		[]byte(`{"metadata":{"annotations":{"nimble.opennimble.io/stream-client":null}}}`), metav1.PatchOptions{})
+	check(t, err)
+	// A Pod without it (made before it existed) ran the noVNC image.
+	awaitCond(t, "the stream URL to open noVNC again", func() bool {
+		resp, err := http.Get(url + "/")
+		check(t, err)
+		resp.Body.Close()
+		return resp.Request.URL.Path == strings.TrimPrefix(url, s.e.App.URL)+"/vnc.html"
+	})
 	resp, err = http.Get(url + "/vnc/lite.html")
 	check(t, err)
 	body, _ = io.ReadAll(resp.Body)
@@ -403,7 +433,7 @@ func (k *kubeRig) checkStream(t *testing.T, s *sess) {
 	conn, err := net.Dial("tcp", strings.TrimPrefix(s.e.App.URL, "http://"))
 	check(t, err)
 	defer conn.Close()
-	path := strings.TrimPrefix(url, s.e.App.URL) + "/ws"
+	path := strings.TrimPrefix(url, s.e.App.URL) + "/websockify"
 	fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n", path)
 	br := bufio.NewReader(conn)
 	status, _ := br.ReadString('\n')

@@ -13,7 +13,11 @@
 #                   their log init.log, and the markers ready and failed
 #   HOME            the session's home: its volume
 #   NIMBLE_DISPLAY  the X display number (default 1)
-#   NIMBLE_GEOMETRY the screen size (default 1280x800)
+#   NIMBLE_GEOMETRY the screen, WIDTHxHEIGHT or WIDTHxHEIGHTxDEPTH (default
+#                   1280x800x24; depth 16 halves the framebuffer)
+#   NIMBLE_GLX      1 turns on the X server's GLX extension (software
+#                   OpenGL: Mesa's llvmpipe, about 50 MiB more per desktop);
+#                   off by default, since xterm and openbox do not use it
 #   NIMBLE_WEBSOCKET_PORT  when set, websockify serves noVNC and the VNC
 #                   socket on this TCP port (the container image; the local
 #                   driver bridges the socket itself)
@@ -30,7 +34,15 @@ set -u
 
 : "${NIMBLE_RUNTIME:?NIMBLE_RUNTIME names the session runtime folder}"
 display=":${NIMBLE_DISPLAY:-1}"
-geometry="${NIMBLE_GEOMETRY:-1280x800}"
+geometry="${NIMBLE_GEOMETRY:-1280x800x24}"
+depth=24
+case "$geometry" in *x*x*)
+	depth="${geometry##*x}"
+	geometry="${geometry%x*}"
+	;;
+esac
+glx="-extension GLX"
+[ "${NIMBLE_GLX:-0}" = 1 ] && glx="+extension GLX"
 log="$NIMBLE_RUNTIME/init.log"
 sock="$NIMBLE_RUNTIME/vnc.sock"
 export DISPLAY="$display"
@@ -66,7 +78,8 @@ xvnc=Xvnc
 command -v Xvnc >/dev/null 2>&1 || xvnc=Xtigervnc
 # No TCP port and no abstract X socket: the display is reached only through
 # the private /tmp, and VNC only through the runtime folder's socket.
-"$xvnc" "$display" -geometry "$geometry" -depth 24 -rfbport -1 -rfbunixpath "$sock" \
+# shellcheck disable=SC2086 # $glx is two words
+"$xvnc" "$display" -geometry "$geometry" -depth "$depth" $glx -rfbport -1 -rfbunixpath "$sock" \
 	-SecurityTypes None -nolisten tcp -nolisten local -AlwaysShared -desktop "${NIMBLE_SESSION_ID:-opennimble}" \
 	>>"$NIMBLE_RUNTIME/desktop.log" 2>&1 &
 xpid=$!

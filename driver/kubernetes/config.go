@@ -51,9 +51,21 @@ type Image struct {
 	Image      string `json:"image"`
 	// Port is the port the workstation's remote desktop (HTTP and
 	// WebSocket) listens on; stream URLs are proxied there.
-	Port            int32             `json:"port"`
+	Port int32 `json:"port"`
+	// Client is the web client the remote desktop serves: "novnc" (the
+	// default: noVNC and its WebSocket at /websockify, as websockify serves
+	// them in the workstation image of deploy/workstation), whose vnc.html
+	// the stream URL opens, connected; or "web" (any other web desktop),
+	// whose own / the stream URL shows.
+	Client          string            `json:"client,omitempty"`
 	ImagePullPolicy corev1.PullPolicy `json:"imagePullPolicy,omitempty"`
 }
+
+// The web clients of Image.Client.
+const (
+	ClientNoVNC = "novnc"
+	ClientWeb   = "web"
+)
 
 // InstanceType is what a workstation of one ec2InstanceType gets.
 type InstanceType struct {
@@ -115,6 +127,13 @@ func (c *Config) setDefaults() error {
 	for i, im := range c.Images {
 		if im.Ec2ImageID == "" || im.Image == "" {
 			errs = append(errs, fmt.Errorf("images[%d]: ec2ImageId and image are required", i))
+		}
+		switch im.Client {
+		case "":
+			c.Images[i].Client = ClientNoVNC
+		case ClientNoVNC, ClientWeb:
+		default:
+			errs = append(errs, fmt.Errorf("images[%d]: client %q: want %q or %q", i, im.Client, ClientNoVNC, ClientWeb))
 		}
 		if im.Port < 1 || im.Port > 65535 {
 			errs = append(errs, fmt.Errorf("images[%d]: port %d: want the remote desktop's port, 1-65535", i, im.Port))

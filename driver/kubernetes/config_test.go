@@ -27,7 +27,7 @@ func TestParseConfig(t *testing.T) {
 	if _, ok := c.instanceType("g5.xlarge"); ok {
 		t.Fatal("an unmapped instance type without a \"*\" entry was found")
 	}
-	if im, ok := c.image("ami-anything"); !ok || im.Image != "registry.example/workstation:1" {
+	if im, ok := c.image("ami-anything"); !ok || im.Image != "registry.example/workstation:1" || im.Client != ClientNoVNC {
 		t.Fatalf("the \"*\" image did not match: %+v", im)
 	}
 }
@@ -41,6 +41,7 @@ func TestParseConfigErrors(t *testing.T) {
 		"bad namespace":    {"namespace: Studio_A\nimages: [{ec2ImageId: '*', image: x, port: 1}]\ninstanceTypes: {a: {}}\n", `namespace "Studio_A"`},
 		"bad quantity":     {"images: [{ec2ImageId: '*', image: x, port: 1}]\ninstanceTypes: {a: {requests: {cpu: lots}}}\n", "quantities must match"},
 		"relative home":    {"homePath: home\nimages: [{ec2ImageId: '*', image: x, port: 1}]\ninstanceTypes: {a: {}}\n", `homePath "home"`},
+		"bad client":       {"images: [{ec2ImageId: '*', image: x, port: 1, client: rdp}]\ninstanceTypes: {a: {}}\n", `images[0]: client "rdp": want "novnc" or "web"`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			_, err := ParseConfig([]byte(tc.yaml))

@@ -203,3 +203,42 @@ func TestFailureIsRemembered(t *testing.T) {
 		}
 	}
 }
+
+// TestStreamTarget: the stream target is the Ready Pod's address at its
+// image's port, and says whether the image serves noVNC (the default, the
+// workstation image) or another web client, which the stream URL's /
+// then shows as it is.
+func TestStreamTarget(t *testing.T) {
+	r := newRig(t, `
+images:
+  - {ec2ImageId: ami-web, image: registry.example/web-desktop:1, port: 8080, client: web}
+  - {ec2ImageId: "*", image: registry.example/workstation:1, port: 6080}
+instanceTypes:
+  "*": {}
+`, true)
+	for _, tc := range []struct {
+		image, session string
+		port           string
+		noVNC          bool
+	}{{"ami-web", "ses-web", "8080", false}, {"ami-other", "ses-vnc", "6080", true}} {
+		if _, err := r.d.StreamTarget(t.Context(), tc.session, "stu-1"); err == nil {
+			t.Fatalf("%s has a stream target before its Pod exists", tc.session)
+		}
+		p := opennimble.ProvisionParams{SessionID: tc.session, StudioID: "stu-1", Token: "t1", InstanceType: "g4dn.xlarge", Ec2ImageID: tc.image,
+			Volume: opennimble.Volume{Generation: 1}}
+		testwait.Eventually(t, tc.session+" ready", func() bool {
+			pr, err := r.d.Provision(t.Context(), p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return pr.Done
+		})
+		got, err := r.d.StreamTarget(t.Context(), tc.session, "stu-1")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.URL.String() != "http://"+r.sim.PodIP+":"+tc.port || got.NoVNC != tc.noVNC {
+			t.Fatalf("%s (image %s): stream target %s, noVNC %v; want port %s, noVNC %v", tc.session, tc.image, got.URL, got.NoVNC, tc.port, tc.noVNC)
+		}
+	}
+}

@@ -31,6 +31,7 @@ const (
 	annImage         = "nimble.opennimble.io/ec2-image-id"
 	annInstanceType  = "nimble.opennimble.io/instance-type"
 	annStreamPort    = "nimble.opennimble.io/stream-port"
+	annStreamClient  = "nimble.opennimble.io/stream-client"
 
 	componentSession     = "session"
 	componentWorkstation = "workstation"

@@ -162,6 +162,7 @@ func (d *Driver) podFor(ns string, anchor *corev1.ConfigMap, w workstation) (*co
 	meta.Annotations[annImage] = w.ec2ImageID
 	meta.Annotations[annInstanceType] = w.instanceType
 	meta.Annotations[annStreamPort] = strconv.Itoa(int(img.Port))
+	meta.Annotations[annStreamClient] = img.Client
 	enableLinks := false
 	return &corev1.Pod{
 		ObjectMeta: meta,

@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strconv"
 
+	opennimble "github.com/opennimble/opennimble"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/client-go/tools/cache"
 )
@@ -67,21 +68,27 @@ func (d *Driver) Check(ctx context.Context, sessionID, studioID string) error {
 	return nil
 }
 
-// StreamTarget is the remote desktop of the session's Pod.
-func (d *Driver) StreamTarget(ctx context.Context, sessionID, studioID string) (*url.URL, error) {
+// StreamTarget is the remote desktop of the session's Pod, with the web
+// client its image serves (Image.Client, recorded on the Pod; a Pod made
+// before that annotation existed ran the noVNC workstation image).
+func (d *Driver) StreamTarget(ctx context.Context, sessionID, studioID string) (opennimble.StreamTarget, error) {
 	ns, name := d.namespace(studioID), key(sessionID)
 	pod, err := d.getPod(ctx, ns, name)
 	if err != nil {
-		return nil, err
+		return opennimble.StreamTarget{}, err
 	}
 	if pod == nil || pod.DeletionTimestamp != nil || pod.Status.PodIP == "" || !podReady(pod) {
-		return nil, failure(codeInternal, "session %s has no running workstation", sessionID)
+		return opennimble.StreamTarget{}, failure(codeInternal, "session %s has no running workstation", sessionID)
 	}
 	port, err := strconv.Atoi(pod.Annotations[annStreamPort])
 	if err != nil {
-		return nil, fmt.Errorf("workstation pod %s/%s: bad %s annotation: %w", ns, name, annStreamPort, err)
+		return opennimble.StreamTarget{}, fmt.Errorf("workstation pod %s/%s: bad %s annotation: %w", ns, name, annStreamPort, err)
 	}
-	return &url.URL{Scheme: "http", Host: net.JoinHostPort(pod.Status.PodIP, strconv.Itoa(port))}, nil
+	client := pod.Annotations[annStreamClient]
+	return opennimble.StreamTarget{
+		URL:   &url.URL{Scheme: "http", Host: net.JoinHostPort(pod.Status.PodIP, strconv.Itoa(port))},
+		NoVNC: client == "" || client == ClientNoVNC,
+	}, nil
 }
 
 func podReady(pod *corev1.Pod) bool {

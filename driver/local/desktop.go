@@ -37,7 +37,13 @@ type DesktopOptions struct {
 	// StartTimeout bounds how long a desktop may take to answer, its
 	// initialization scripts included (default 2 minutes).
 	StartTimeout time.Duration
-	// Geometry is the screen size (default 1280x800).
+	// Cgroup says how desktops are limited (see cgroup.go): CgroupAuto (the
+	// default: a cgroup v2 per desktop under the server's own cgroup when it
+	// is delegated, else rlimits), CgroupOff (rlimits), or the cgroup v2
+	// folder, delegated to the server, to put them under.
+	Cgroup string
+	// Geometry is the screen: WIDTHxHEIGHT or WIDTHxHEIGHTxDEPTH (default
+	// 1280x800x24); see CheckGeometry.
 	Geometry string
 }
 
@@ -73,6 +79,7 @@ type desktop struct {
 	pid       int    // the sandbox's first process (PID 1 inside)
 	pidNS     string // its PID namespace, as /proc/<pid>/ns/pid names it
 	socket    string
+	cgroup    string        // its cgroup's folder; "" with rlimits
 	done      chan struct{} // closed once bubblewrap has ended
 	stopping  chan struct{} // closed when the driver ends it
 	exit      error         // bubblewrap's exit, once done
@@ -141,7 +148,7 @@ func (d *Driver) prepareSandbox(id string, st *sessionState, ws opennimble.Works
 		return nil, fmt.Errorf("local driver: runtime folder of session %s: %w", id, err)
 	}
 	return &sandbox{sessionID: id, volume: vol, runtime: run, script: d.script, home: home, uid: st.UID,
-		limits: limitsFor(instanceType), geometry: d.desk.Geometry, mounts: mounts, systemDirs: systemDirs()}, nil
+		limits: limitsFor(instanceType), rlimits: d.cg == nil, geometry: d.desk.Geometry, mounts: mounts, systemDirs: systemDirs()}, nil
 }
 
 // allocUID hands out the next uid, never one another session has had.
@@ -227,12 +234,27 @@ func (d *Driver) spawn(sb *sandbox) (*desktop, error) {
 	// reach it; the server ends it itself. Pdeathsig ends it with a server
 	// that is killed (bubblewrap's --die-with-parent ends the sandbox).
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+	cgroup := ""
+	if d.cg != nil {
+		// Born in its cgroup: no process of the desktop ever runs outside.
+		dir, f, err := d.cg.create(sb.sessionID, sb.limits)
+		if err != nil {
+			w.Close()
+			return nil, fmt.Errorf("local driver: %w", err)
+		}
+		defer f.Close()
+		cgroup = dir
+		cmd.SysProcAttr.UseCgroupFD, cmd.SysProcAttr.CgroupFD = true, int(f.Fd())
+	}
 	err = cmd.Start()
 	w.Close()
 	if err != nil {
+		if cgroup != "" {
+			_ = d.cg.remove(cgroup)
+		}
 		return nil, fmt.Errorf("local driver: start bubblewrap: %w", err)
 	}
-	dt := &desktop{sessionID: sb.sessionID, cmd: cmd, socket: filepath.Join(sb.runtime, "vnc.sock"),
+	dt := &desktop{sessionID: sb.sessionID, cmd: cmd, socket: filepath.Join(sb.runtime, "vnc.sock"), cgroup: cgroup,
 		done: make(chan struct{}), stopping: make(chan struct{})}
 	var info struct {
 		ChildPid int `json:"child-pid"`
@@ -339,7 +361,9 @@ func (d *Driver) stopDesktop(id string) {
 
 // endDesktop sends SIGTERM to every process of the sandbox, SIGKILL to
 // the sandbox after the grace period (which ends everything in its PID
-// namespace), and waits until its namespace has no process left.
+// namespace), and waits until its namespace has no process left; a
+// desktop in a cgroup then has whatever the cgroup holds killed, and the
+// cgroup removed.
 func (d *Driver) endDesktop(dt *desktop) {
 	d.mu.Lock()
 	select {
@@ -366,6 +390,11 @@ func (d *Driver) endDesktop(dt *desktop) {
 	<-dt.done
 	for dt.pidNS != "" && len(nsProcesses(dt.pidNS)) > 0 {
 		time.Sleep(5 * time.Millisecond)
+	}
+	if dt.cgroup != "" {
+		if err := d.cg.remove(dt.cgroup); err != nil {
+			d.log.Warn("local driver: remove a desktop's cgroup", "session", dt.sessionID, "err", err)
+		}
 	}
 	d.mu.Lock()
 	if d.desktops[dt.sessionID] == dt {
@@ -465,7 +494,7 @@ func (d *Driver) Check(ctx context.Context, sessionID, studioID string) error {
 	if dt == nil {
 		return failf("the desktop of session %s is not running: it ended when the server stopped", sessionID)
 	}
-	return failf("the desktop of session %s ended on its own (%v): %s", sessionID, dt.exit, lastLines(d.runtimeDir(sessionID), 3))
+	return failf("the desktop of session %s ended on its own (%v)%s: %s", sessionID, dt.exit, oomNote(dt.cgroup), lastLines(d.runtimeDir(sessionID), 3))
 }
 
 // DialVNC connects to the VNC server of the session's desktop, on the unix

@@ -202,3 +202,43 @@ func awaitT(t *testing.T, what string, cond func() bool) {
 	t.Helper()
 	testwait.Eventually(t, what, cond)
 }
+
+// TestDesktopGeometry: the configured screen size and depth are the X
+// server's, and the server has no GLX (software OpenGL would cost every
+// desktop ~50 MiB of memory, see session-start.sh).
+func TestDesktopGeometry(t *testing.T) {
+	dir := t.TempDir()
+	d := desktopDriver(t, dir, local.DesktopOptions{UIDBase: 260000 + os.Getpid()%1000*20, Geometry: "1024x768x16"})
+	ws := opennimble.Workstation{Home: "/home/alice", UserScripts: []opennimble.InitScript{{ComponentID: "sc-x", ComponentName: "screen",
+		Script: "xdpyinfo | grep -E 'dimensions|depth of root'; echo extensions: $(xdpyinfo | sed -n '/number of extensions/,/default screen/p' | tr -s ' \\n' ' ')"}}}
+	if err := provisionDesktop(t, d, "ses-g", ws); err != nil {
+		t.Fatal(err)
+	}
+	log, err := local.SessionLog(dir, "ses-g")
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := strings.Join(strings.Fields(string(log)), " ")
+	for _, want := range []string{"dimensions: 1024x768 pixels", "depth of root window: 16 planes", "extensions:", "RENDER"} {
+		if !strings.Contains(s, want) {
+			t.Fatalf("session log lacks %q:\n%s", want, log)
+		}
+	}
+	if strings.Contains(s, "GLX") {
+		t.Fatalf("the X server has GLX:\n%s", log)
+	}
+}
+
+// TestCheckGeometry: the geometry setting is refused with a message naming
+// what is wrong.
+func TestCheckGeometry(t *testing.T) {
+	for g, want := range map[string]string{
+		"1280x800": "", "1280x800x24": "", "1920x1080x16": "",
+		"1280": "want WIDTHxHEIGHT", "1280x800x8": `depth "8"`, "100x800": `width "100"`, "1280xabc": `height "abc"`, "1x2x3x4": "want WIDTHxHEIGHT",
+	} {
+		err := local.CheckGeometry(g)
+		if want == "" && err != nil || want != "" && (err == nil || !strings.Contains(err.Error(), want)) {
+			t.Errorf("CheckGeometry(%q) = %v, want %q", g, err, want)
+		}
+	}
+}

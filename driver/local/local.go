@@ -78,6 +78,7 @@ type Driver struct {
 	// Desktops (nil desk: none). runDir holds the sessions' runtime folders,
 	// script the start script the sandboxes run, bwrap bubblewrap's path.
 	desk           *DesktopOptions
+	cg             *cgroups // nil: desktops get rlimits
 	runDir, script string
 	bwrap          string
 
@@ -191,7 +192,10 @@ func (d *Driver) setupDesktops(dir string, o DesktopOptions) error {
 		o.StartTimeout = 2 * time.Minute
 	}
 	if o.Geometry == "" {
-		o.Geometry = "1280x800"
+		o.Geometry = DefaultGeometry
+	}
+	if err := CheckGeometry(o.Geometry); err != nil {
+		return fmt.Errorf("local driver: desktops: %w", err)
 	}
 	var roots []string
 	for _, r := range o.SharedRoots {
@@ -206,6 +210,9 @@ func (d *Driver) setupDesktops(dir string, o DesktopOptions) error {
 	}
 	o.SharedRoots = roots
 	d.desk = &o
+	if err := d.setupLimits(o.Cgroup); err != nil {
+		return err
+	}
 	d.runDir, d.script = filepath.Join(dir, "local", "run"), filepath.Join(dir, "local", "session-start.sh")
 	if err := os.MkdirAll(d.runDir, 0o755); err != nil {
 		return fmt.Errorf("local driver: %w", err)
@@ -224,6 +231,25 @@ func (d *Driver) setupDesktops(dir string, o DesktopOptions) error {
 				d.nextUID = st.UID + 1
 			}
 		}
+	}
+	return nil
+}
+
+// setupLimits chooses cgroups or rlimits for the desktops' limits, says
+// which, and removes the cgroups of desktops a killed server left.
+func (d *Driver) setupLimits(setting string) error {
+	cg, reason, err := openCgroups(setting)
+	if err != nil {
+		return fmt.Errorf("local driver: %w", err)
+	}
+	if cg == nil {
+		d.log.Info("local driver: desktop limits are rlimits (RLIMIT_AS, RLIMIT_NPROC)", "why not cgroup v2", reason)
+		return nil
+	}
+	d.cg = cg
+	d.log.Info("local driver: desktop limits are cgroup v2 (memory.max, pids.max), a cgroup per desktop", "under", cg.dir)
+	if err := cg.sweep(); err != nil {
+		return fmt.Errorf("local driver: the cgroups of a previous server's desktops: %w", err)
 	}
 	return nil
 }

@@ -15,16 +15,19 @@ import (
 // Limits are what one desktop may use: the memory of the instance type
 // its session asks for and a number of processes per vCPU.
 type Limits struct {
-	VCPUs     int
+	VCPUs int
+	// MemoryMiB is the desktop's memory.max in its cgroup, or, with
+	// rlimits, every one of its processes' address space (RLIMIT_AS).
 	MemoryMiB int64
-	// Processes bounds the processes of the desktop's uid (RLIMIT_NPROC);
-	// every session has a uid of its own, so the bound is the session's.
+	// Processes is the desktop's pids.max in its cgroup, or, with
+	// rlimits, the bound on the processes of the desktop's uid
+	// (RLIMIT_NPROC): every session has a uid of its own.
 	Processes int
 }
 
 // InstanceLimits maps every streaming instance type of the model to the
 // vCPUs and memory of the EC2 instance it names; a desktop gets that memory
-// as its address-space limit and 512 processes per vCPU. A type not in the
+// and 512 processes per vCPU (see cgroup.go for how). A type not in the
 // table gets g4dn.xlarge's.
 var InstanceLimits = map[string]Limits{
 	"g4dn.xlarge":   limits(4, 16),
@@ -87,6 +90,7 @@ type sandbox struct {
 	home       string // where the volume appears inside
 	uid        int
 	limits     Limits
+	rlimits    bool // apply limits as rlimits (no cgroup)
 	geometry   string
 	mounts     []mount // shared file systems
 	systemDirs []string
@@ -98,8 +102,9 @@ type mount struct{ source, target string }
 // system's /usr and /etc read-only and nothing else of the host's files but
 // the session's volume (at its home), its runtime folder and its shared file
 // systems; a private /tmp and /dev; and, inside, the start script run by
-// prlimit (the instance type's limits) and setpriv (the session's uid, no
-// capabilities, no new privileges). The host network stays shared: a
+// prlimit (the instance type's limits, when they are rlimits rather than
+// the sandbox's cgroup) and setpriv (the session's uid, no capabilities,
+// no new privileges). The host network stays shared: a
 // workstation reaches its studio's servers, while its X server listens on
 // no TCP port and no abstract socket (see session-start.sh).
 func (s *sandbox) args() []string {
@@ -130,9 +135,11 @@ func (s *sandbox) args() []string {
 		a = append(a, "--bind", m.source, m.target)
 	}
 	uid := strconv.Itoa(s.uid)
-	return append(a, "--chdir", s.home, "--",
-		"prlimit", fmt.Sprintf("--as=%d", s.limits.MemoryMiB<<20), fmt.Sprintf("--nproc=%d", s.limits.Processes), "--",
-		"setpriv", "--reuid", uid, "--regid", uid, "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--",
+	a = append(a, "--chdir", s.home, "--")
+	if s.rlimits {
+		a = append(a, "prlimit", fmt.Sprintf("--as=%d", s.limits.MemoryMiB<<20), fmt.Sprintf("--nproc=%d", s.limits.Processes), "--")
+	}
+	return append(a, "setpriv", "--reuid", uid, "--regid", uid, "--clear-groups", "--inh-caps=-all", "--bounding-set=-all", "--no-new-privs", "--",
 		"/bin/sh", sandboxScript)
 }
 
@@ -230,4 +237,28 @@ func sharedSource(fs opennimble.SharedFileSystem, roots []string) (string, error
 		}
 	}
 	return "", fmt.Errorf("folder %s is outside the allowed roots %s", p, strings.Join(roots, ", "))
+}
+
+// DefaultGeometry is a desktop's screen unless configured: 24-bit colour,
+// which noVNC shows without banding, at a size most laptops show whole.
+const DefaultGeometry = "1280x800x24"
+
+// CheckGeometry accepts WIDTHxHEIGHT or WIDTHxHEIGHTxDEPTH, each side
+// 320-8192 pixels and the depth 16 or 24 (the depths TigerVNC's Xvnc
+// serves with true colour; 16 halves the framebuffer's memory).
+func CheckGeometry(g string) error {
+	f := strings.Split(g, "x")
+	if len(f) < 2 || len(f) > 3 {
+		return fmt.Errorf("%q: want WIDTHxHEIGHT or WIDTHxHEIGHTxDEPTH, e.g. %s", g, DefaultGeometry)
+	}
+	for i, v := range f[:2] {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 320 || n > 8192 {
+			return fmt.Errorf("%q: the %s %q is not a number of pixels from 320 to 8192", g, []string{"width", "height"}[i], v)
+		}
+	}
+	if len(f) == 3 && f[2] != "16" && f[2] != "24" {
+		return fmt.Errorf("%q: the depth %q is not 16 or 24", g, f[2])
+	}
+	return nil
 }
