@@ -117,6 +117,9 @@ type Config struct {
 	// MetricsListen, when set, serves /metrics on this address instead of
 	// the API's listener.
 	MetricsListen string
+	// PprofListen, when set, serves Go's profiler (/debug/pprof/) on this
+	// address, a listener of its own; off by default.
+	PprofListen string
 	// ShutdownTimeout bounds a shutdown: requests in flight and lifecycle
 	// steps running get this long to finish (default 30s).
 	ShutdownTimeout time.Duration
@@ -200,6 +203,11 @@ func (c *Config) Validate() error {
 	if c.MetricsListen != "" {
 		if _, _, err := net.SplitHostPort(c.MetricsListen); err != nil {
 			errs = append(errs, fmt.Sprintf("metrics-listen %q: %v", c.MetricsListen, err))
+		}
+	}
+	if c.PprofListen != "" {
+		if _, _, err := net.SplitHostPort(c.PprofListen); err != nil {
+			errs = append(errs, fmt.Sprintf("pprof-listen %q: %v", c.PprofListen, err))
 		}
 	}
 	if c.ShutdownTimeout < 0 {
@@ -297,6 +305,8 @@ type App struct {
 
 	metrics    *metrics.Metrics
 	metricsSrv *http.Server // nil when /metrics is on the API's listener
+	pprofSrv   *http.Server // nil unless PprofListen is set
+	pprofAddr  string
 	worker     *lifecycle.Worker
 	workerDone chan struct{}
 	// desktops is set when stream URLs lead to desktops over VNC (the
@@ -428,6 +438,14 @@ func Start(ctx context.Context, cfg Config, o Options) (*App, error) {
 	if err := a.serveMetrics(srv, o.Logger); err != nil {
 		cancel()
 		_ = ln.Close()
+		return fail(err)
+	}
+	if err := a.servePprof(o.Logger); err != nil {
+		cancel()
+		_ = ln.Close()
+		if a.metricsSrv != nil {
+			_ = a.metricsSrv.Close()
+		}
 		return fail(err)
 	}
 	a.mountPortal(srv, authorised, public, o)

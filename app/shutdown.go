@@ -29,6 +29,9 @@ func (a *App) Shutdown(ctx context.Context) error {
 	if a.metricsSrv != nil {
 		_ = a.metricsSrv.Close()
 	}
+	if a.pprofSrv != nil {
+		_ = a.pprofSrv.Close()
+	}
 	a.cancel()
 	<-a.done
 	select {

@@ -61,7 +61,7 @@ func New(b Build) *Metrics {
 			Buckets: []float64{.01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900}},
 			[]string{"step", "driver", "outcome"}),
 		txDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{Namespace: namespace, Name: "store_transaction_duration_seconds",
-			Help:    "Store transaction latency by kind (view or update) and outcome (ok or error), commit included.",
+			Help:    "Store transaction latency by kind (view, update, or the job queue's claim, complete, retry and renew) and outcome (ok or error), commit included.",
 			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .05, .1, .25, 1}},
 			[]string{"kind", "outcome"}),
 		backups: prometheus.NewCounterVec(prometheus.CounterOpts{Namespace: namespace, Name: "backups_total",

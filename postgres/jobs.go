@@ -9,13 +9,8 @@ import (
 	"github.com/opennimble/opennimble"
 )
 
-// Jobs keep run_at as the earliest moment a claim can succeed: the requested
-// time while the job is free, the end of the lease while it is leased, so that
-// claiming and NextJobAt are one range scan on jobs_by_run_at. An enqueue that
-// arrives during a lease is remembered in next_run_at (the earliest one wins)
-// and becomes run_at again when the lease is released. These are the SQLite
-// store's semantics; least() ignores NULLs, which saves the CASEs SQLite's
-// min() needs.
+// The job queue's own statements (see sqlstore/jobs.go for the shared ones
+// and the meaning of the columns).
 //
 // EnqueueJob runs inside Update's SERIALIZABLE transaction. The other job
 // statements run alone, each one statement (so atomic) at READ COMMITTED:
@@ -34,12 +29,6 @@ import (
 // flushes the WAL before it, claims included.
 
 const (
-	sqlEnqueue = `
-		INSERT INTO jobs AS j (kind, resource_id, run_at, gen) VALUES ($1, $2, $3, nextval('job_gen'))
-		ON CONFLICT (kind, resource_id) DO UPDATE SET
-			gen = excluded.gen,
-			run_at = CASE WHEN j.lease_owner IS NULL THEN least(j.run_at, excluded.run_at) ELSE j.run_at END,
-			next_run_at = CASE WHEN j.lease_owner IS NULL THEN NULL ELSE least(j.next_run_at, excluded.run_at) END`
 	// sqlClaim leases the earliest due jobs. A leased job is due when its
 	// lease has expired: its worker is presumed dead and the claim counts an
 	// attempt. RETURNING gives the run_at before the claim.
@@ -61,38 +50,22 @@ const (
 			run_at = coalesce(next_run_at, run_at), next_run_at = NULL
 		WHERE kind = $1 AND resource_id = $2 AND lease_owner IS NOT NULL
 			AND NOT EXISTS (SELECT FROM gone)`
-	sqlRetry = `
-		UPDATE jobs SET
-			run_at = CASE
-				WHEN gen = $1 THEN $2
-				WHEN lease_owner IS NULL THEN least(run_at, $2)
-				ELSE least(next_run_at, $2) END,
-			attempts = attempts + CASE WHEN gen = $1 THEN 1 ELSE 0 END,
-			lease_owner = NULL, lease_until = NULL, next_run_at = NULL
-		WHERE kind = $3 AND resource_id = $4`
+	// sqlRenew locks the rows it renews in (kind, resource_id) order before
+	// it updates them: a row is locked as it leaves the sort, so two
+	// replicas renewing overlapping batches wait for each other in one
+	// order and never deadlock (an UPDATE ... FROM unnest locks in the
+	// batch's order, and two batches in different orders did, 40P01).
 	sqlRenew = `
+		WITH held AS (
+			SELECT j.kind, j.resource_id FROM jobs AS j
+			JOIN unnest($2::text[], $3::text[]) AS r(kind, resource_id)
+				ON j.kind = r.kind AND j.resource_id = r.resource_id
+			WHERE j.lease_owner = $4
+			ORDER BY j.kind, j.resource_id
+			FOR UPDATE OF j)
 		UPDATE jobs AS j SET lease_until = $1, run_at = $1
-		FROM unnest($2::text[], $3::text[]) AS r(kind, resource_id)
-		WHERE j.kind = r.kind AND j.resource_id = r.resource_id AND j.lease_owner = $4`
-	sqlNextJobAt = `SELECT min(run_at) FROM jobs`
+		FROM held WHERE j.kind = held.kind AND j.resource_id = held.resource_id`
 )
-
-// EnqueueJob schedules a look at kind/id at runAt. A free job keeps the
-// earlier of its run time and runAt; a leased job keeps its lease and will run
-// again, at the earliest time asked for during the lease, once it is released.
-// Every enqueue gives the job a new Gen.
-func (t *tx) EnqueueJob(ctx context.Context, kind opennimble.Kind, id string, runAt time.Time) error {
-	if !t.writable {
-		return errReadOnly
-	}
-	if !storable(string(kind), id) {
-		return fmt.Errorf("postgres: enqueue %s %q: the id holds a NUL byte or invalid UTF-8", kind, id)
-	}
-	if _, err := t.exec(ctx, sqlEnqueue, string(kind), id, toTime(runAt)); err != nil {
-		return fmt.Errorf("postgres: enqueue %s %s: %w", kind, id, err)
-	}
-	return nil
-}
 
 // ClaimJobs leases to owner, until now+lease, up to limit jobs that are due:
 // free jobs whose RunAt is not after now, and leased jobs whose lease has
@@ -135,19 +108,10 @@ func (s *Store) CompleteJob(ctx context.Context, j opennimble.Job) error {
 	return nil
 }
 
-// RetryJob releases a claimed job to run again at runAt and counts an
-// attempt. If the job was enqueued since the claim it runs at the earlier of
-// runAt and the time asked for, without counting an attempt. It returns an
-// error wrapping ErrNoRecord if the job is gone.
+// RetryJob releases a claimed job to run again at runAt, in one statement
+// that commits asynchronously; see sqlstore.Dialect.RetryJob.
 func (s *Store) RetryJob(ctx context.Context, j opennimble.Job, runAt time.Time) error {
-	tag, err := s.jobs.Exec(ctx, sqlRetry, j.Gen, toTime(runAt), string(j.Kind), j.ResourceID)
-	if err != nil {
-		return fmt.Errorf("postgres: retry job %s %s: %w", j.Kind, j.ResourceID, err)
-	}
-	if tag.RowsAffected() == 0 {
-		return fmt.Errorf("postgres: retry job %s %s: %w", j.Kind, j.ResourceID, opennimble.ErrNoRecord)
-	}
-	return nil
+	return dialect.RetryJob(ctx, poolConn{s.jobs}, j, runAt)
 }
 
 // RenewJobs extends to until the leases that owner still holds on jobs, in
@@ -165,15 +129,13 @@ func (s *Store) RenewJobs(ctx context.Context, owner string, jobs []opennimble.J
 	return int(tag.RowsAffected()), nil
 }
 
-// NextJobAt returns the earliest moment a claim could succeed: the RunAt of
-// the earliest free job or the lease end of the earliest leased one.
+// NextJobAt returns the earliest moment a claim could succeed.
 func (s *Store) NextJobAt(ctx context.Context) (time.Time, bool, error) {
-	var at *time.Time
-	if err := s.jobs.QueryRow(ctx, sqlNextJobAt).Scan(&at); err != nil {
-		return time.Time{}, false, fmt.Errorf("postgres: next job: %w", err)
-	}
-	if at == nil {
-		return time.Time{}, false, nil
-	}
-	return at.UTC(), true, nil
+	return dialect.NextJobAt(ctx, poolConn{s.jobs})
+}
+
+// CountJobs returns how many lifecycle jobs wait or run, for all replicas
+// (metrics).
+func (s *Store) CountJobs(ctx context.Context) (int, error) {
+	return dialect.CountJobs(ctx, poolConn{s.pool})
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"embed"
 	"fmt"
-	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -33,42 +32,7 @@ func (s *Store) migrate(ctx context.Context) error {
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1)`, int64(migrateLock)); err != nil {
 			return err
 		}
-		if _, err := tx.Exec(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-			version    integer     PRIMARY KEY,
-			name       text        NOT NULL,
-			applied_at timestamptz NOT NULL
-		)`); err != nil {
-			return err
-		}
-		rows, err := tx.Query(ctx, `SELECT version FROM schema_migrations`)
-		if err != nil {
-			return err
-		}
-		versions, err := pgx.CollectRows(rows, pgx.RowTo[int32])
-		if err != nil {
-			return err
-		}
-		applied := make([]int, len(versions))
-		for i, v := range versions {
-			applied[i] = int(v)
-		}
-		pending, err := migrate.Pending(ms, applied)
-		if err != nil {
-			return err
-		}
-		for _, m := range pending {
-			// Exec without arguments uses the simple protocol, which runs
-			// a file of several statements.
-			if _, err := tx.Exec(ctx, m.SQL); err != nil {
-				return fmt.Errorf("migration %s: %w", m.Name, err)
-			}
-			if _, err := tx.Exec(ctx,
-				`INSERT INTO schema_migrations (version, name, applied_at) VALUES ($1, $2, $3)`,
-				m.Version, m.Name, time.Now()); err != nil {
-				return err
-			}
-		}
-		return nil
+		return dialect.Migrate(ctx, poolConn{tx}, ms)
 	})
 	if err != nil {
 		return fmt.Errorf("postgres: migrate: %w", err)

@@ -13,6 +13,10 @@
 //
 // Statements go through a pgxpool pool; pgx prepares each distinct
 // statement once per connection and reuses it.
+//
+// The statements it shares with the SQLite store live in sqlstore; this
+// package adds PostgreSQL's dialect, its transactions and their retry, and
+// its side of the job queue.
 package postgres
 
 import (
@@ -131,12 +135,4 @@ func storable(ss ...string) bool {
 		}
 	}
 	return true
-}
-
-// blob keeps an empty document from being stored as NULL.
-func blob(b []byte) []byte {
-	if b == nil {
-		return []byte{}
-	}
-	return b
 }

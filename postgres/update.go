@@ -23,9 +23,6 @@ import (
 // bound only keeps a pathological case from spinning forever.
 const retryFor = 30 * time.Second
 
-// errReadOnly is returned by the writing methods of a View transaction.
-var errReadOnly = errors.New("postgres: write in a read-only transaction")
-
 // The statements that open transactions. They are not sent on their own:
 // the first statement of a transaction travels with its BEGIN, in one round
 // trip, and a transaction that runs no statement is never begun.
@@ -42,7 +39,7 @@ func (s *Store) View(ctx context.Context, fn func(opennimble.Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("postgres: begin read: %w", err)
 	}
-	t := &tx{conn: conn, begin: sqlBeginView}
+	t := newTx(conn, sqlBeginView, false)
 	defer t.end(ctx)
 	if err := fn(t); err != nil {
 		return err
@@ -87,7 +84,7 @@ func (s *Store) updateOnce(ctx context.Context, fn func(opennimble.Tx) error) (r
 	if err != nil {
 		return false, fmt.Errorf("postgres: begin: %w", err)
 	}
-	t := &tx{conn: conn, begin: sqlBeginUpdate, writable: true}
+	t := newTx(conn, sqlBeginUpdate, true)
 	defer t.end(ctx)
 	if err := fn(t); err != nil {
 		return t.conflict != nil, err
@@ -115,8 +112,10 @@ func (s *Store) updateOnce(ctx context.Context, fn func(opennimble.Tx) error) (r
 	if tag.String() != "COMMIT" { // PostgreSQL answers a doomed COMMIT with ROLLBACK
 		return false, fmt.Errorf("postgres: commit: %w", pgx.ErrTxCommitRollback)
 	}
-	if !t.purgeBefore.IsZero() {
-		purgeIdempotency(ctx, conn, t.purgeBefore)
+	if !t.PurgeBefore.IsZero() {
+		// Housekeeping in a statement of its own (read committed): a
+		// failure only leaves the batch for a later purge.
+		_ = dialect.PurgeIdempotency(ctx, poolConn{conn}, t.PurgeBefore)
 	}
 	return false, nil
 }

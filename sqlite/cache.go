@@ -2,9 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
-	"errors"
-	"fmt"
 	"sync"
 
 	"github.com/opennimble/opennimble"
@@ -128,16 +125,9 @@ func (s *Store) GetRecord(ctx context.Context, kind opennimble.Kind, id string) 
 		return r, nil
 	}
 	gen := s.cache.begin()
-	st, ok := s.readerStmts[sqlGetResource]
-	if !ok {
-		return nil, errors.New("sqlite: statement not prepared")
-	}
-	r, err := scanRecord(st.QueryRowContext(ctx, string(kind), id))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("sqlite: %s %s: %w", kind, id, opennimble.ErrNoRecord)
-	}
+	r, err := dialect.GetRecord(ctx, readConn{s}, kind, id)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: get %s %s: %w", kind, id, err)
+		return nil, err
 	}
 	s.cache.fill(gen, r)
 	return r, nil

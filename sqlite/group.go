@@ -173,7 +173,7 @@ func (s *Store) runGroupOnce(batch []*writeReq) ([]writeResult, error) {
 	if err != nil {
 		return results, fmt.Errorf("sqlite: begin: %w", err)
 	}
-	t := &tx{tx: sqlTx, writable: true, stmts: s.writerStmts}
+	t := newTx(sqlTx, s.writerStmts, true)
 	single := len(batch) == 1
 	ok := 0
 	var written txWrites

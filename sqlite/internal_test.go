@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/opennimble/opennimble"
+	"github.com/opennimble/opennimble/sqlstore"
 )
 
 func openInternal(t *testing.T, opts Options) *Store {
@@ -130,18 +131,18 @@ func TestUpdateRetriesBusy(t *testing.T) {
 // index range too.
 func TestListPlans(t *testing.T) {
 	s := openInternal(t, Options{})
-	for i, ix := range listIndexes {
-		for desc, q := range listSQL[i] {
+	for i, ix := range sqlstore.ListIndexes {
+		for desc, q := range []string{dialect.ListSQL(i, false), dialect.ListSQL(i, true)} {
 			p := plan(t, s, q, "k", "s", "p", "o", `["READY"]`, `["DELETED"]`, 42, 100)
 			op := map[int]string{0: "seq>?", 1: "seq<?"}[desc]
-			if !strings.HasPrefix(p, "SEARCH resources USING INDEX "+ix.name+" (kind=? AND") ||
+			if !strings.HasPrefix(p, "SEARCH resources USING INDEX "+ix.Name+" (kind=? AND") ||
 				!strings.Contains(p, op) || strings.Contains(p, "TEMP B-TREE") {
-				t.Errorf("%s: plan %q", ix.name, p)
+				t.Errorf("%s: plan %q", ix.Name, p)
 			}
 		}
-		p := plan(t, s, countSQL[i], "k", "s", "p", "o", nil, nil)
-		if !strings.HasPrefix(p, "SEARCH resources USING INDEX "+ix.name+" (kind=?") {
-			t.Errorf("count on %s: plan %q", ix.name, p)
+		p := plan(t, s, dialect.CountSQL(i), "k", "s", "p", "o", nil, nil)
+		if !strings.HasPrefix(p, "SEARCH resources USING INDEX "+ix.Name+" (kind=?") {
+			t.Errorf("count on %s: plan %q", ix.Name, p)
 		}
 	}
 }
@@ -174,7 +175,7 @@ func TestJobPlans(t *testing.T) {
 	if p := plan(t, s, sqlDueJobs, 5, 10); !strings.Contains(p, "USING INDEX jobs_by_run_at (run_at<?)") {
 		t.Errorf("claim: plan %q", p)
 	}
-	if p := plan(t, s, sqlNextJobAt); !strings.Contains(p, "jobs_by_run_at") {
+	if p := plan(t, s, dialect.NextJobAtSQL()); !strings.Contains(p, "jobs_by_run_at") {
 		t.Errorf("NextJobAt: plan %q", p)
 	}
 }

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"time"
@@ -10,23 +9,11 @@ import (
 	"github.com/opennimble/opennimble"
 )
 
-// Jobs keep run_at as the earliest moment a claim can succeed: the requested
-// time while the job is free, the end of the lease while it is leased, so that
-// claiming and NextJobAt are one range scan on jobs_by_run_at. An enqueue that
-// arrives during a lease is remembered in next_run_at (the earliest one wins)
-// and becomes run_at again when the lease is released.
+// The job queue's own statements (see sqlstore/jobs.go for the shared ones
+// and the meaning of the columns). The single writer runs each operation as
+// a few simple statements in one write transaction: nothing can interleave.
 
 var (
-	sqlEnqueue = stmt(`
-		INSERT INTO jobs (kind, resource_id, run_at, gen) VALUES (?1, ?2, ?3, ?4)
-		ON CONFLICT (kind, resource_id) DO UPDATE SET
-			gen = ?4,
-			run_at = CASE WHEN lease_owner IS NULL THEN min(run_at, ?3) ELSE run_at END,
-			next_run_at = CASE
-				WHEN lease_owner IS NULL THEN NULL
-				WHEN next_run_at IS NULL THEN ?3
-				ELSE min(next_run_at, ?3) END`)
-	sqlNextGen = stmt(`UPDATE counters SET value = value + 1 WHERE name = 'job_gen' RETURNING value`)
 	sqlDueJobs = stmt(`
 		SELECT kind, resource_id, run_at, attempts, gen, lease_owner IS NOT NULL
 		FROM jobs WHERE run_at <= ? ORDER BY run_at LIMIT ?`)
@@ -39,41 +26,10 @@ var (
 		UPDATE jobs SET lease_owner = NULL, lease_until = NULL,
 			run_at = coalesce(next_run_at, run_at), next_run_at = NULL
 		WHERE kind = ? AND resource_id = ? AND lease_owner IS NOT NULL`)
-	sqlRetryJob = stmt(`
-		UPDATE jobs SET
-			run_at = CASE
-				WHEN gen = ?1 THEN ?2
-				WHEN lease_owner IS NULL THEN min(run_at, ?2)
-				WHEN next_run_at IS NULL THEN ?2
-				ELSE min(next_run_at, ?2) END,
-			attempts = attempts + (gen = ?1),
-			lease_owner = NULL, lease_until = NULL, next_run_at = NULL
-		WHERE kind = ?3 AND resource_id = ?4`)
 	sqlRenewJob = stmt(`
 		UPDATE jobs SET lease_until = ?1, run_at = ?1
 		WHERE kind = ?2 AND resource_id = ?3 AND lease_owner = ?4`)
-	sqlNextJobAt = stmt(`SELECT min(run_at) FROM jobs`)
 )
-
-// EnqueueJob schedules a look at kind/id at runAt. A free job keeps the
-// earlier of its run time and runAt; a leased job keeps its lease and will run
-// again, at the earliest time asked for during the lease, once it is released.
-// Every enqueue gives the job a new Gen.
-func (t *tx) EnqueueJob(ctx context.Context, kind opennimble.Kind, id string, runAt time.Time) error {
-	if !t.writable {
-		return errReadOnly
-	}
-	var gen int64
-	err := t.queryRow(ctx, sqlNextGen).Scan(&gen)
-	if err != nil {
-		return fmt.Errorf("sqlite: enqueue %s %s: %w", kind, id, err)
-	}
-	_, err = t.exec(ctx, sqlEnqueue, string(kind), id, toNanos(runAt), gen)
-	if err != nil {
-		return fmt.Errorf("sqlite: enqueue %s %s: %w", kind, id, err)
-	}
-	return nil
-}
 
 // ClaimJobs leases to owner, until now+lease, up to limit jobs that are due:
 // free jobs whose RunAt is not after now, and leased jobs whose lease has
@@ -154,27 +110,10 @@ func (s *Store) CompleteJob(ctx context.Context, j opennimble.Job) error {
 	return nil
 }
 
-// RetryJob releases a claimed job to run again at runAt and counts an
-// attempt. If the job was enqueued since the claim it runs at the earlier of
-// runAt and the time asked for, without counting an attempt. It returns an
-// error wrapping ErrNoRecord if the job is gone.
+// RetryJob releases a claimed job to run again at runAt; see
+// sqlstore.Dialect.RetryJob.
 func (s *Store) RetryJob(ctx context.Context, j opennimble.Job, runAt time.Time) error {
-	err := s.writeRelaxed(ctx, func(t *tx) error {
-		res, err := t.exec(ctx, sqlRetryJob, j.Gen, toNanos(runAt), string(j.Kind), j.ResourceID)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return err
-		} else if n == 0 {
-			return opennimble.ErrNoRecord
-		}
-		return nil
-	})
-	if err != nil {
-		return fmt.Errorf("sqlite: retry job %s %s: %w", j.Kind, j.ResourceID, err)
-	}
-	return nil
+	return s.writeRelaxed(ctx, func(t *tx) error { return dialect.RetryJob(ctx, t.C, j, runAt) })
 }
 
 // RenewJobs extends to until the leases that owner still holds on jobs.
@@ -201,15 +140,12 @@ func (s *Store) RenewJobs(ctx context.Context, owner string, jobs []opennimble.J
 	return int(n), nil
 }
 
-// NextJobAt returns the earliest moment a claim could succeed: the RunAt of
-// the earliest free job or the lease end of the earliest leased one.
+// NextJobAt returns the earliest moment a claim could succeed.
 func (s *Store) NextJobAt(ctx context.Context) (time.Time, bool, error) {
-	var at sql.NullInt64
-	if err := s.readerStmts[sqlNextJobAt].QueryRowContext(ctx).Scan(&at); err != nil {
-		return time.Time{}, false, fmt.Errorf("sqlite: next job: %w", err)
-	}
-	if !at.Valid {
-		return time.Time{}, false, nil
-	}
-	return fromNanos(at.Int64), true, nil
+	return dialect.NextJobAt(ctx, readConn{s})
+}
+
+// CountJobs returns how many lifecycle jobs wait or run (metrics).
+func (s *Store) CountJobs(ctx context.Context) (int, error) {
+	return dialect.CountJobs(ctx, readConn{s})
 }

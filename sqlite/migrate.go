@@ -3,9 +3,7 @@ package sqlite
 import (
 	"context"
 	"embed"
-	"errors"
 	"fmt"
-	"time"
 
 	"github.com/opennimble/opennimble/internal/migrate"
 )
@@ -20,47 +18,7 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("sqlite: %w", err)
 	}
-	err = s.write(ctx, func(t *tx) error {
-		tx := t.tx
-		if _, err := tx.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_migrations (
-			version    INTEGER PRIMARY KEY,
-			name       TEXT    NOT NULL,
-			applied_at INTEGER NOT NULL
-		)`); err != nil {
-			return err
-		}
-		var applied []int
-		rows, err := tx.QueryContext(ctx, `SELECT version FROM schema_migrations`)
-		if err != nil {
-			return err
-		}
-		for rows.Next() {
-			var v int
-			if err := rows.Scan(&v); err != nil {
-				rows.Close()
-				return err
-			}
-			applied = append(applied, v)
-		}
-		if err := errors.Join(rows.Err(), rows.Close()); err != nil {
-			return err
-		}
-		pending, err := migrate.Pending(ms, applied)
-		if err != nil {
-			return err
-		}
-		for _, m := range pending {
-			if _, err := tx.ExecContext(ctx, m.SQL); err != nil {
-				return fmt.Errorf("migration %s: %w", m.Name, err)
-			}
-			if _, err := tx.ExecContext(ctx,
-				`INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)`,
-				m.Version, m.Name, time.Now().UnixNano()); err != nil {
-				return err
-			}
-		}
-		return nil
-	})
+	err = s.write(ctx, func(t *tx) error { return dialect.Migrate(ctx, t.C, ms) })
 	if err != nil {
 		return fmt.Errorf("sqlite: migrate %s: %w", s.path, err)
 	}

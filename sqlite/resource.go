@@ -3,194 +3,130 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
-	"fmt"
+	"encoding/json"
 	"time"
 
 	"github.com/opennimble/opennimble"
+	"github.com/opennimble/opennimble/sqlstore"
 )
 
-// tx is an opennimble.Tx on a database/sql transaction.
+// dialect is SQLite's for the shared statements: ?n placeholders, times as
+// unix nanoseconds, state lists as JSON arrays read with json_each, and
+// INDEXED BY to name the index that serves a list.
+var dialect = sqlstore.New(sqlstore.Dialect{
+	Name:           "sqlite",
+	QuestionParams: true,
+	Time:           func(t time.Time) any { return toNanos(t) },
+	Stored:         func(t time.Time) time.Time { return fromNanos(toNanos(t)) },
+	TimeType:       "INTEGER", // unix nanoseconds
+	Key:            func(k string) any { return k },
+	IndexHint:      func(ix string) string { return " INDEXED BY " + ix },
+	Text:           func(p string) string { return p },
+	StateIn: func(p string, not bool) string {
+		in := "IN"
+		if not {
+			in = "NOT IN"
+		}
+		return "(" + p + " IS NULL OR state " + in + " (SELECT value FROM json_each(" + p + ")))"
+	},
+	StateList: jsonList,
+	NoLimit:   int64(-1),
+	Min:       "min",
+	// A counter row numbers enqueues: SQLite has no sequences.
+	NextGen: `UPDATE counters SET value = value + 1 WHERE name = 'job_gen' RETURNING value`,
+})
+
+// jsonList encodes a state list as a JSON array, or NULL when it is empty.
+func jsonList(v []string) (any, error) {
+	if len(v) == 0 {
+		return nil, nil
+	}
+	b, err := json.Marshal(v)
+	return string(b), err
+}
+
+// errReadOnly is returned by the writing methods of a View transaction.
+var errReadOnly = dialect.ErrReadOnly
+
+// tx is an opennimble.Tx on a database/sql transaction: the shared
+// statements, EnqueueJob, and a note of what it wrote for the record cache.
 type tx struct {
-	tx       *sql.Tx
-	writable bool
-	stmts    stmts
-	writes   *txWrites // what a write transaction changed, for the record cache
+	sqlstore.Tx
+	tx     *sql.Tx
+	stmts  stmts
+	writes *txWrites // what a write transaction changed, for the record cache
 }
 
 var _ opennimble.Tx = (*tx)(nil)
 
-// resourceColumns is the column list every resource query selects, in the
-// order scanRecord reads it.
-const resourceColumns = `seq, kind, id, studio_id, parent_id, owned_by, state, version, created_at, updated_at, data`
-
-var (
-	sqlGetResource = stmt(`SELECT ` + resourceColumns + ` FROM resources WHERE kind = ? AND id = ?`)
-	sqlInsert      = stmt(`
-		INSERT INTO resources (kind, id, studio_id, parent_id, owned_by, state, version, created_at, updated_at, data)
-		VALUES (?, ?, ?, ?, ?, ?, 1, ?, ?, ?)
-		ON CONFLICT (kind, id) DO NOTHING
-		RETURNING seq`)
-	sqlUpdate = stmt(`
-		UPDATE resources
-		SET studio_id = ?, parent_id = ?, owned_by = ?, state = ?, version = version + 1,
-			updated_at = ?, data = ?
-		WHERE kind = ? AND id = ? AND version = ?
-		RETURNING seq, created_at`)
-	sqlGetVersion = stmt(`SELECT version FROM resources WHERE kind = ? AND id = ?`)
-	sqlDelete     = stmt(`DELETE FROM resources WHERE kind = ? AND id = ?`)
-)
-
-// scanner is a *sql.Row or *sql.Rows.
-type scanner interface{ Scan(dest ...any) error }
-
-func scanRecord(row scanner) (*opennimble.Record, error) {
-	var r opennimble.Record
-	var kind string
-	var created, updated int64
-	if err := row.Scan(&r.Seq, &kind, &r.ID, &r.StudioID, &r.ParentID, &r.OwnedBy, &r.State,
-		&r.Version, &created, &updated, &r.Data); err != nil {
-		return nil, err
-	}
-	r.Kind = opennimble.Kind(kind)
-	r.CreatedAt = fromNanos(created)
-	r.UpdatedAt = fromNanos(updated)
-	return &r, nil
+func newTx(sqlTx *sql.Tx, st stmts, writable bool) *tx {
+	t := &tx{tx: sqlTx, stmts: st}
+	t.Tx = sqlstore.Tx{D: dialect, C: txConn{t}, Writable: writable, Watch: t}
+	return t
 }
 
-// Get returns the record kind/id, or an error wrapping ErrNoRecord.
-func (t *tx) Get(ctx context.Context, kind opennimble.Kind, id string) (*opennimble.Record, error) {
-	row := t.queryRow(ctx, sqlGetResource, string(kind), id)
-	r, err := scanRecord(row)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, fmt.Errorf("sqlite: %s %s: %w", kind, id, opennimble.ErrNoRecord)
-	}
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: get %s %s: %w", kind, id, err)
-	}
-	return r, nil
-}
-
-// Put inserts r when r.Version is 0 and replaces it when r.Version is the
-// stored version; see opennimble.Tx.
-func (t *tx) Put(ctx context.Context, r *opennimble.Record) error {
-	if !t.writable {
-		return errReadOnly
-	}
-	if r.Version == 0 {
-		return t.insert(ctx, r)
-	}
-	return t.update(ctx, r)
-}
-
-func (t *tx) insert(ctx context.Context, r *opennimble.Record) error {
-	now := time.Now()
-	created, updated := r.CreatedAt, r.UpdatedAt
-	if created.IsZero() {
-		created = now
-	}
-	if updated.IsZero() {
-		updated = created
-	}
-	var seq int64
-	err := t.queryRow(ctx, sqlInsert,
-		string(r.Kind), r.ID, r.StudioID, r.ParentID, r.OwnedBy, r.State,
-		toNanos(created), toNanos(updated), blob(r.Data)).Scan(&seq)
-	if errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("sqlite: insert %s %s: already exists: %w", r.Kind, r.ID, opennimble.ErrVersionConflict)
-	}
-	if err != nil {
-		return fmt.Errorf("sqlite: insert %s %s: %w", r.Kind, r.ID, err)
-	}
-	r.Seq, r.Version = seq, 1
-	r.CreatedAt, r.UpdatedAt = fromNanos(toNanos(created)), fromNanos(toNanos(updated))
-	t.wrote(r)
-	return nil
-}
-
-// wrote notes a record a write transaction stored, for the record cache.
-func (t *tx) wrote(r *opennimble.Record) {
+// Wrote notes a record a write transaction stored, for the record cache.
+func (t *tx) Wrote(r *opennimble.Record) {
 	if t.writes != nil {
 		t.writes.put = append(t.writes.put, *r)
 	}
 }
 
-func (t *tx) update(ctx context.Context, r *opennimble.Record) error {
-	updated := r.UpdatedAt
-	if updated.IsZero() {
-		updated = time.Now()
-	}
-	var seq, created int64
-	err := t.queryRow(ctx, sqlUpdate,
-		r.StudioID, r.ParentID, r.OwnedBy, r.State, toNanos(updated), blob(r.Data),
-		string(r.Kind), r.ID, r.Version).Scan(&seq, &created)
-	if errors.Is(err, sql.ErrNoRows) {
-		return t.updateMiss(ctx, r)
-	}
-	if err != nil {
-		return fmt.Errorf("sqlite: update %s %s: %w", r.Kind, r.ID, err)
-	}
-	r.Seq, r.Version = seq, r.Version+1
-	r.CreatedAt, r.UpdatedAt = fromNanos(created), fromNanos(toNanos(updated))
-	t.wrote(r)
-	return nil
-}
-
-// updateMiss explains why an update matched no row.
-func (t *tx) updateMiss(ctx context.Context, r *opennimble.Record) error {
-	var stored int64
-	err := t.queryRow(ctx, sqlGetVersion, string(r.Kind), r.ID).Scan(&stored)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return fmt.Errorf("sqlite: update %s %s: %w", r.Kind, r.ID, opennimble.ErrNoRecord)
-	case err != nil:
-		return fmt.Errorf("sqlite: update %s %s: %w", r.Kind, r.ID, err)
-	default:
-		return fmt.Errorf("sqlite: update %s %s: version %d, stored %d: %w",
-			r.Kind, r.ID, r.Version, stored, opennimble.ErrVersionConflict)
-	}
-}
-
-// Delete removes the record kind/id, or returns an error wrapping ErrNoRecord.
-func (t *tx) Delete(ctx context.Context, kind opennimble.Kind, id string) error {
-	if !t.writable {
-		return errReadOnly
-	}
-	res, err := t.exec(ctx, sqlDelete, string(kind), id)
-	if err != nil {
-		return fmt.Errorf("sqlite: delete %s %s: %w", kind, id, err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("sqlite: delete %s %s: %w", kind, id, err)
-	} else if n == 0 {
-		return fmt.Errorf("sqlite: delete %s %s: %w", kind, id, opennimble.ErrNoRecord)
-	}
+// Deleted notes a record a write transaction deleted, for the record cache.
+func (t *tx) Deleted(kind opennimble.Kind, id string) {
 	if t.writes != nil {
 		t.writes.deleted = append(t.writes.deleted, cacheKey{kind, id})
 	}
-	return nil
 }
+
+// txConn runs the shared statements in a transaction, prepared.
+type txConn struct{ t *tx }
+
+func (c txConn) Query(ctx context.Context, query string, args ...any) (sqlstore.Rows, error) {
+	rows, err := c.t.query(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	return sqlRows{rows}, nil
+}
+
+func (c txConn) Exec(ctx context.Context, query string, args ...any) (int64, error) {
+	res, err := c.t.exec(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
+// readConn runs the shared statements outside a transaction, on the
+// read-only pool, prepared.
+type readConn struct{ s *Store }
+
+func (c readConn) Query(ctx context.Context, query string, args ...any) (sqlstore.Rows, error) {
+	var rows *sql.Rows
+	var err error
+	if st, ok := c.s.readerStmts[query]; ok {
+		rows, err = st.QueryContext(ctx, args...)
+	} else {
+		rows, err = c.s.reader.QueryContext(ctx, query, args...)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return sqlRows{rows}, nil
+}
+
+func (c readConn) Exec(ctx context.Context, query string, args ...any) (int64, error) {
+	return 0, errReadOnly
+}
+
+// sqlRows are *sql.Rows as sqlstore.Rows.
+type sqlRows struct{ *sql.Rows }
+
+func (r sqlRows) Close() { _ = r.Rows.Close() }
 
 // toNanos stores a time as unix nanoseconds; the zero time is 0.
-func toNanos(t time.Time) int64 {
-	if t.IsZero() {
-		return 0
-	}
-	return t.UnixNano()
-}
+func toNanos(t time.Time) int64 { return sqlstore.ToNanos(t) }
 
 // fromNanos is the inverse of toNanos, in UTC.
-func fromNanos(n int64) time.Time {
-	if n == 0 {
-		return time.Time{}
-	}
-	return time.Unix(0, n).UTC()
-}
-
-// blob keeps an empty document from being stored as NULL or as text.
-func blob(b []byte) []byte {
-	if b == nil {
-		return []byte{}
-	}
-	return b
-}
+func fromNanos(n int64) time.Time { return sqlstore.FromNanos(n) }

@@ -6,8 +6,8 @@ import (
 	"fmt"
 )
 
-// Every statement the store runs is prepared once per database when it opens.
-// Preparing costs more than running most of the store's statements (the wide
+// Every statement the store runs, its own and the shared ones of sqlstore,
+// is prepared once per database when it opens. Preparing costs more than running most of the store's statements (the wide
 // SELECT of a record takes about twice as long to prepare as to run), and
 // database/sql reuses a prepared statement on each connection it was
 // prepared on, in every transaction. Statements are prepared at Open rather
@@ -29,8 +29,9 @@ type stmts map[string]*sql.Stmt
 
 // prepareAll prepares every registered statement on db.
 func prepareAll(ctx context.Context, db *sql.DB) (stmts, error) {
-	m := make(stmts, len(queries))
-	for _, q := range queries {
+	all := append(dialect.Queries(), queries...)
+	m := make(stmts, len(all))
+	for _, q := range all {
 		if _, ok := m[q]; ok {
 			continue
 		}

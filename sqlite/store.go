@@ -5,6 +5,11 @@
 // are serialised inside the process and take the database's write lock up
 // front; reads use a pool of query-only connections that see WAL snapshots and
 // never wait for the writer.
+//
+// The statements it shares with the PostgreSQL store (records, lists,
+// idempotency, meta, credentials, migrations, part of the job queue) live
+// in sqlstore; this package adds SQLite's dialect, group commit, record
+// cache, pragmas and its side of the job queue.
 package sqlite
 
 import (

@@ -16,9 +16,6 @@ import (
 // locked by another process for longer than the busy timeout.
 const busyRetries = 5
 
-// errReadOnly is returned by the writing methods of a View transaction.
-var errReadOnly = errors.New("sqlite: write in a read-only transaction")
-
 // View runs fn in a read-only transaction on a snapshot of the database.
 func (s *Store) View(ctx context.Context, fn func(opennimble.Tx) error) error {
 	sqlTx, err := s.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
@@ -26,7 +23,7 @@ func (s *Store) View(ctx context.Context, fn func(opennimble.Tx) error) error {
 		return fmt.Errorf("sqlite: begin read: %w", err)
 	}
 	defer sqlTx.Rollback()
-	return fn(&tx{tx: sqlTx, stmts: s.readerStmts})
+	return fn(newTx(sqlTx, s.readerStmts, false))
 }
 
 // Update runs fn in a write transaction and commits it when fn returns nil.

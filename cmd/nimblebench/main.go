@@ -7,6 +7,8 @@
 //
 //	go run ./cmd/nimblebench -quick   # under two minutes
 //	go run ./cmd/nimblebench          # the full size (1,000,000 backups)
+//	go run ./cmd/nimblebench -quick -pin -profile -keep
+//	                                  # also pinned; and a CPU profile kept
 package main
 
 import (
@@ -30,14 +32,16 @@ func main() {
 	quick := flag.Bool("quick", false, "the everyday size: 100,000 backups and short load phases")
 	keep := flag.Bool("keep", false, "keep the work folder")
 	store := flag.String("store", "sqlite", "sqlite, or postgres: also measure stop_backup_cycles_per_s on a throwaway PostgreSQL cluster with one and three replicas")
+	pin := flag.Bool("pin", false, "also measure stop_backup_cycles_per_s with the server on one core and the load generator on another (taskset), printed as stop_backup_cycles_per_s_pinned beside the unpinned figure")
+	profile := flag.Bool("profile", false, "take a CPU profile of the server through the cycles phase (its --pprof-listen) into the work folder as cycles-cpu.pprof; with -keep it stays")
 	flag.Parse()
-	if err := run(*quick, *keep, *store); err != nil {
+	if err := run(*quick, *keep, *store, *pin, *profile); err != nil {
 		fmt.Fprintln(os.Stderr, "nimblebench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(quick, keep bool, store string) error {
+func run(quick, keep bool, store string, pin, profile bool) error {
 	dir, err := os.MkdirTemp("", "nimblebench")
 	if err != nil {
 		return err
@@ -49,6 +53,7 @@ func run(quick, keep bool, store string) error {
 	}
 	o := bench.Defaults(quick)
 	o.Dir = dir
+	o.Pin, o.Profile = pin, profile
 	o.Bin = filepath.Join(dir, "opennimble")
 	if o.Self, err = os.Executable(); err != nil {
 		return err

@@ -123,6 +123,7 @@ flags, then environment, then file, then defaults.`,
 	fs.IntVar(&cfg.Quotas.StreamingImagesPerStudio, "quota-streaming-images", 0, "most streaming images per studio (0: 1000)")
 	fs.IntVar(&cfg.Quotas.SessionsPerStudio, "quota-streaming-sessions", 0, "most streaming sessions (not deleted) per studio (0: 1000)")
 	fs.StringVar(&cfg.MetricsListen, "metrics-listen", cfg.MetricsListen, "serve /metrics (Prometheus) on this address instead of on --listen, e.g. to keep it on a network only Prometheus reaches")
+	fs.StringVar(&cfg.PprofListen, "pprof-listen", cfg.PprofListen, "serve Go's profiler (/debug/pprof/) on this address, never on --listen; off when empty (e.g. 127.0.0.1:6060, for profiling only)")
 	fs.DurationVar(&cfg.ShutdownTimeout, "shutdown-timeout", cfg.ShutdownTimeout, "on SIGTERM or SIGINT, how long requests in flight and running lifecycle steps get to finish before they are cut off (steps are handed back)")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")

@@ -60,25 +60,35 @@ func dial(addr string) (*conn, error) {
 
 // roundTrip writes req and reads one response, returning its status.
 func (c *conn) roundTrip(req []byte) (int, error) {
+	status, _, err := c.exchange(req, false)
+	return status, err
+}
+
+// do writes req and reads one response, returning its status and body.
+func (c *conn) do(req []byte) (int, []byte, error) {
+	return c.exchange(req, true)
+}
+
+func (c *conn) exchange(req []byte, keepBody bool) (int, []byte, error) {
 	if _, err := c.c.Write(req); err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	line, err := c.r.ReadSlice('\n')
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	if len(line) < 12 {
-		return 0, fmt.Errorf("short status line %q", line)
+		return 0, nil, fmt.Errorf("short status line %q", line)
 	}
 	status, err := strconv.Atoi(string(line[9:12]))
 	if err != nil {
-		return 0, err
+		return 0, nil, err
 	}
 	length := -1
 	for {
 		h, err := c.r.ReadSlice('\n')
 		if err != nil {
-			return 0, err
+			return 0, nil, err
 		}
 		h = bytes.TrimRight(h, "\r\n")
 		if len(h) == 0 {
@@ -89,12 +99,15 @@ func (c *conn) roundTrip(req []byte) (int, error) {
 		}
 	}
 	if length < 0 {
-		return 0, errors.New("response without Content-Length")
+		return 0, nil, errors.New("response without Content-Length")
 	}
-	if _, err := c.r.Discard(length); err != nil {
-		return 0, err
+	if !keepBody {
+		_, err := c.r.Discard(length)
+		return status, nil, err
 	}
-	return status, nil
+	body := make([]byte, length)
+	_, err = io.ReadFull(c.r, body)
+	return status, body, err
 }
 
 // ClosedLoop runs conns connections that each send the next request as soon

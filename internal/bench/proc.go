@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
@@ -103,14 +104,29 @@ func (p *Proc) Stop() {
 // Signed returns the bytes of a GET request signed with SigV4, valid for 15
 // minutes.
 func Signed(addr, path, akid, secret, region string) ([]byte, error) {
-	req, err := http.NewRequest("GET", "http://"+addr+path, nil)
+	return SignedRequest("GET", addr, path, nil, akid, secret, region)
+}
+
+// SignedRequest returns the bytes of a request with body (JSON, or none)
+// signed with SigV4, valid for 15 minutes: the server accepts it again and
+// again within that time, as the load generator replays it.
+func SignedRequest(method, addr, path string, body []byte, akid, secret, region string) ([]byte, error) {
+	req, err := http.NewRequest(method, "http://"+addr+path, nil)
 	if err != nil {
 		return nil, err
 	}
 	req.Header.Set("User-Agent", "nimblebench")
+	var rs io.ReadSeeker
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+		rs = bytes.NewReader(body)
+	}
 	signer := v4.NewSigner(credentials.NewStaticCredentials(akid, secret, ""))
-	if _, err := signer.Sign(req, nil, "nimble", region, time.Now()); err != nil {
+	if _, err := signer.Sign(req, rs, "nimble", region, time.Now()); err != nil {
 		return nil, err
+	}
+	if body != nil {
+		req.Body, req.ContentLength = io.NopCloser(bytes.NewReader(body)), int64(len(body))
 	}
 	var b bytes.Buffer
 	if err := req.Write(&b); err != nil {

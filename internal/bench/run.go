@@ -4,9 +4,12 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -41,6 +44,14 @@ type Options struct {
 	// and with three replicas; NewDatabase makes a fresh database URL.
 	Postgres    string
 	NewDatabase func(ctx context.Context) (string, error)
+	// Pin also measures the cycles with the server on one core and the
+	// load generator on another (taskset).
+	Pin bool
+	// Profile takes a CPU profile of the server through the cycles phase
+	// into Dir (cycles-cpu.pprof), over its --pprof-listen.
+	Profile bool
+
+	pin *Pinning // set while a pinned phase runs
 }
 
 func (o Options) newDatabase(ctx context.Context) (string, error) { return o.NewDatabase(ctx) }
@@ -117,6 +128,7 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	defer base.Stop() // until the write path's baseline too
 	baseReq := []byte(strings.Replace(string(get), p.Addr, baseAddr, 1))
 	if _, err := base.WaitFor(baseReq, 10*time.Second); err != nil {
 		return err
@@ -145,7 +157,6 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 		baseRPS = append(baseRPS, b.RPS())
 		o.logf("round %d: opennimble %.0f req/s, bare net/http %.0f req/s", i+1, r.RPS(), b.RPS())
 	}
-	base.Stop()
 	rps, brps := mean(srvRPS), mean(baseRPS)
 	add("get_backup_rps", rps, "req/s", "", true)
 	add("baseline_rps", brps, "req/s", "", true)
@@ -198,12 +209,40 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	ms := float64(startup.Microseconds()) / 1000
 	add(fmt.Sprintf("startup_ms_%s_backups", count(o.Big)), ms, "ms", "<= 1000", ms <= 1000)
 
-	// 4: stop → backup READY → STOPPED → start → READY cycles.
-	cycles, err := o.cycles(ctx, "cycles", 1)
+	// 4: stop → backup READY → STOPPED → start → READY cycles, and the
+	// write path (Stop, Start) against the baseline.
+	cy, err := o.cycles(ctx, cycleRun{name: "cycles", replicas: 1, write: true, profile: o.Profile})
 	if err != nil {
 		return err
 	}
-	add("stop_backup_cycles_per_s", cycles, "cycles/s", ">= 500", cycles >= 500)
+	add("stop_backup_cycles_per_s", cy.rate, "cycles/s", ">= 500", cy.rate >= 500)
+	add("store_writes_per_cycle", cy.writesPerCycle, "tx", "", true)
+	baseWrite, err := ClosedLoop(baseAddr, cy.baseStop(baseAddr), o.Conns, o.Duration)
+	if err != nil {
+		return err
+	}
+	wr := cy.write.RPS() / baseWrite.RPS()
+	o.logf("write path: %d Stop/Start requests, mean %.2f ms over %d connections = %.0f req/s; bare net/http %.0f req/s",
+		cy.write.Writes, cy.write.Busy.Seconds()*1000/float64(max(cy.write.Writes, 1)), cy.write.Conns, cy.write.RPS(), baseWrite.RPS())
+	add("api_write_rps", cy.write.RPS(), "req/s", "", true)
+	add("api_write_rps_ratio", wr, "", "", true)
+	if o.Pin {
+		pin, err := Pin()
+		if err != nil {
+			return err
+		}
+		o.logf("pinned: server on CPU %d, load generator on CPU %d", pin.Server, pin.Client)
+		o.pin = pin
+		pc, err := o.cycles(ctx, cycleRun{name: "cycles-pinned", replicas: 1})
+		o.pin = nil
+		if uerr := pin.Unpin(); err == nil {
+			err = uerr
+		}
+		if err != nil {
+			return err
+		}
+		add("stop_backup_cycles_per_s_pinned", pc.rate, "cycles/s", ">= 500", pc.rate >= 500)
+	}
 	if o.Postgres != "" {
 		simDir := filepath.Join(o.Dir, "pg-sim")
 		for _, n := range []int{1, 3} {
@@ -211,11 +250,11 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 			if err != nil {
 				return err
 			}
-			c, err := o.cycles(ctx, fmt.Sprintf("pg%d", n), n, "--store", db, "--sim-dir", fmt.Sprintf("%s-%d", simDir, n))
+			c, err := o.cycles(ctx, cycleRun{name: fmt.Sprintf("pg%d", n), replicas: n, extra: []string{"--store", db, "--sim-dir", fmt.Sprintf("%s-%d", simDir, n)}})
 			if err != nil {
 				return err
 			}
-			add(fmt.Sprintf("stop_backup_cycles_per_s_postgres_%d_replica", n), c, "cycles/s", "", true)
+			add(fmt.Sprintf("stop_backup_cycles_per_s_postgres_%d_replica", n), c.rate, "cycles/s", "", true)
 		}
 	}
 
@@ -264,7 +303,8 @@ func (o Options) serve(dir string, extra ...string) (*Proc, error) {
 		return nil, err
 	}
 	args := append([]string{"serve", "--listen", addr, "--data-dir", dir, "--log-level", "error"}, extra...)
-	return Start(o.Bin, args...)
+	bin, args := o.pin.Command(o.Bin, args)
+	return Start(bin, args...)
 }
 
 var credRE = regexp.MustCompile(`aws_access_key_id = (\S+)\naws_secret_access_key = (\S+)`)
@@ -354,56 +394,179 @@ func (o Options) listPage(addr string, s *store) (time.Duration, error) {
 	return times[len(times)/2], nil
 }
 
+// cycleRun is one cycles phase: its name (the work folder's), how many
+// replicas share the store, and what else it measures.
+type cycleRun struct {
+	name     string
+	replicas int
+	extra    []string // server flags
+	write    bool     // then the write path, on the same server and sessions
+	profile  bool     // a CPU profile of the first replica over the cycles
+}
+
+// cycled is what a cycles phase measured.
+type cycled struct {
+	rate           float64 // cycles per second
+	writesPerCycle float64 // store write transactions (all replicas)
+	write          WriteResult
+	stop           []byte // a signed Stop request of the write path
+	addr           string // the server stop was signed for
+}
+
+// baseStop is the write path's Stop request sent to the baseline instead.
+func (c cycled) baseStop(baseAddr string) []byte {
+	return []byte(strings.Replace(string(c.stop), c.addr, baseAddr, 1))
+}
+
 // cycles runs sessions through stop (with a backup) and start in parallel
-// and returns completed cycles per second.
-func (o Options) cycles(ctx context.Context, name string, replicas int, extra ...string) (float64, error) {
-	dir := filepath.Join(o.Dir, name)
+// and returns what it measured.
+func (o Options) cycles(ctx context.Context, r cycleRun) (cycled, error) {
+	var res cycled
+	dir := filepath.Join(o.Dir, r.name)
 	health := []byte("GET /_nimble/health HTTP/1.1\r\nHost: x\r\n\r\n")
 	var clients []*nimblestudio.NimbleStudio
-	var akid, secret string
-	for i := 0; i < replicas; i++ {
+	var procs []*Proc
+	var akid, secret, pprofAddr string
+	for i := 0; i < r.replicas; i++ {
 		// The first replica creates the administrator credential; the
 		// others share its store and find it there.
+		extra := r.extra
+		if i == 0 && r.profile {
+			a, err := FreeAddr()
+			if err != nil {
+				return res, err
+			}
+			pprofAddr, extra = a, append(slices.Clone(extra), "--pprof-listen", a)
+		}
 		p, err := o.serve(filepath.Join(dir, fmt.Sprint(i)), extra...)
 		if err != nil {
-			return 0, err
+			return res, err
 		}
 		defer p.Stop()
 		if _, err := p.WaitFor(health, 30*time.Second); err != nil {
-			return 0, err
+			return res, err
 		}
 		if i == 0 {
 			if akid, secret, err = readAdmin(filepath.Join(dir, "0")); err != nil {
-				return 0, err
+				return res, err
 			}
 		}
+		procs = append(procs, p)
 		clients = append(clients, client(p.Addr, akid, secret))
 	}
 	c := clients[0]
 	pr, err := fixture.Make(ctx, c, "cycles", fixture.WithBackups(2), fixture.WithPersistence(600))
 	if err != nil {
-		return 0, err
+		return res, err
 	}
 	ids := make([]*string, o.Sessions)
 	for i := range ids {
 		out, err := c.CreateStreamingSessionWithContext(ctx, &nimblestudio.CreateStreamingSessionInput{StudioId: &pr.Studio, LaunchProfileId: &pr.LaunchProfile})
 		if err != nil {
-			return 0, err
+			return res, err
 		}
 		ids[i] = out.Session.SessionId
 	}
 	for _, id := range ids {
 		if err := waitState(ctx, c, pr.Studio, id, "READY"); err != nil {
-			return 0, err
+			return res, err
 		}
 	}
-	o.logf("%s: cycling %d sessions on %d replica(s) for %v", name, len(ids), replicas, o.Duration)
-	return runCycles(ctx, clients, pr.Studio, ids, o.Duration)
+	before, err := scrapeAll(procs)
+	if err != nil {
+		return res, err
+	}
+	o.logf("%s: cycling %d sessions on %d replica(s) for %v", r.name, len(ids), r.replicas, o.Duration)
+	profiled := make(chan error, 1)
+	if pprofAddr != "" {
+		go func() { profiled <- o.profile(pprofAddr, filepath.Join(o.Dir, r.name+"-cpu.pprof")) }()
+	}
+	n, elapsed, err := runCycles(ctx, clients, pr.Studio, ids, o.Duration)
+	if err != nil {
+		return res, err
+	}
+	if pprofAddr != "" {
+		if err := <-profiled; err != nil {
+			return res, err
+		}
+	}
+	after, err := scrapeAll(procs)
+	if err != nil {
+		return res, err
+	}
+	d := Delta(before.Tx, after.Tx)
+	res.rate = float64(n) / elapsed.Seconds()
+	if n > 0 {
+		res.writesPerCycle = Writes(d) / float64(n)
+		o.logf("%s: %d cycles; store transactions per cycle: %s", r.name, n, perCycle(d, n))
+		o.logf("%s: lifecycle jobs per cycle: %s", r.name, perCycle(Delta(before.Jobs, after.Jobs), n))
+		o.logf("%s: API requests per cycle: %s", r.name, perCycle(Delta(before.Requests, after.Requests), n))
+	}
+	if !r.write {
+		return res, nil
+	}
+	reqs := make([]SessionRequests, len(ids))
+	for i, id := range ids {
+		if reqs[i], err = SignedSession(procs[0].Addr, pr.Studio, *id, akid, secret, "us-west-2"); err != nil {
+			return res, err
+		}
+	}
+	res.stop, res.addr = reqs[0].Stop, procs[0].Addr
+	o.logf("%s: write path, %d sessions on their own connections for %v", r.name, len(ids), o.Duration)
+	res.write, err = WriteLoop(procs[0].Addr, reqs, o.Duration)
+	return res, err
+}
+
+// scrapeAll sums the counts of every replica.
+func scrapeAll(procs []*Proc) (Scraped, error) {
+	sum := Scraped{Tx: map[string]float64{}, Jobs: map[string]float64{}, Requests: map[string]float64{}}
+	for _, p := range procs {
+		c, err := Scrape(p.Addr)
+		if err != nil {
+			return sum, err
+		}
+		for _, m := range [][2]map[string]float64{{sum.Tx, c.Tx}, {sum.Jobs, c.Jobs}, {sum.Requests, c.Requests}} {
+			for k, v := range m[1] {
+				m[0][k] += v
+			}
+		}
+	}
+	return sum, nil
+}
+
+func perCycle(d map[string]float64, n int64) string {
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(d)) {
+		if d[k] != 0 {
+			parts = append(parts, fmt.Sprintf("%s %.2f", k, d[k]/float64(n)))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
+// profile takes a CPU profile of the server at pprofAddr for the length
+// of a load phase and writes it to file.
+func (o Options) profile(pprofAddr, file string) error {
+	secs := max(1, int(o.Duration.Seconds()))
+	res, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", pprofAddr, secs))
+	if err != nil {
+		return err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != 200 {
+		return fmt.Errorf("CPU profile: %s", res.Status)
+	}
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		return err
+	}
+	o.logf("CPU profile of the server over the cycles: %s (go tool pprof -top %s)", file, file)
+	return os.WriteFile(file, b, 0o600)
 }
 
 // runCycles cycles every session through stop (with its backup) and start
-// until d has passed, and returns completed cycles per second.
-func runCycles(ctx context.Context, clients []*nimblestudio.NimbleStudio, studio string, ids []*string, d time.Duration) (float64, error) {
+// until d has passed, and returns the cycles completed and the time taken.
+func runCycles(ctx context.Context, clients []*nimblestudio.NimbleStudio, studio string, ids []*string, d time.Duration) (int64, time.Duration, error) {
 	var done atomic.Int64
 	var firstErr error
 	var mu sync.Mutex
@@ -440,9 +603,9 @@ func runCycles(ctx context.Context, clients []*nimblestudio.NimbleStudio, studio
 	}
 	wg.Wait()
 	if firstErr != nil {
-		return 0, firstErr
+		return 0, 0, firstErr
 	}
-	return float64(done.Load()) / time.Since(start).Seconds(), nil
+	return done.Load(), time.Since(start), nil
 }
 
 func waitState(ctx context.Context, c *nimblestudio.NimbleStudio, studio string, id *string, want string) error {
