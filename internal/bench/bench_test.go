@@ -52,6 +52,7 @@ func TestPinnedCommand(t *testing.T) {
 
 func TestTxCounts(t *testing.T) {
 	text := `# HELP opennimble_store_transaction_duration_seconds x
+# TYPE opennimble_store_transaction_duration_seconds histogram
 opennimble_store_transaction_duration_seconds_bucket{kind="update",outcome="ok",le="0.001"} 3
 opennimble_store_transaction_duration_seconds_count{kind="update",outcome="ok"} 10
 opennimble_store_transaction_duration_seconds_count{kind="update",outcome="error"} 2
@@ -69,9 +70,11 @@ opennimble_store_transaction_duration_seconds_sum{kind="view",outcome="ok"} 1.5
 	if w := Writes(got); w != 19 {
 		t.Fatalf("writes %v, want 19", w)
 	}
-	jobs, err := Counts(strings.NewReader(`opennimble_lifecycle_jobs_total{kind="streaming-session",outcome="completed"} 4
+	jobs, err := Counts(strings.NewReader(`# TYPE opennimble_lifecycle_jobs_total counter
+opennimble_lifecycle_jobs_total{kind="streaming-session",outcome="completed"} 4
 opennimble_lifecycle_jobs_total{kind="streaming-session",outcome="retried"} 1
 opennimble_lifecycle_jobs_total{kind="streaming-session-backup",outcome="completed"} 2
+# TYPE opennimble_lifecycle_jobs_running gauge
 opennimble_lifecycle_jobs_running 3
 `), "opennimble_lifecycle_jobs_total", "kind")
 	if err != nil || len(jobs) != 2 || jobs["streaming-session"] != 5 || jobs["streaming-session-backup"] != 2 {

@@ -1,17 +1,19 @@
 package bench
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
-	"regexp"
-	"strconv"
+	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 // WriteResult is what the write loop measured: the Stop and Start requests
@@ -158,37 +160,45 @@ func sessionState(body []byte) (string, error) {
 	return out.Session.State, nil
 }
 
-// Counts sums the samples of metric in a server's /metrics text by the
-// value of one of its labels (other labels summed over).
-func Counts(r io.Reader, metric, label string) (map[string]float64, error) {
-	counts := map[string]float64{}
-	s := bufio.NewScanner(r)
-	s.Buffer(make([]byte, 64<<10), 1<<20)
-	labelRE := regexp.MustCompile(`(?:^|,)` + regexp.QuoteMeta(label) + `="([^"]*)"`)
-	for s.Scan() {
-		line := s.Text()
-		rest, ok := strings.CutPrefix(line, metric+"{")
-		if !ok {
-			continue
-		}
-		labels, value, ok := strings.Cut(rest, "} ")
-		m := labelRE.FindStringSubmatch(labels)
-		if !ok || m == nil {
-			continue
-		}
-		v, err := strconv.ParseFloat(strings.TrimSpace(value), 64)
-		if err != nil {
-			return nil, fmt.Errorf("metrics line %q: %w", line, err)
-		}
-		counts[m[1]] += v
+// Counts sums the samples of the metric family name (counters, gauges,
+// untyped values, histogram counts) in a server's /metrics text by the
+// value of one of its labels, the other labels summed over.
+func Counts(r io.Reader, name, label string) (map[string]float64, error) {
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := parser.TextToMetricFamilies(r)
+	if err != nil {
+		return nil, fmt.Errorf("metrics: %w", err)
 	}
-	return counts, s.Err()
+	counts := map[string]float64{}
+	f := fams[name]
+	if f == nil {
+		return counts, nil
+	}
+	for _, m := range f.Metric {
+		i := slices.IndexFunc(m.Label, func(l *dto.LabelPair) bool { return l.GetName() == label })
+		if i < 0 {
+			continue
+		}
+		var v float64
+		switch {
+		case m.Counter != nil:
+			v = m.Counter.GetValue()
+		case m.Gauge != nil:
+			v = m.Gauge.GetValue()
+		case m.Untyped != nil:
+			v = m.Untyped.GetValue()
+		case m.Histogram != nil:
+			v = float64(m.Histogram.GetSampleCount())
+		}
+		counts[m.Label[i].GetValue()] += v
+	}
+	return counts, nil
 }
 
 // TxCounts returns the store transactions a server's /metrics text counts,
 // by kind (view, update, claim, complete, retry, renew), outcomes summed.
 func TxCounts(r io.Reader) (map[string]float64, error) {
-	return Counts(r, "opennimble_store_transaction_duration_seconds_count", "kind")
+	return Counts(r, "opennimble_store_transaction_duration_seconds", "kind")
 }
 
 // Scraped is what a cycles phase reads from /metrics.
