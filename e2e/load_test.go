@@ -82,16 +82,7 @@ func waitHealthy(b *testing.B, addr string) {
 }
 
 // rssMB is a process's resident memory in MB.
-func rssMB(pid int) float64 {
-	raw, _ := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	for line := range strings.SplitSeq(string(raw), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, _ := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
-			return float64(kb) / 1000
-		}
-	}
-	return 0
-}
+func rssMB(pid int) float64 { return float64(kib(statusFields(pid)["VmRSS"])) / 1000 }
 
 // underLoad runs attack for d while another client calls the server every
 // 250ms (a health check and a signed ListStudios, each with a 5s timeout);
