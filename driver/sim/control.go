@@ -15,6 +15,7 @@ import (
 func (d *Driver) Reset() error {
 	defer d.look(Call{})()
 	clear(d.ops)
+	d.finished = nil
 	clear(d.sessions)
 	clear(d.backups)
 	clear(d.calls)

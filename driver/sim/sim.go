@@ -51,6 +51,7 @@ type Driver struct {
 	durations map[opennimble.Step]time.Duration
 	fail      map[opennimble.Step]opennimble.DriverError
 	ops       map[opKey]*op
+	finished  []opKey  // the operations in ops in the order they finished, for pruneOps
 	seq       uint64   // orders the state files written
 	files     sync.Map // path → *fileState
 	sessions  map[string]*session
@@ -193,6 +194,7 @@ func (d *Driver) do(ctx context.Context, c Call, key opKey, apply func() *openni
 			}
 		}
 		o.finished = true
+		d.finished = append(d.finished, key)
 		d.pruneOps(now)
 	}
 	fail := o.fail
@@ -215,14 +217,18 @@ func (d *Driver) do(ctx context.Context, c Call, key opKey, apply func() *openni
 
 // pruneOps forgets finished operations once there are many, oldest first,
 // so that a long-running server does not grow without bound. A repeated call
-// of a forgotten operation begins it again, which every step tolerates.
+// of a forgotten operation begins it again, which every step tolerates. It
+// looks only at the oldest, so that a step costs the same with many kept.
 func (d *Driver) pruneOps(now time.Time) {
 	const keep = 10000
-	if len(d.ops) <= keep {
-		return
-	}
-	for k, o := range d.ops {
-		if o.finished && now.Sub(o.began) > time.Minute {
+	for len(d.ops) > keep && len(d.finished) > 0 {
+		k := d.finished[0]
+		o := d.ops[k]
+		if o != nil && o.finished && now.Sub(o.began) <= time.Minute {
+			return
+		}
+		d.finished = d.finished[1:]
+		if o != nil && o.finished {
 			delete(d.ops, k)
 		}
 	}
