@@ -2,10 +2,9 @@ package sim
 
 import (
 	"errors"
-	opennimble "github.com/opennimble/opennimble"
-	"os"
-	"path/filepath"
 	"sort"
+
+	opennimble "github.com/opennimble/opennimble"
 )
 
 // Reset forgets every session, volume, backup and operation, in memory and
@@ -13,25 +12,24 @@ import (
 // Durations, failures and the rule stay. An operation in flight when Reset
 // runs may still leave its effect behind it.
 func (d *Driver) Reset() error {
-	defer d.look(Call{})()
+	unlock := d.look()
 	clear(d.ops)
 	d.finished = nil
 	clear(d.sessions)
 	clear(d.backups)
 	clear(d.calls)
 	clear(d.started)
-	if d.dir == "" {
-		return nil
-	}
-	var errs []error
+	var err error
 	if d.j != nil {
-		errs = append(errs, d.resetJournal())
+		err = errors.Join(d.resetJournal(), d.removeFiles())
 	}
-	for _, sub := range []string{"sessions", "backups"} {
-		dir := filepath.Join(d.dir, sub)
-		errs = append(errs, os.RemoveAll(dir), os.MkdirAll(dir, 0o700))
+	unlock()
+	if d.log != nil {
+		d.log.wmu.Lock()
+		defer d.log.wmu.Unlock()
+		err = d.compactLog()
 	}
-	return errors.Join(errs...)
+	return err
 }
 
 // SessionState is what the simulation holds for one session.
@@ -72,7 +70,11 @@ func (d *Driver) DumpState() any { return d.Dump() }
 
 // Dump returns a copy of everything the simulation holds.
 func (d *Driver) Dump() State {
-	defer d.lookAll()()
+	defer d.look()()
+	return d.dump()
+}
+
+func (d *Driver) dump() State {
 	st := State{Sessions: []SessionState{}, Backups: []BackupState{}}
 	for id, s := range d.sessions {
 		ss := SessionState{ID: id, Instance: s.instance}

@@ -7,3 +7,11 @@ func SetCompactAbove(n int64) func() {
 	compactAbove = n
 	return func() { compactAbove = old }
 }
+
+// SetCompactLogAbove changes the state.log size below which it is not
+// compacted and returns a function that restores it.
+func SetCompactLogAbove(n int64) func() {
+	old := compactLogAbove
+	compactLogAbove = n
+	return func() { compactLogAbove = old }
+}

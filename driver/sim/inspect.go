@@ -14,7 +14,7 @@ type VolumeInfo struct {
 
 // Volume returns the session's volume, or ok false when it has none.
 func (d *Driver) Volume(sessionID string) (VolumeInfo, bool) {
-	defer d.look(Call{SessionID: sessionID})()
+	defer d.look()()
 	s := d.sessions[sessionID]
 	if s == nil || s.volume == nil {
 		return VolumeInfo{}, false
@@ -25,20 +25,29 @@ func (d *Driver) Volume(sessionID string) (VolumeInfo, bool) {
 // Write stands for a user changing the session's volume: its data becomes
 // data. It reports false when the session has no volume.
 func (d *Driver) Write(sessionID, data string) bool {
-	defer d.look(Call{SessionID: sessionID})()
+	c := Call{SessionID: sessionID}
+	unlock := d.look()
 	s := d.sessions[sessionID]
 	if s == nil || s.volume == nil {
+		unlock()
 		return false
 	}
 	s.volume.data = data
-	_ = d.persist(Call{SessionID: sessionID})
+	var kept uint64
+	if d.j != nil {
+		_ = d.record(stateLines(d.entries(c))...)
+	} else {
+		kept = d.queue(c)
+	}
+	unlock()
+	_ = d.flush(kept)
 	return true
 }
 
 // Instance returns the state of the session's instance (InstanceRunning,
 // InstanceStopped, InstanceTerminated), or "" if the driver never saw it.
 func (d *Driver) Instance(sessionID string) string {
-	defer d.look(Call{SessionID: sessionID})()
+	defer d.look()()
 	if s := d.sessions[sessionID]; s != nil {
 		return s.instance
 	}
@@ -54,7 +63,7 @@ type BackupInfo struct {
 
 // Backup returns a backup's data, or ok false when it does not exist.
 func (d *Driver) Backup(backupID string) (BackupInfo, bool) {
-	defer d.look(Call{BackupID: backupID})()
+	defer d.look()()
 	b := d.backups[backupID]
 	if b == nil {
 		return BackupInfo{}, false
@@ -64,7 +73,7 @@ func (d *Driver) Backup(backupID string) (BackupInfo, bool) {
 
 // Backups counts the backups that exist.
 func (d *Driver) Backups() int {
-	defer d.lookAll()()
+	defer d.look()()
 	return len(d.backups)
 }
 
@@ -81,6 +90,6 @@ func (d *Driver) Calls(step opennimble.Step) int {
 // ran twice. With Options.Shared it counts what every driver on the folder
 // began, in every process.
 func (d *Driver) Started(step opennimble.Step) int {
-	defer d.look(Call{})()
+	defer d.look()()
 	return d.started[step]
 }

@@ -22,21 +22,24 @@ import (
 // changed since it last looked, acts, and writes its changes before letting
 // go.
 //
-// Sessions and backups are the JSON files of persist.go, read again for the
-// session and backup a call names. Operations are kept in ops.log, a journal
-// of one JSON line per event, appended with a single write under the lock:
-// "begin" (the operation's start time, duration and decided failure) and
-// "finish" (its outcome, written after the effect's files). So an operation
-// begun by a replica that was then killed is continued, not begun again, by
-// the replica that takes its work over, and Started counts what every
-// replica began. The journal is rewritten without old finished operations
-// when it grows large; "count" lines carry the totals of what was dropped.
+// Everything is kept in ops.log, a journal of one JSON line per event,
+// appended with a single write under the lock: "session" and "backup" (the
+// whole state of one, as in state.log, see persist.go), "begin" (an
+// operation's start time, duration and decided failure) and "finish" (its
+// outcome, written in the same write as the state lines of its effect, after
+// them). So an operation begun by a replica that was then killed is
+// continued, not begun again, by the replica that takes its work over, and
+// Started counts what every replica began; a write torn by a kill leaves the
+// operation unfinished, to be finished again. The journal is rewritten with
+// the live sessions and backups and without old finished operations when it
+// grows large; "count" lines carry the totals of what was dropped.
 
 // journalEntry is one line of ops.log.
 type journalEntry struct {
-	Event string                  `json:"event"` // begin, finish or count
-	Step  opennimble.Step         `json:"step"`
+	Event string                  `json:"event"` // session, backup, begin, finish or count
+	Step  opennimble.Step         `json:"step,omitempty"`
 	Key   string                  `json:"key,omitempty"`
+	State json.RawMessage         `json:"state,omitempty"` // session, backup: null once removed
 	Token string                  `json:"token,omitempty"`
 	Began int64                   `json:"began,omitempty"` // unix nanoseconds
 	Dur   time.Duration           `json:"dur,omitempty"`
@@ -60,6 +63,7 @@ type journal struct {
 	f    *os.File // opened O_APPEND; replaced when another driver compacts
 	pos  int64    // bytes of f already applied
 	torn bool     // f ends in a partial line (a writer died mid-write)
+	lost bool     // a write failed: read it all again at the next look
 	base int64    // size after the last compaction this driver saw
 }
 
@@ -84,13 +88,17 @@ func (d *Driver) reopenJournal() error {
 	if err != nil {
 		return err
 	}
-	d.j.f, d.j.pos, d.j.torn = f, 0, false
+	d.j.f, d.j.pos, d.j.torn, d.j.lost = f, 0, false, false
 	d.ops, d.started = map[opKey]*op{}, map[opennimble.Step]int{}
+	clear(d.sessions)
+	clear(d.backups)
 	return nil
 }
 
-// loadShared is load, under the folder's lock when it is shared: other
-// drivers change the files only while they hold it.
+// loadShared is load, or with Options.Shared the migration of the older
+// layout's files (see persist.go) into the journal, under the folder's lock:
+// the journal is rewritten as their lines followed by what it held, so that
+// the journal's lines win, and then the files are removed.
 func (d *Driver) loadShared() error {
 	if d.j == nil {
 		return d.load()
@@ -100,7 +108,24 @@ func (d *Driver) loadShared() error {
 		return err
 	}
 	defer unlock()
-	return d.load()
+	old := &Driver{dir: d.dir, sessions: map[string]*session{}, backups: map[string]*backup{}}
+	if found, err := old.readFiles(); err != nil || !found {
+		return err
+	}
+	path := filepath.Join(d.dir, journalName)
+	held, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	f, err := writeRenamed(path, append(appendEntries(nil, old.allEntries()), held...))
+	if err != nil {
+		return err
+	}
+	f.Close()
+	if err := d.readJournal(); err != nil {
+		return err
+	}
+	return d.removeFiles()
 }
 
 // lock takes d.mu and the folder's lock, and brings the operations up to
@@ -130,9 +155,6 @@ func (d *Driver) doShared(c Call, key opKey, apply func() *opennimble.DriverErro
 		return opennimble.Progress{}, err
 	}
 	defer unlock()
-	if err := d.refresh(c); err != nil {
-		return opennimble.Progress{}, fmt.Errorf("sim: %w", err)
-	}
 	d.calls[c.Step]++
 	now := d.clock.Now()
 	o := d.ops[key]
@@ -147,20 +169,17 @@ func (d *Driver) doShared(c Call, key opKey, apply func() *opennimble.DriverErro
 	}
 	if !o.finished {
 		fail := o.fail
+		var lines []journalEntry
 		if fail == nil {
 			if fail = apply(); fail == nil {
-				if err := d.persist(c); err != nil {
-					// Not durable: the next look reads the files again and
-					// the step runs again.
-					return opennimble.Progress{}, fmt.Errorf("sim: keep state: %w", err)
-				}
+				lines = stateLines(d.entries(c))
 			}
 		}
-		// Finished only once the effect is kept: a driver killed in
-		// between leaves the operation to be finished again by the next
-		// caller, which every step's effect tolerates.
-		if err := d.record(finishEntry(key, fail)); err != nil {
-			return opennimble.Progress{}, err
+		// The effect and the operation's end in one write: a driver
+		// killed before it is done leaves the operation to be finished
+		// again by the next caller, which every step's effect tolerates.
+		if err := d.record(append(lines, finishEntry(key, fail))...); err != nil {
+			return opennimble.Progress{}, fmt.Errorf("sim: keep state: %w", err)
 		}
 	}
 	if o.fail != nil {
@@ -179,7 +198,7 @@ func (d *Driver) readJournal() error {
 		return err
 	}
 	fresh := false
-	if mine, err := j.f.Stat(); err != nil || onDisk == nil || !os.SameFile(mine, onDisk) {
+	if mine, err := j.f.Stat(); err != nil || onDisk == nil || !os.SameFile(mine, onDisk) || j.lost {
 		if err := d.reopenJournal(); err != nil {
 			return err
 		}
@@ -208,10 +227,12 @@ func (d *Driver) readJournal() error {
 	return nil
 }
 
-// apply brings the operations in line with one journal entry.
+// apply brings the state and operations in line with one journal entry.
 func (d *Driver) apply(e journalEntry) {
 	key := opKey{e.Step, e.Key, e.Token}
 	switch e.Event {
+	case "session", "backup":
+		d.applyState(stateEntry{Event: e.Event, Key: e.Key, State: e.State})
 	case "begin":
 		d.ops[key] = &op{began: time.Unix(0, e.Began), dur: e.Dur, fail: e.Fail}
 		d.started[e.Step]++
@@ -224,18 +245,32 @@ func (d *Driver) apply(e journalEntry) {
 	}
 }
 
-// record appends an event to the journal and reads it back, which applies
-// it.
-func (d *Driver) record(e journalEntry) error {
-	line, err := json.Marshal(e)
-	if err != nil {
-		return err
+// stateLines are state lines as journal entries.
+func stateLines(es []stateEntry) []journalEntry {
+	out := make([]journalEntry, len(es), len(es)+1)
+	for i, e := range es {
+		out[i] = journalEntry{Event: e.Event, Key: e.Key, State: e.State}
 	}
-	line = append(line, '\n')
+	return out
+}
+
+// record appends events to the journal, in one write, and reads them back,
+// which applies them. When the write fails, the next look reads the whole
+// journal again, forgetting what was not written.
+func (d *Driver) record(es ...journalEntry) error {
+	var line []byte
 	if d.j.torn {
-		line = append([]byte{'\n'}, line...) // end the torn line first
+		line = append(line, '\n') // end the torn line first
+	}
+	for _, e := range es {
+		b, err := json.Marshal(e)
+		if err != nil {
+			return err
+		}
+		line = append(append(line, b...), '\n')
 	}
 	if _, err := d.j.f.Write(line); err != nil {
+		d.j.lost = true
 		return fmt.Errorf("sim: %s: %w", journalName, err)
 	}
 	if err := d.readJournal(); err != nil {
@@ -255,8 +290,9 @@ func finishEntry(k opKey, fail *opennimble.DriverError) journalEntry {
 	return journalEntry{Event: "finish", Step: k.step, Key: k.key, Token: k.token, Fail: fail}
 }
 
-// compact rewrites a large journal without the operations that finished
-// long ago, keeping the started totals. It runs under the folder's lock; other
+// compact rewrites a large journal with the live sessions and backups and
+// without the operations that finished long ago, keeping the started
+// totals. It runs under the folder's lock; other
 // drivers notice the new file at their next look.
 func (d *Driver) compact() error {
 	j := d.j
@@ -278,6 +314,9 @@ func (d *Driver) compact() error {
 			live = append(live, finishEntry(k, o.fail))
 		}
 	}
+	for _, e := range stateLines(d.allEntries()) {
+		_ = enc.Encode(e)
+	}
 	for step, n := range d.started {
 		if n -= kept[step]; n > 0 {
 			_ = enc.Encode(journalEntry{Event: "count", Step: step, N: n})
@@ -296,60 +335,9 @@ func (d *Driver) compact() error {
 	return d.readJournal()
 }
 
-// refresh reads again, under the folder's lock, the session and backup a
-// call touches, which another driver may have changed.
-func (d *Driver) refresh(c Call) error {
-	if c.SessionID != "" {
-		if err := d.reloadSession(c.SessionID); err != nil {
-			return err
-		}
-	}
-	if c.BackupID != "" {
-		if err := d.reloadBackup(c.BackupID); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (d *Driver) reloadSession(id string) error {
-	b, err := os.ReadFile(filepath.Join(d.dir, "sessions", id+".json"))
-	if errors.Is(err, os.ErrNotExist) {
-		delete(d.sessions, id)
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	var f sessionFile
-	if err := json.Unmarshal(b, &f); err != nil {
-		return fmt.Errorf("sim state of session %s: %w", id, err)
-	}
-	d.sessions[id] = &session{instance: f.Instance, volume: f.Volume}
-	return nil
-}
-
-func (d *Driver) reloadBackup(id string) error {
-	b, err := os.ReadFile(filepath.Join(d.dir, "backups", id+".json"))
-	if errors.Is(err, os.ErrNotExist) {
-		delete(d.backups, id)
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	var f backupFile
-	if err := json.Unmarshal(b, &f); err != nil {
-		return fmt.Errorf("sim state of backup %s: %w", id, err)
-	}
-	d.backups[id] = &backup{sessionID: f.SessionID, gen: f.Gen, data: f.Data}
-	return nil
-}
-
-// look locks d for a read (or a test's write) of the session and backup c
-// names, as fresh as the folder holds them when it is shared. The returned
-// function unlocks.
-func (d *Driver) look(c Call) func() {
+// look locks d for a read (or a test's write), as fresh as the folder holds
+// it when it is shared. The returned function unlocks.
+func (d *Driver) look() func() {
 	if d.j == nil {
 		d.mu.Lock()
 		return d.mu.Unlock
@@ -358,18 +346,6 @@ func (d *Driver) look(c Call) func() {
 	if err != nil { // the folder is unreadable: answer from memory
 		d.mu.Lock()
 		return d.mu.Unlock
-	}
-	_ = d.refresh(c)
-	return unlock
-}
-
-// lookAll is look for every session and backup.
-func (d *Driver) lookAll() func() {
-	unlock := d.look(Call{})
-	if d.j != nil {
-		clear(d.sessions)
-		clear(d.backups)
-		_ = d.load()
 	}
 	return unlock
 }

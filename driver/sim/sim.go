@@ -51,14 +51,13 @@ type Driver struct {
 	durations map[opennimble.Step]time.Duration
 	fail      map[opennimble.Step]opennimble.DriverError
 	ops       map[opKey]*op
-	finished  []opKey  // the operations in ops in the order they finished, for pruneOps
-	seq       uint64   // orders the state files written
-	files     sync.Map // path → *fileState
+	finished  []opKey // the operations in ops in the order they finished, for pruneOps
 	sessions  map[string]*session
 	backups   map[string]*backup
 	calls     map[opennimble.Step]int
 	started   map[opennimble.Step]int
-	j         *journal // with Options.Shared: the folder's lock and ops.log
+	log       *stateLog // with Options.Dir: state.log
+	j         *journal  // with Options.Shared instead: the folder's lock and ops.log
 }
 
 var _ opennimble.Driver = (*Driver)(nil)
@@ -76,6 +75,7 @@ type op struct {
 	dur      time.Duration
 	fail     *opennimble.DriverError
 	finished bool
+	kept     uint64 // the state.log line that keeps its effect
 }
 
 type session struct {
@@ -185,23 +185,23 @@ func (d *Driver) do(ctx context.Context, c Call, key opKey, apply func() *openni
 		d.mu.Unlock()
 		return opennimble.Progress{RetryAfter: left}, nil
 	}
-	var writes []fileWrite
 	if !o.finished {
 		if o.fail == nil {
 			o.fail = apply()
 			if o.fail == nil {
-				writes = d.capture(c)
+				o.kept = d.queue(c)
 			}
 		}
 		o.finished = true
 		d.finished = append(d.finished, key)
 		d.pruneOps(now)
 	}
-	fail := o.fail
+	fail, kept := o.fail, o.kept
 	d.mu.Unlock()
-	// The files are written outside the lock, so that operations on other
-	// sessions need not wait for this one's I/O.
-	if err := d.writeFiles(writes); err != nil {
+	// The state is written outside the lock, so that operations on other
+	// sessions need not wait for this one's I/O. A repeated call waits for
+	// it too: done means kept.
+	if err := d.flush(kept); err != nil {
 		// The effect is not durable: let the step run again.
 		d.mu.Lock()
 		o.finished = false
