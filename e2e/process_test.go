@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go/aws/session"
 	"github.com/aws/aws-sdk-go/service/nimblestudio"
 
+	"github.com/opennimble/opennimble/driver/sim"
 	"github.com/opennimble/opennimble/internal/testwait"
 )
 
@@ -151,12 +152,20 @@ func TestKill9DuringStopWithBackup(t *testing.T) {
 			if aws.StringValue(newest.State) != "READY" {
 				t.Fatalf("newest backup %s", newest)
 			}
+			fleet, err := sim.ReadState(filepath.Join(dir, "sim"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			snapshots := map[string]bool{}
+			for _, b := range fleet.Backups {
+				snapshots[b.ID] = true
+			}
 			for _, b := range list.StreamingSessionBackups {
 				if aws.StringValue(b.State) != "READY" {
 					t.Fatalf("backup %s", b)
 				}
-				if _, err := os.Stat(filepath.Join(dir, "sim", "backups", *b.BackupId+".json")); err != nil {
-					t.Fatalf("READY backup %s has no snapshot: %v", *b.BackupId, err)
+				if !snapshots[*b.BackupId] {
+					t.Fatalf("READY backup %s has no snapshot", *b.BackupId)
 				}
 			}
 			backups = append(backups, *newest.BackupId)
