@@ -166,16 +166,17 @@ func appendEntries(b []byte, es []stateEntry) []byte {
 type stateLog struct {
 	path string
 
-	wmu  sync.Mutex // held by the one caller writing or compacting
-	f    *os.File   // opened O_APPEND
-	size int64      // bytes in f
-	live int64      // bytes of the last compaction
-	torn bool       // a failed write may have left a partial line
-	done uint64     // the last queued line written
+	wmu   sync.Mutex // held by the one caller writing or compacting
+	f     *os.File   // opened O_APPEND
+	size  int64      // bytes in f
+	live  int64      // bytes of the last compaction
+	torn  bool       // a failed write may have left a partial line
+	done  uint64     // the last queued line written
+	spare []byte     // the queue last written, to queue in again
 
 	// Under Driver.mu.
-	queue, spare []byte
-	queued       uint64 // lines queued since the driver began
+	queue  []byte
+	queued uint64 // lines queued since the driver began
 }
 
 // queue queues the lines that keep the session and backup c touched, for
@@ -297,6 +298,11 @@ func (d *Driver) load() error {
 		return err
 	}
 	d.log = &stateLog{path: filepath.Join(d.dir, logName)}
+	// What a compaction killed before its rename left.
+	tmps, _ := filepath.Glob(d.log.path + ".*.tmp")
+	for _, tmp := range tmps {
+		_ = os.Remove(tmp)
+	}
 	b, err := os.ReadFile(d.log.path)
 	if err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
