@@ -12,26 +12,39 @@ import (
 
 // BenchmarkPersist measures what keeping the fleet in Dir costs a
 // stop→snapshot→start cycle (three steps, the backup's deletion a fourth),
-// against the same cycles on a driver without Dir run in turn with it, in
-// the same run. cpu-ns counts the process's user and system time.
+// alone (dir) and shared by replicas (shared, one driver here), against the
+// same cycles on a driver without Dir run in turn with them, in the same
+// run. cpu-ns counts the process's user and system time; keep-cpu-ns is the
+// difference from the driver without Dir.
 func BenchmarkPersist(b *testing.B) {
 	const sessions = 256
-	// The clocks move a millisecond a cycle, the goal's pace, so that
-	// finished operations are forgotten as they would be.
-	memClock, diskClock := newClock(), newClock()
-	mem := sim.MustNew(sim.Options{Clock: memClock})
-	disk, err := sim.New(sim.Options{Clock: diskClock, Dir: b.TempDir()})
-	if err != nil {
-		b.Fatal(err)
+	type rig struct {
+		name      string
+		d         *sim.Driver
+		clock     *opennimble.FakeClock
+		wall, cpu time.Duration
 	}
-	for _, d := range []*sim.Driver{mem, disk} {
+	var rigs []*rig
+	for _, name := range []string{"mem", "dir", "shared"} {
+		// The clocks move a millisecond a cycle, the goal's pace, so that
+		// finished operations are forgotten as they would be.
+		r := &rig{name: name, clock: newClock()}
+		o := sim.Options{Clock: r.clock}
+		if name != "mem" {
+			o.Dir, o.Shared = b.TempDir(), name == "shared"
+		}
+		d, err := sim.New(o)
+		if err != nil {
+			b.Fatal(err)
+		}
+		r.d = d
 		for i := range sessions {
 			if _, err := d.Provision(ctx, provision(fmt.Sprintf("ses-%d", i), "t")); err != nil {
 				b.Fatal(err)
 			}
 		}
+		rigs = append(rigs, r)
 	}
-	var memT, diskT, memCPU, diskCPU time.Duration
 	cycle := func(d *sim.Driver, n int) (wall, cpu time.Duration) {
 		c0, t0 := cpuTime(), time.Now()
 		id, gen := fmt.Sprintf("ses-%d", n%sessions), int64(n/sessions+1)
@@ -51,20 +64,22 @@ func BenchmarkPersist(b *testing.B) {
 	}
 	b.ResetTimer()
 	for n := range b.N {
-		memClock.Advance(time.Millisecond)
-		diskClock.Advance(time.Millisecond)
-		w, c := cycle(mem, n)
-		memT, memCPU = memT+w, memCPU+c
-		w, c = cycle(disk, n)
-		diskT, diskCPU = diskT+w, diskCPU+c
+		for _, r := range rigs {
+			r.clock.Advance(time.Millisecond)
+			w, c := cycle(r.d, n)
+			r.wall, r.cpu = r.wall+w, r.cpu+c
+		}
 	}
 	per := func(d time.Duration) float64 { return float64(d.Nanoseconds()) / float64(b.N) }
-	b.ReportMetric(per(diskT), "dir-ns/cycle")
-	b.ReportMetric(per(memT), "mem-ns/cycle")
-	b.ReportMetric(per(diskCPU), "dir-cpu-ns/cycle")
-	b.ReportMetric(per(memCPU), "mem-cpu-ns/cycle")
-	b.ReportMetric(per(diskCPU-memCPU), "keep-cpu-ns/cycle")
-	b.ReportMetric(float64(diskCPU)/float64(max(memCPU, 1)), "cpu-dir×mem")
+	mem := rigs[0]
+	for _, r := range rigs {
+		b.ReportMetric(per(r.wall), r.name+"-ns/cycle")
+		b.ReportMetric(per(r.cpu), r.name+"-cpu-ns/cycle")
+		if r != mem {
+			b.ReportMetric(per(r.cpu-mem.cpu), r.name+"-keep-cpu-ns/cycle")
+			b.ReportMetric(float64(r.cpu)/float64(max(mem.cpu, 1)), "cpu-"+r.name+"×mem")
+		}
+	}
 }
 
 func cpuTime() time.Duration {

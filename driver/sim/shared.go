@@ -254,8 +254,9 @@ func stateLines(es []stateEntry) []journalEntry {
 	return out
 }
 
-// record appends events to the journal, in one write, and reads them back,
-// which applies them. When the write fails, the next look reads the whole
+// record appends events to the journal, in one write, and applies them:
+// under the folder's lock, the journal read to its end, nothing else is
+// appended in between. When the write fails, the next look reads the whole
 // journal again, forgetting what was not written.
 func (d *Driver) record(es ...journalEntry) error {
 	var line []byte
@@ -273,8 +274,12 @@ func (d *Driver) record(es ...journalEntry) error {
 		d.j.lost = true
 		return fmt.Errorf("sim: %s: %w", journalName, err)
 	}
-	if err := d.readJournal(); err != nil {
-		return fmt.Errorf("sim: %s: %w", journalName, err)
+	d.j.pos += int64(len(line))
+	d.j.torn = false
+	for _, e := range es {
+		if e.State == nil { // state lines come from what d holds
+			d.apply(e)
+		}
 	}
 	if err := d.compact(); err != nil {
 		return fmt.Errorf("sim: compact %s: %w", journalName, err)
