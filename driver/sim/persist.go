@@ -335,18 +335,21 @@ func (d *Driver) replay(b []byte) {
 	}
 }
 
-// ReadState returns what a Dir without Options.Shared holds, without
-// changing it, so that a test can look at the folder of a running server.
+// ReadState returns what a Dir holds, shared or not, without changing it,
+// so that a test can look at the folder of a running server.
 func ReadState(dir string) (State, error) {
 	d := &Driver{dir: dir, sessions: map[string]*session{}, backups: map[string]*backup{}}
 	if _, err := d.readFiles(); err != nil {
 		return State{}, err
 	}
-	b, err := os.ReadFile(filepath.Join(dir, logName))
-	if err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return State{}, err
+	// ops.log's state lines are state.log's; its other lines are skipped.
+	for _, name := range []string{journalName, logName} {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return State{}, err
+		}
+		d.replay(b)
 	}
-	d.replay(b)
 	return d.dump(), nil
 }
 

@@ -221,6 +221,9 @@ func TestMigratesOldLayout(t *testing.T) {
 			if got := d2.Dump(); !reflect.DeepEqual(got, want) {
 				t.Fatalf("after a restart:\n%v\nwant\n%v", got, want)
 			}
+			if got, err := sim.ReadState(dir); err != nil || !reflect.DeepEqual(got, want) {
+				t.Fatalf("ReadState = %v, %v; want %v", got, err, want)
+			}
 			if names, _ := os.ReadDir(dir); !shared && len(names) != 1 {
 				t.Errorf("folder holds %v, want state.log only", names)
 			}
