@@ -233,3 +233,26 @@ func TestMigratesOldLayout(t *testing.T) {
 		})
 	}
 }
+
+// A step whose state could not be written is not done: it runs again, and
+// what it did is kept once it can be.
+func TestUnwrittenStepRunsAgain(t *testing.T) {
+	dir := t.TempDir()
+	d := openDir(t, dir)
+	lifecycle(t, d, 1) // provisioned and written
+	repair := sim.BreakLog(d)
+	stop := opennimble.StopParams{SessionID: "ses-1", Token: "t"}
+	if p, err := d.Stop(ctx, stop); err == nil || p.Done {
+		t.Fatalf("stop with a broken log = %+v, %v; want an error", p, err)
+	}
+	if got := openDir(t, dir).Instance("ses-1"); got != sim.InstanceRunning {
+		t.Fatalf("instance %q on disk, want it still running", got)
+	}
+	repair()
+	if p, err := d.Stop(ctx, stop); err != nil || !p.Done {
+		t.Fatalf("stop again = %+v, %v", p, err)
+	}
+	if got := openDir(t, dir).Instance("ses-1"); got != sim.InstanceStopped {
+		t.Fatalf("instance %q after a restart, want stopped", got)
+	}
+}
