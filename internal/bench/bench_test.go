@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"slices"
 	"strconv"
@@ -152,5 +153,23 @@ func TestCycleLoop(t *testing.T) {
 	}
 	if res.Writes < 2 || res.Writes%2 != 0 || res.Cycles != res.Writes/2 || res.Busy <= 0 || res.Conns != 1 || res.RPS() <= 0 || res.Rate() <= 0 {
 		t.Fatalf("%+v", res)
+	}
+}
+
+// TestProcCPU reads this process's own processor time, which a busy loop
+// makes grow.
+func TestProcCPU(t *testing.T) {
+	before, err := procCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		after, err := procCPU(os.Getpid())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if after > before {
+			return
+		}
 	}
 }

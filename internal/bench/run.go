@@ -219,6 +219,7 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	}
 	add("stop_backup_cycles_per_s", cy.rate, "cycles/s", ">= 1000", cy.rate >= 1000)
 	add("store_writes_per_cycle", cy.writesPerCycle, "tx", "", true)
+	add("server_cpu_ms_per_cycle", millis(cy.cpuPerCycle), "ms", "", true)
 	baseWrite, err := ClosedLoop(baseAddr, cy.baseStop(baseAddr), o.Conns, o.Duration)
 	if err != nil {
 		return err
@@ -285,6 +286,8 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	}
 	return nil
 }
+
+func millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func count(n int) string {
 	switch {
@@ -413,8 +416,9 @@ type cycleRun struct {
 
 // cycled is what a cycles phase measured.
 type cycled struct {
-	rate           float64 // cycles per second
-	writesPerCycle float64 // store write transactions (all replicas)
+	rate           float64       // cycles per second
+	writesPerCycle float64       // store write transactions (all replicas)
+	cpuPerCycle    time.Duration // server processor time (all replicas)
 	write          CycleResult
 	stop           []byte // a signed Stop request of the write path
 	addr           string // the server stop was signed for
@@ -495,7 +499,15 @@ func (o Options) cycles(ctx context.Context, r cycleRun) (cycled, error) {
 	if pprofAddr != "" {
 		go func() { profiled <- o.profile(pprofAddr, filepath.Join(o.Dir, r.name+"-cpu.pprof")) }()
 	}
+	cpu0, err := cpuAll(procs)
+	if err != nil {
+		return res, err
+	}
 	res.write, err = CycleLoop(reqs, o.Duration)
+	if err != nil {
+		return res, err
+	}
+	cpu1, err := cpuAll(procs)
 	if err != nil {
 		return res, err
 	}
@@ -513,6 +525,7 @@ func (o Options) cycles(ctx context.Context, r cycleRun) (cycled, error) {
 	res.rate = res.write.Rate()
 	if n > 0 {
 		res.writesPerCycle = Writes(d) / float64(n)
+		res.cpuPerCycle = (cpu1 - cpu0) / time.Duration(n)
 		o.logf("%s: %d cycles; store transactions per cycle: %s", r.name, n, perCycle(d, n))
 		o.logf("%s: lifecycle jobs per cycle: %s", r.name, perCycle(Delta(before.Jobs, after.Jobs), n))
 		o.logf("%s: API requests per cycle: %s", r.name, perCycle(Delta(before.Requests, after.Requests), n))
@@ -521,6 +534,19 @@ func (o Options) cycles(ctx context.Context, r cycleRun) (cycled, error) {
 		}
 	}
 	return res, nil
+}
+
+// cpuAll sums the processor time of every replica.
+func cpuAll(procs []*Proc) (time.Duration, error) {
+	var sum time.Duration
+	for _, p := range procs {
+		c, err := p.CPU()
+		if err != nil {
+			return 0, err
+		}
+		sum += c
+	}
+	return sum, nil
 }
 
 // scrapeAll sums the counts of every replica.
