@@ -147,6 +147,10 @@ type Tx interface {
 	// EnqueueJob schedules a look at a resource; an existing job keeps the
 	// earlier of the two run times and gets a new Gen.
 	EnqueueJob(ctx context.Context, kind Kind, id string, runAt time.Time) error
+	// CompleteJob is Store.CompleteJob inside the transaction: the job is
+	// completed if and only if the transaction commits, so that the last
+	// step of a reconcile and the end of its job are one write.
+	CompleteJob(ctx context.Context, j Job) error
 
 	GetMeta(ctx context.Context, key string) ([]byte, error)
 	PutMeta(ctx context.Context, key string, value []byte) error

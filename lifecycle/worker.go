@@ -326,7 +326,8 @@ func (w *Worker) runJob(ctx context.Context, j opennimble.Job) {
 	outcome := "completed"
 	defer func() { w.opts.Observer.JobFinished(string(j.Kind), outcome) }()
 	w.track(j, true)
-	err := w.reconcile(ctx, j)
+	held := &opennimble.HeldJob{Job: j}
+	err := w.reconcile(opennimble.WithHeldJob(ctx, held), j)
 	// Untracked before the job is released, so that a claim of it again by
 	// this worker is tracked anew.
 	w.track(j, false)
@@ -339,6 +340,9 @@ func (w *Worker) runJob(ctx context.Context, j opennimble.Job) {
 		return
 	}
 	if err == nil {
+		if held.Completed() {
+			return // in the reconcile's last transaction
+		}
 		if err := w.store.CompleteJob(ctx, j); err != nil {
 			outcome = "failed"
 			log.Error("lifecycle: completing job failed", "err", err)

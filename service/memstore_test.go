@@ -125,17 +125,21 @@ func (m *memStore) ClaimJobs(ctx context.Context, owner string, now time.Time, l
 
 func (m *memStore) CompleteJob(ctx context.Context, job opennimble.Job) error {
 	return m.write(func(s *memState) error {
-		k := memKey{job.Kind, job.ResourceID}
-		j := s.jobs[k]
-		switch {
-		case j == nil:
-		case j.job.Gen == job.Gen:
-			delete(s.jobs, k)
-		case j.owner != "":
-			j.release()
-		}
+		s.completeJob(job)
 		return nil
 	})
+}
+
+func (s *memState) completeJob(job opennimble.Job) {
+	k := memKey{job.Kind, job.ResourceID}
+	j := s.jobs[k]
+	switch {
+	case j == nil:
+	case j.job.Gen == job.Gen:
+		delete(s.jobs, k)
+	case j.owner != "":
+		j.release()
+	}
 }
 
 // release frees a leased job to run when it was last asked for.
@@ -393,6 +397,14 @@ func (t *memTx) EnqueueJob(ctx context.Context, kind opennimble.Kind, id string,
 		j.next = &runAt
 	}
 	j.job.Gen = t.st.gen
+	return nil
+}
+
+func (t *memTx) CompleteJob(ctx context.Context, job opennimble.Job) error {
+	if !t.writable {
+		return errMemReadOnly
+	}
+	t.st.completeJob(job)
 	return nil
 }
 

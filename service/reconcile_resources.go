@@ -29,8 +29,8 @@ func (s *Service) schedulePurge(ctx context.Context, t *txn, kind opennimble.Kin
 }
 
 func (s *Service) reconcileStudioComponent(ctx context.Context, id string) error {
-	return s.update(ctx, func(t *txn) error {
-		const kind = opennimble.KindStudioComponent
+	const kind = opennimble.KindStudioComponent
+	return s.lastUpdate(ctx, kind, id, func(t *txn) error {
 		d, rec, err := get[studioComponentDoc](ctx, t, kind, id)
 		if err != nil || d == nil {
 			return err
@@ -60,8 +60,8 @@ func (s *Service) reconcileStudioComponent(ctx context.Context, id string) error
 }
 
 func (s *Service) reconcileLaunchProfile(ctx context.Context, id string) error {
-	return s.update(ctx, func(t *txn) error {
-		const kind = opennimble.KindLaunchProfile
+	const kind = opennimble.KindLaunchProfile
+	return s.lastUpdate(ctx, kind, id, func(t *txn) error {
 		d, rec, err := get[launchProfileDoc](ctx, t, kind, id)
 		if err != nil || d == nil {
 			return err
@@ -123,8 +123,8 @@ func (s *Service) purgeLaunchProfile(ctx context.Context, t *txn, id string) err
 }
 
 func (s *Service) reconcileStreamingImage(ctx context.Context, id string) error {
-	return s.update(ctx, func(t *txn) error {
-		const kind = opennimble.KindStreamingImage
+	const kind = opennimble.KindStreamingImage
+	return s.lastUpdate(ctx, kind, id, func(t *txn) error {
 		d, rec, err := get[streamingImageDoc](ctx, t, kind, id)
 		if err != nil || d == nil {
 			return err

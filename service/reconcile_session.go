@@ -43,53 +43,65 @@ const defaultRetry = time.Second
 // start). The job the lifecycle claimed for the session stays claimed
 // meanwhile, so a crash between two of them repeats the job, as a crash
 // anywhere does; not going back to the job queue between steps saves a
-// claim and a completion (two store writes) per step.
+// claim and a completion (two store writes) per step, and the transaction
+// that records a step picks the next one.
 const inlineSteps = 8
 
+// reconcileStreamingSession plans the session's next driver step, in a read
+// when that changes nothing, and runs it and the steps due after it. The
+// transaction that records the last one also completes the session's job.
 func (s *Service) reconcileStreamingSession(ctx context.Context, id string) error {
-	for i := range inlineSteps {
-		again, err := s.planAndStep(ctx, id, i < inlineSteps-1)
-		if err != nil || !again {
+	w, ready, err := s.planStep(ctx, id)
+	if err != nil {
+		return err
+	}
+	if w == nil {
+		if ready != nil {
+			return s.checkWorkstation(ctx, ready)
+		}
+		return nil
+	}
+	for i := 1; w != nil; i++ {
+		if w, err = s.step(ctx, w, i < inlineSteps); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// planAndStep runs one reconcile of a session: it plans in a write
-// transaction (what needs no driver is done there) and runs the driver
-// step it picked, if any. With inline, a step that completed and leaves
-// another due at once schedules nothing and reports again: the caller runs
-// the next one.
-func (s *Service) planAndStep(ctx context.Context, id string, inline bool) (bool, error) {
-	var w *sessionWork
-	var ready *sessionDoc // a resting READY session, whose workstation a Watcher can check
-	err := s.update(ctx, func(t *txn) error {
+// planStep plans a reconcile of a session: what needs no driver is done
+// in a write transaction, and the driver step to run next, if any, is
+// returned. A resting READY session is returned as ready, for a Watcher to
+// check its workstation; when there is neither, the session's job is
+// completed in the same transaction.
+func (s *Service) planStep(ctx context.Context, id string) (w *sessionWork, ready *sessionDoc, err error) {
+	kind := opennimble.KindStreamingSession
+	err = s.readFirst(ctx, func(t *txn) error {
 		w, ready = nil, nil
-		d, rec, err := get[sessionDoc](ctx, t, opennimble.KindStreamingSession, id)
-		if err != nil || d == nil {
+		d, rec, err := get[sessionDoc](ctx, t, kind, id)
+		if err != nil {
 			return err
 		}
-		w, err = s.planSession(ctx, t, d, rec)
-		if err == nil && w == nil && d.Op == nil && d.State == api.StreamingSessionStateReady {
-			ready = d
+		if d != nil {
+			w, err = s.planSession(ctx, t, d, rec)
+			if err != nil || w != nil {
+				return err
+			}
+			if d.Op == nil && d.State == api.StreamingSessionStateReady {
+				ready = d
+				return nil
+			}
 		}
-		return err
+		return t.completeJob(ctx, kind, id)
 	})
-	if err != nil {
-		return false, err
-	}
-	if w == nil {
-		if ready != nil {
-			return false, s.checkWorkstation(ctx, ready)
-		}
-		return false, nil
-	}
-	return s.step(ctx, w, inline)
+	return w, ready, err
 }
 
-// step runs a driver step and records its outcome.
-func (s *Service) step(ctx context.Context, w *sessionWork, inline bool) (again bool, err error) {
+// step runs a driver step and records its outcome. With inline, when the
+// next step is due at once, the recording transaction picks it and step
+// returns it; otherwise the recording transaction completes the session's
+// job (after scheduling the next look, if any).
+func (s *Service) step(ctx context.Context, w *sessionWork, inline bool) (next *sessionWork, err error) {
 	id := w.doc.SessionId
 	began := time.Now()
 	p, err := s.runStep(ctx, w)
@@ -97,13 +109,18 @@ func (s *Service) step(ctx context.Context, w *sessionWork, inline bool) (again 
 	s.steps.called(w.doc.Op.Token+w.doc.Op.BackupID, string(w.step), began, p, err, errors.As(err, &de))
 	if err != nil && !errors.As(err, &de) {
 		// Transient: nothing is recorded and the worker retries with backoff.
-		return false, fmt.Errorf("%s step %s of session %s: %w", w.doc.Op.Kind, w.step, id, err)
+		return nil, fmt.Errorf("%s step %s of session %s: %w", w.doc.Op.Kind, w.step, id, err)
 	}
 	err = s.update(ctx, func(t *txn) (err error) {
-		again, err = s.recordStep(ctx, t, w, p, de, inline)
-		return err
+		if next, err = s.recordStep(ctx, t, w, p, de, inline); err != nil || next != nil {
+			return err
+		}
+		return t.completeJob(ctx, opennimble.KindStreamingSession, id)
 	})
-	return again && err == nil, err
+	if err != nil {
+		return nil, err
+	}
+	return next, nil
 }
 
 // planSession does what needs no driver (purge, time limits, finishing,
@@ -189,36 +206,37 @@ func deref(p *int32) int32 {
 // recordStep records a step's outcome, unless the session has moved on
 // since the step was picked (another worker recorded it first).
 //
-// When the next step is due at once, inline leaves it to the caller (which
-// holds the session's job) rather than scheduling it, and reports again.
-func (s *Service) recordStep(ctx context.Context, t *txn, w *sessionWork, p opennimble.Progress, de *opennimble.DriverError, inline bool) (again bool, err error) {
+// When the next step is due at once, inline plans it in the same
+// transaction and returns it, for the caller (which holds the session's
+// job) to run, rather than scheduling it.
+func (s *Service) recordStep(ctx context.Context, t *txn, w *sessionWork, p opennimble.Progress, de *opennimble.DriverError, inline bool) (*sessionWork, error) {
 	d, rec, err := get[sessionDoc](ctx, t, opennimble.KindStreamingSession, w.doc.SessionId)
 	if err != nil || d == nil {
-		return false, err
+		return nil, err
 	}
 	if d.Op == nil || d.Op.Token != w.doc.Op.Token || d.Op.Done != w.doc.Op.Done {
-		return false, nil
+		return nil, nil
 	}
 	switch {
 	case de != nil:
-		return false, s.failOp(ctx, t, d, rec, w.step, de)
+		return nil, s.failOp(ctx, t, d, rec, w.step, de)
 	case !p.Done:
-		return false, t.schedule(ctx, opennimble.KindStreamingSession, d.SessionId, s.clock.Now().Add(retryAfter(p)))
+		return nil, t.schedule(ctx, opennimble.KindStreamingSession, d.SessionId, s.clock.Now().Add(retryAfter(p)))
 	}
 	if err := s.applyStep(ctx, t, d, w.step); err != nil {
-		return false, err
+		return nil, err
 	}
 	d.Op.Done++
 	if d.Op.next() == "" {
-		return false, s.finishOp(ctx, t, d, rec)
+		return nil, s.finishOp(ctx, t, d, rec)
 	}
 	if _, err := put(ctx, t, rec, d); err != nil {
-		return false, err
+		return nil, err
 	}
 	if inline {
-		return true, nil
+		return s.planSession(ctx, t, d, rec)
 	}
-	return false, t.schedule(ctx, opennimble.KindStreamingSession, d.SessionId, s.now())
+	return nil, t.schedule(ctx, opennimble.KindStreamingSession, d.SessionId, s.now())
 }
 
 func retryAfter(p opennimble.Progress) time.Duration {
@@ -378,20 +396,28 @@ func (s *Service) reconcileStreamingBackup(ctx context.Context, id string) error
 	kind := opennimble.KindStreamingBackup
 	var deleting bool
 	var studio string
-	err := s.update(ctx, func(t *txn) error {
+	err := s.readFirst(ctx, func(t *txn) error {
+		deleting = false
 		b, _, err := get[backupDoc](ctx, t, kind, id)
-		if err != nil || b == nil {
+		if err != nil {
 			return err
 		}
-		deleting, studio = b.State == api.StreamingSessionStateDeleteInProgress, b.StudioId
-		if b.State != api.StreamingSessionStateDeleted {
+		if b != nil && b.State == api.StreamingSessionStateDeleteInProgress {
+			deleting, studio = true, b.StudioId
 			return nil
 		}
-		ok, err := s.purgeDue(ctx, t, kind, id, b.UpdatedAt)
-		if err != nil || !ok {
-			return err
+		if b != nil && b.State == api.StreamingSessionStateDeleted {
+			ok, err := s.purgeDue(ctx, t, kind, id, b.UpdatedAt)
+			if err != nil {
+				return err
+			}
+			if ok {
+				if err := t.Delete(ctx, kind, id); err != nil {
+					return err
+				}
+			}
 		}
-		return t.Delete(ctx, kind, id)
+		return t.completeJob(ctx, kind, id)
 	})
 	if err != nil || !deleting {
 		return err
@@ -404,7 +430,7 @@ func (s *Service) reconcileStreamingBackup(ctx context.Context, id string) error
 	if err != nil && !errors.As(err, &de) {
 		return fmt.Errorf("delete backup %s: %w", id, err)
 	}
-	return s.update(ctx, func(t *txn) error {
+	return s.lastUpdate(ctx, kind, id, func(t *txn) error {
 		b, rec, err := get[backupDoc](ctx, t, kind, id)
 		if err != nil || b == nil || b.State != api.StreamingSessionStateDeleteInProgress {
 			return err
@@ -426,7 +452,7 @@ func (s *Service) reconcileStreamingBackup(ctx context.Context, id string) error
 // is), expires it at expiresAt and purges it later.
 func (s *Service) reconcileStreamingStream(ctx context.Context, id string) error {
 	kind := opennimble.KindStreamingStream
-	return s.update(ctx, func(t *txn) error {
+	return s.lastUpdate(ctx, kind, id, func(t *txn) error {
 		st, rec, err := get[streamDoc](ctx, t, kind, id)
 		if err != nil || st == nil {
 			return err

@@ -8,7 +8,7 @@ import (
 )
 
 func (s *Service) reconcileStudio(ctx context.Context, id string) error {
-	return s.update(ctx, func(t *txn) error {
+	return s.lastUpdate(ctx, opennimble.KindStudio, id, func(t *txn) error {
 		d, rec, err := get[studioDoc](ctx, t, opennimble.KindStudio, id)
 		if err != nil || d == nil {
 			return err

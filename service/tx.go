@@ -22,6 +22,24 @@ type txn struct {
 	opennimble.Tx
 	s      *Service
 	kicked bool
+	// held is the lifecycle job this transaction completed (completeJob);
+	// it is marked completed once the transaction commits.
+	held *opennimble.HeldJob
+}
+
+// completeJob completes, in this transaction, the lifecycle job the
+// reconcile of kind/id runs under, if ctx carries one: call it only in the
+// reconcile's last transaction, after anything it schedules.
+func (t *txn) completeJob(ctx context.Context, kind opennimble.Kind, id string) error {
+	h := opennimble.HeldJobFor(ctx, kind, id)
+	if h == nil {
+		return nil
+	}
+	if err := t.CompleteJob(ctx, h.Job); err != nil {
+		return err
+	}
+	t.held = h
+	return nil
 }
 
 // schedule asks the lifecycle to look at a resource at t.
@@ -40,11 +58,120 @@ func (s *Service) update(ctx context.Context, fn func(*txn) error) error {
 		t = &txn{Tx: tx, s: s}
 		return fn(t)
 	})
-	if err == nil && t != nil && t.kicked {
-		s.kick()
+	if err == nil && t != nil {
+		if t.held != nil {
+			t.held.MarkCompleted()
+		}
+		if t.kicked {
+			s.kick()
+		}
 	}
 	return err
 }
+
+// lastUpdate is update for the last transaction of a reconcile of kind/id:
+// when fn succeeds, the lifecycle job the reconcile runs under is completed
+// in the same transaction.
+func (s *Service) lastUpdate(ctx context.Context, kind opennimble.Kind, id string, fn func(*txn) error) error {
+	return s.update(ctx, func(t *txn) error {
+		if err := fn(t); err != nil {
+			return err
+		}
+		return t.completeJob(ctx, kind, id)
+	})
+}
+
+// errWrites is what a write returns in a transaction of readFirst's
+// read-only attempt.
+var errWrites = errors.New("service: the transaction writes")
+
+// readOnlyTx refuses every write with errWrites, and remembers that one was
+// asked for (in case fn did not pass the error on).
+type readOnlyTx struct {
+	opennimble.Tx
+	wrote *bool
+}
+
+func (t readOnlyTx) refuse() error { *t.wrote = true; return errWrites }
+
+func (t readOnlyTx) Put(context.Context, *opennimble.Record) error         { return t.refuse() }
+func (t readOnlyTx) Delete(context.Context, opennimble.Kind, string) error { return t.refuse() }
+func (t readOnlyTx) PutIdempotency(context.Context, *opennimble.IdempotencyRecord) error {
+	return t.refuse()
+}
+func (t readOnlyTx) PutMeta(context.Context, string, []byte) error     { return t.refuse() }
+func (t readOnlyTx) CompleteJob(context.Context, opennimble.Job) error { return t.refuse() }
+func (t readOnlyTx) EnqueueJob(context.Context, opennimble.Kind, string, time.Time) error {
+	return t.refuse()
+}
+
+// readFirst runs fn as a read and, only when fn wants to write, again in a
+// write transaction. Most looks the lifecycle takes before a driver step
+// change nothing (the step is recorded afterwards), and a read costs much
+// less than a write: no turn at the single writer on SQLite, no
+// serialization conflicts on PostgreSQL. A look that reads a single record
+// reads it as the store's RecordGetter has it committed (on SQLite, from
+// its exact cache: no transaction, no query); one that reads more runs in a
+// read-only transaction. fn must not keep anything from an attempt that
+// failed.
+func (s *Service) readFirst(ctx context.Context, fn func(*txn) error) error {
+	var wrote bool
+	err := errReadsMore
+	if g, ok := s.store.(opennimble.RecordGetter); ok {
+		one := &oneRecordTx{readOnlyTx: readOnlyTx{wrote: &wrote}, g: g}
+		if err = fn(&txn{Tx: one, s: s}); one.more {
+			err = errReadsMore
+		}
+	}
+	if !wrote && errors.Is(err, errReadsMore) {
+		err = s.view(ctx, func(tx opennimble.Tx) error { return fn(&txn{Tx: readOnlyTx{Tx: tx, wrote: &wrote}, s: s}) })
+	}
+	if wrote {
+		return s.update(ctx, fn)
+	}
+	return err
+}
+
+// errReadsMore is what oneRecordTx returns for a read of a second record,
+// or of anything but a record.
+var errReadsMore = errors.New("service: the look reads more than one record")
+
+// oneRecordTx is a read-only transaction that may read one record, as
+// committed: a single read is a consistent snapshot on its own. Any other
+// read returns errReadsMore, and is remembered.
+type oneRecordTx struct {
+	readOnlyTx // its Tx is nil: every read method is overridden
+	g          opennimble.RecordGetter
+	read       *recordKey
+	more       bool
+}
+
+type recordKey struct {
+	kind opennimble.Kind
+	id   string
+}
+
+func (t *oneRecordTx) readsMore() error { t.more = true; return errReadsMore }
+
+func (t *oneRecordTx) Get(ctx context.Context, kind opennimble.Kind, id string) (*opennimble.Record, error) {
+	k := recordKey{kind, id}
+	if t.read != nil && *t.read != k {
+		return nil, t.readsMore()
+	}
+	t.read = &k
+	return t.g.GetRecord(ctx, kind, id)
+}
+
+func (t *oneRecordTx) List(context.Context, opennimble.ListQuery) ([]*opennimble.Record, error) {
+	return nil, t.readsMore()
+}
+func (t *oneRecordTx) Count(context.Context, opennimble.ListQuery) (int, error) {
+	return 0, t.readsMore()
+}
+func (t *oneRecordTx) GetIdempotency(context.Context, string) (*opennimble.IdempotencyRecord, error) {
+	return nil, t.readsMore()
+}
+func (t *oneRecordTx) GetMeta(context.Context, string) ([]byte, error) { return nil, t.readsMore() }
 
 func (s *Service) view(ctx context.Context, fn func(opennimble.Tx) error) error {
 	return s.store.View(ctx, fn)

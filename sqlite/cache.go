@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"slices"
 	"sync"
 
 	"github.com/opennimble/opennimble"
@@ -109,6 +110,23 @@ type txWrites struct {
 
 func (w *txWrites) empty() bool {
 	return w == nil || (len(w.put) == 0 && len(w.deleted) == 0 && !w.all)
+}
+
+// find reports whether w changed k: with the record as last stored, or nil
+// when w deleted it or changed everything (the database must say).
+func (w *txWrites) find(k cacheKey) (*opennimble.Record, bool) {
+	if w == nil {
+		return nil, false
+	}
+	if w.all || slices.Contains(w.deleted, k) {
+		return nil, true
+	}
+	for i := len(w.put) - 1; i >= 0; i-- {
+		if r := w.put[i]; r.Kind == k.kind && r.ID == k.id {
+			return &r, true
+		}
+	}
+	return nil, false
 }
 
 func (w *txWrites) merge(o *txWrites) {

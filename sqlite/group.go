@@ -177,6 +177,7 @@ func (s *Store) runGroupOnce(batch []*writeReq) ([]writeResult, error) {
 	single := len(batch) == 1
 	ok := 0
 	var written txWrites
+	t.group, t.cache = &written, s.cache
 	for i, r := range batch {
 		if err := r.ctx.Err(); err != nil {
 			results[i].err = err

@@ -21,11 +21,6 @@ var (
 		UPDATE jobs SET lease_owner = ?, lease_until = ?, run_at = ?, next_run_at = NULL,
 			attempts = attempts + ?
 		WHERE kind = ? AND resource_id = ?`)
-	sqlDeleteJob  = stmt(`DELETE FROM jobs WHERE kind = ? AND resource_id = ? AND gen = ?`)
-	sqlReleaseJob = stmt(`
-		UPDATE jobs SET lease_owner = NULL, lease_until = NULL,
-			run_at = coalesce(next_run_at, run_at), next_run_at = NULL
-		WHERE kind = ? AND resource_id = ? AND lease_owner IS NOT NULL`)
 	sqlRenewJob = stmt(`
 		UPDATE jobs SET lease_until = ?1, run_at = ?1
 		WHERE kind = ?2 AND resource_id = ?3 AND lease_owner = ?4`)
@@ -93,21 +88,7 @@ func boolInt(b bool) int {
 // (its Gen is unchanged); otherwise it releases the lease so that the job runs
 // again at the time asked for. Completing a job that is gone is not an error.
 func (s *Store) CompleteJob(ctx context.Context, j opennimble.Job) error {
-	err := s.writeRelaxed(ctx, func(t *tx) error {
-		res, err := t.exec(ctx, sqlDeleteJob, string(j.Kind), j.ResourceID, j.Gen)
-		if err != nil {
-			return err
-		}
-		if n, err := res.RowsAffected(); err != nil || n > 0 {
-			return err
-		}
-		_, err = t.exec(ctx, sqlReleaseJob, string(j.Kind), j.ResourceID)
-		return err
-	})
-	if err != nil {
-		return fmt.Errorf("sqlite: complete job %s %s: %w", j.Kind, j.ResourceID, err)
-	}
-	return nil
+	return s.writeRelaxed(ctx, func(t *tx) error { return dialect.CompleteJob(ctx, t.C, j) })
 }
 
 // RetryJob releases a claimed job to run again at runAt; see

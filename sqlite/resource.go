@@ -55,6 +55,11 @@ type tx struct {
 	tx     *sql.Tx
 	stmts  stmts
 	writes *txWrites // what a write transaction changed, for the record cache
+	// In the group loop's write transaction: what the writes before this
+	// one in the group changed, and the record cache, so that Get reads a
+	// record nobody in the group changed from the cache (see Get).
+	group *txWrites
+	cache *recordCache
 }
 
 var _ opennimble.Tx = (*tx)(nil)
@@ -63,6 +68,39 @@ func newTx(sqlTx *sql.Tx, st stmts, writable bool) *tx {
 	t := &tx{tx: sqlTx, stmts: st}
 	t.Tx = sqlstore.Tx{D: dialect, C: txConn{t}, Writable: writable, Watch: t}
 	return t
+}
+
+// Get returns the record kind/id as this transaction sees it. In the group
+// loop's write transaction, a record that no write of the group changed is
+// the committed one, which the record cache holds exactly (this process is
+// the only writer, and nothing commits while the group runs): it is read
+// from there when cached, else from the database, filling the cache.
+func (t *tx) Get(ctx context.Context, kind opennimble.Kind, id string) (*opennimble.Record, error) {
+	if t.cache == nil {
+		return t.Tx.Get(ctx, kind, id)
+	}
+	k := cacheKey{kind, id}
+	if r, known := t.writes.find(k); known {
+		if r == nil {
+			return t.Tx.Get(ctx, kind, id)
+		}
+		return r, nil
+	}
+	if r, known := t.group.find(k); known {
+		if r == nil {
+			return t.Tx.Get(ctx, kind, id)
+		}
+		return r, nil
+	}
+	if r, ok := t.cache.get(k); ok {
+		return r, nil
+	}
+	gen := t.cache.begin()
+	r, err := t.Tx.Get(ctx, kind, id)
+	if err == nil {
+		t.cache.fill(gen, r)
+	}
+	return r, err
 }
 
 // Wrote notes a record a write transaction stored, for the record cache.

@@ -22,6 +22,7 @@ import (
 // jobQueries are the shared job statements in one dialect.
 type jobQueries struct {
 	nextGen, enqueue, retry, nextJobAt, countJobs string
+	deleteJob, releaseJob                         string
 }
 
 func buildJobQueries(d *Dialect) jobQueries {
@@ -55,15 +56,20 @@ func buildJobQueries(d *Dialect) jobQueries {
 			WHERE kind = $3 AND resource_id = $4`,
 		nextJobAt: `SELECT min(run_at) FROM jobs`,
 		countJobs: `SELECT count(*) FROM jobs`,
+		deleteJob: `DELETE FROM jobs WHERE kind = $1 AND resource_id = $2 AND gen = $3`,
+		releaseJob: `
+			UPDATE jobs SET lease_owner = NULL, lease_until = NULL,
+				run_at = coalesce(next_run_at, run_at), next_run_at = NULL
+			WHERE kind = $1 AND resource_id = $2 AND lease_owner IS NOT NULL`,
 	}
-	for _, p := range []*string{&q.enqueue, &q.retry} {
+	for _, p := range []*string{&q.enqueue, &q.retry, &q.deleteJob, &q.releaseJob} {
 		*p = d.sql(*p)
 	}
 	return q
 }
 
 func (q *jobQueries) all() []string {
-	out := []string{q.enqueue, q.retry, q.nextJobAt, q.countJobs}
+	out := []string{q.enqueue, q.retry, q.nextJobAt, q.countJobs, q.deleteJob, q.releaseJob}
 	if q.nextGen != "" {
 		out = append(out, q.nextGen)
 	}
@@ -95,6 +101,30 @@ func (t *Tx) EnqueueJob(ctx context.Context, kind opennimble.Kind, id string, ru
 	}
 	if _, err := t.C.Exec(ctx, d.jq.enqueue, args...); err != nil {
 		return d.errorf("enqueue %s %s: %w", kind, id, err)
+	}
+	return nil
+}
+
+// CompleteJob deletes a claimed job if nobody enqueued it since the claim
+// (its Gen is unchanged, counting enqueues earlier in this transaction);
+// otherwise it releases the lease so that the job runs again at the time
+// asked for. Completing a job that is gone is not an error.
+func (t *Tx) CompleteJob(ctx context.Context, j opennimble.Job) error {
+	if !t.Writable {
+		return t.D.ErrReadOnly
+	}
+	return t.D.CompleteJob(ctx, t.C, j)
+}
+
+// CompleteJob is Tx.CompleteJob on c, which must be in a write transaction
+// (two statements: the release runs only when the delete found nothing).
+func (d *Dialect) CompleteJob(ctx context.Context, c Conn, j opennimble.Job) error {
+	n, err := c.Exec(ctx, d.jq.deleteJob, string(j.Kind), j.ResourceID, j.Gen)
+	if err == nil && n == 0 {
+		_, err = c.Exec(ctx, d.jq.releaseJob, string(j.Kind), j.ResourceID)
+	}
+	if err != nil {
+		return d.errorf("complete job %s %s: %w", j.Kind, j.ResourceID, err)
 	}
 	return nil
 }

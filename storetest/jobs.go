@@ -15,6 +15,7 @@ var jobTests = []test{
 	{"ClaimRespectsRunAtAndLease", testClaimRespectsRunAtAndLease},
 	{"ClaimOrderAndLimit", testClaimOrderAndLimit},
 	{"Complete", testCompleteJob},
+	{"CompleteInTx", testCompleteJobInTx},
 	{"EnqueueWhileLeased", testEnqueueWhileLeased},
 	{"Retry", testRetryJob},
 	{"RetryAfterEnqueue", testRetryAfterEnqueue},
@@ -128,6 +129,49 @@ func testCompleteJob(t *testing.T, s opennimble.Store) {
 	complete(t, s, j)
 	complete(t, s, opennimble.Job{Kind: kSession, ResourceID: "nope", Gen: 1})
 	claimOne(t, s, "w1", at(time.Hour), "s-2")
+}
+
+// testCompleteJobInTx: a job completed inside a transaction is completed
+// when, and only when, the transaction commits; an enqueue earlier in the
+// same transaction keeps the job, to run when it was asked for.
+func testCompleteJobInTx(t *testing.T, s opennimble.Store) {
+	enqueue(t, s, "s-1", at(0))
+	j := claimOne(t, s, "w1", at(0), "s-1")
+	boom := errors.New("rolled back")
+	err := s.Update(t.Context(), func(tx opennimble.Tx) error {
+		if err := tx.CompleteJob(t.Context(), j); err != nil {
+			return err
+		}
+		return boom
+	})
+	if !errors.Is(err, boom) {
+		t.Fatalf("Update = %v, want the rollback", err)
+	}
+	// Still leased to w1: nobody may claim it before its lease ends.
+	claimNone(t, s, "w2", at(30*time.Second))
+	update(t, s, func(tx opennimble.Tx) error { return tx.CompleteJob(t.Context(), j) })
+	wantNext(t, s, time.Time{}, false)
+	complete(t, s, j) // completing it again outside is harmless
+
+	// The step's transaction asks for a later look, then completes.
+	enqueue(t, s, "s-2", at(0))
+	j = claimOne(t, s, "w1", at(0), "s-2")
+	update(t, s, func(tx opennimble.Tx) error {
+		if err := tx.EnqueueJob(t.Context(), kSession, "s-2", at(40*time.Second)); err != nil {
+			return err
+		}
+		return tx.CompleteJob(t.Context(), j)
+	})
+	wantNext(t, s, at(40*time.Second), true)
+	claimNone(t, s, "w2", at(39*time.Second))
+	claimOne(t, s, "w2", at(40*time.Second), "s-2")
+
+	// A read-only transaction cannot complete a job.
+	enqueue(t, s, "s-3", at(0))
+	j = claimOne(t, s, "w1", at(0), "s-3")
+	if err := s.View(t.Context(), func(tx opennimble.Tx) error { return tx.CompleteJob(t.Context(), j) }); err == nil {
+		t.Fatal("CompleteJob in a View succeeded")
+	}
 }
 
 // testEnqueueWhileLeased: a job enqueued again while a worker runs it must run

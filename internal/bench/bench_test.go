@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"net"
 	"net/http"
+	"os"
 	"os/exec"
 	"slices"
 	"strconv"
@@ -86,14 +87,17 @@ opennimble_lifecycle_jobs_running 3
 	}
 }
 
-func TestWriteResultRPS(t *testing.T) {
+func TestCycleResultRates(t *testing.T) {
 	// 4 connections, 100 writes of 2 ms each: 2,000 writes a second.
-	r := WriteResult{Writes: 100, Busy: 200 * time.Millisecond, Conns: 4}
+	r := CycleResult{Cycles: 50, Writes: 100, Busy: 200 * time.Millisecond, Conns: 4, Elapsed: 2 * time.Second}
 	if got := r.RPS(); got < 1999 || got > 2001 {
 		t.Fatalf("%v", got)
 	}
-	if (WriteResult{Conns: 4}).RPS() != 0 {
-		t.Fatal("no writes, a rate")
+	if got := r.Rate(); got != 25 {
+		t.Fatalf("cycles/s %v", got)
+	}
+	if (CycleResult{Conns: 4}).RPS() != 0 || (CycleResult{Cycles: 3}).Rate() != 0 {
+		t.Fatal("nothing measured, a rate")
 	}
 }
 
@@ -114,9 +118,10 @@ func TestSignedRequest(t *testing.T) {
 	}
 }
 
-// TestWriteLoop drives a fake server whose session rests in the state the
-// last write asked for after one poll: every write is counted and timed.
-func TestWriteLoop(t *testing.T) {
+// TestCycleLoop drives a fake server whose session rests in the state the
+// last write asked for after one poll: every write is counted and timed,
+// every Stop-then-Start counted as a cycle.
+func TestCycleLoop(t *testing.T) {
 	state, polls := "READY", 0
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /s/stop", func(w http.ResponseWriter, r *http.Request) { state, polls = "STOPPED", 0; w.Write([]byte("{}")) })
@@ -142,11 +147,29 @@ func TestWriteLoop(t *testing.T) {
 	raw := func(method, path string) []byte {
 		return []byte(method + " " + path + " HTTP/1.1\r\nHost: " + addr + "\r\nContent-Length: 0\r\n\r\n")
 	}
-	res, err := WriteLoop(addr, []SessionRequests{{Stop: raw("POST", "/s/stop"), Start: raw("POST", "/s/start"), Get: raw("GET", "/s")}}, 200*time.Millisecond)
+	res, err := CycleLoop([]SessionRequests{{Addr: addr, Stop: raw("POST", "/s/stop"), Start: raw("POST", "/s/start"), Get: raw("GET", "/s")}}, 200*time.Millisecond)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Writes < 2 || res.Writes%2 != 0 || res.Busy <= 0 || res.Conns != 1 || res.RPS() <= 0 {
+	if res.Writes < 2 || res.Writes%2 != 0 || res.Cycles != res.Writes/2 || res.Busy <= 0 || res.Conns != 1 || res.RPS() <= 0 || res.Rate() <= 0 {
 		t.Fatalf("%+v", res)
+	}
+}
+
+// TestProcCPU reads this process's own processor time, which a busy loop
+// makes grow.
+func TestProcCPU(t *testing.T) {
+	before, err := procCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for {
+		after, err := procCPU(os.Getpid())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if after > before {
+			return
+		}
 	}
 }

@@ -90,6 +90,40 @@ func (p *Proc) RSS() (int64, error) {
 	return 0, fmt.Errorf("no VmRSS")
 }
 
+// CPU returns the processor time (user and system) the process has used,
+// at the kernel's clock tick resolution (10 ms).
+func (p *Proc) CPU() (time.Duration, error) {
+	return procCPU(p.cmd.Process.Pid)
+}
+
+// clockTick is USER_HZ, the unit of /proc/<pid>/stat times: 100 on every
+// Linux architecture Go supports.
+const clockTick = 10 * time.Millisecond
+
+func procCPU(pid int) (time.Duration, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// The command name may hold spaces and parentheses: the fields that
+	// follow start after the last ')'. utime and stime are the 14th and
+	// 15th fields of the line, the 12th and 13th after the name.
+	i := bytes.LastIndexByte(b, ')')
+	f := strings.Fields(string(b[i+1:]))
+	if i < 0 || len(f) < 13 {
+		return 0, fmt.Errorf("/proc/%d/stat: %q", pid, b)
+	}
+	var ticks int64
+	for _, s := range f[11:13] {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+		}
+		ticks += n
+	}
+	return time.Duration(ticks) * clockTick, nil
+}
+
 // Stop ends the process with SIGTERM and waits for it.
 func (p *Proc) Stop() {
 	_ = p.cmd.Process.Signal(syscall.SIGTERM)

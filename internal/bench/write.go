@@ -16,13 +16,23 @@ import (
 	"github.com/prometheus/common/model"
 )
 
-// WriteResult is what the write loop measured: the Stop and Start requests
-// answered 200 and the time they took, all connections together.
-type WriteResult struct {
+// CycleResult is what the cycle loop measured: the cycles completed (a Stop
+// with its backup, then a Start, each awaited) and the Stop and Start
+// requests answered 200 with the time they took, all connections together.
+type CycleResult struct {
+	Cycles  int64
 	Writes  int64
 	Busy    time.Duration // sum of the write requests' latencies
 	Conns   int
 	Elapsed time.Duration
+}
+
+// Rate is the cycles completed a second.
+func (r CycleResult) Rate() float64 {
+	if r.Elapsed <= 0 {
+		return 0
+	}
+	return float64(r.Cycles) / r.Elapsed.Seconds()
 }
 
 // RPS estimates the write rate the server sustains with Conns connections
@@ -32,23 +42,24 @@ type WriteResult struct {
 // write path's contention with the lifecycle on the store; the states
 // between writes cannot be skipped, which is why the rate is not simply
 // writes over wall time (that is the cycles' rate, twice).
-func (r WriteResult) RPS() float64 {
+func (r CycleResult) RPS() float64 {
 	if r.Writes == 0 || r.Busy <= 0 {
 		return 0
 	}
 	return float64(r.Conns) / (r.Busy.Seconds() / float64(r.Writes))
 }
 
-// SessionRequests are the pre-signed requests the write loop replays for
-// one session.
+// SessionRequests are the pre-signed requests the cycle loop replays for
+// one session, on the server Addr they were signed for.
 type SessionRequests struct {
+	Addr             string
 	Stop, Start, Get []byte
 }
 
 // SignedSession signs the requests of one session for addr.
 func SignedSession(addr, studio, session, akid, secret, region string) (SessionRequests, error) {
 	base := "/2020-08-01/studios/" + studio + "/streaming-sessions/" + session
-	var r SessionRequests
+	r := SessionRequests{Addr: addr}
 	var err error
 	if r.Stop, err = SignedRequest("POST", addr, base+"/stop", []byte("{}"), akid, secret, region); err != nil {
 		return r, err
@@ -60,13 +71,14 @@ func SignedSession(addr, studio, session, akid, secret, region string) (SessionR
 	return r, err
 }
 
-// WriteLoop cycles each session on a keep-alive connection of its own,
-// StopStreamingSession then StartStreamingSession, polling
-// GetStreamingSession in between until the session rests (STOPPED, READY),
-// for d. Only the Stop and Start requests are timed.
-func WriteLoop(addr string, sessions []SessionRequests, d time.Duration) (WriteResult, error) {
+// CycleLoop cycles each session on a keep-alive connection of its own for
+// d: StopStreamingSession, GetStreamingSession polled until STOPPED,
+// StartStreamingSession, polled until READY. The requests are pre-signed
+// bytes, so that the load generator costs a few microseconds a request and
+// the rate measures the server. Only the Stop and Start requests are timed.
+func CycleLoop(sessions []SessionRequests, d time.Duration) (CycleResult, error) {
 	var mu sync.Mutex
-	res := WriteResult{Conns: len(sessions)}
+	res := CycleResult{Conns: len(sessions)}
 	var firstErr error
 	deadline := time.Now().Add(d)
 	start := time.Now()
@@ -75,11 +87,12 @@ func WriteLoop(addr string, sessions []SessionRequests, d time.Duration) (WriteR
 		wg.Add(1)
 		go func(s SessionRequests) {
 			defer wg.Done()
-			n, busy, err := writeSession(addr, s, deadline)
+			r, err := cycleSession(s, deadline)
 			mu.Lock()
 			defer mu.Unlock()
-			res.Writes += n
-			res.Busy += busy
+			res.Cycles += r.Cycles
+			res.Writes += r.Writes
+			res.Busy += r.Busy
 			if err != nil && firstErr == nil {
 				firstErr = err
 			}
@@ -90,14 +103,13 @@ func WriteLoop(addr string, sessions []SessionRequests, d time.Duration) (WriteR
 	return res, firstErr
 }
 
-func writeSession(addr string, s SessionRequests, deadline time.Time) (int64, time.Duration, error) {
-	c, err := dial(addr)
+func cycleSession(s SessionRequests, deadline time.Time) (CycleResult, error) {
+	var r CycleResult
+	c, err := dial(s.Addr)
 	if err != nil {
-		return 0, 0, err
+		return r, err
 	}
 	defer c.c.Close()
-	var n int64
-	var busy time.Duration
 	for time.Now().Before(deadline) {
 		for _, step := range []struct {
 			req  []byte
@@ -107,19 +119,20 @@ func writeSession(addr string, s SessionRequests, deadline time.Time) (int64, ti
 			t0 := time.Now()
 			status, body, err := c.do(step.req)
 			if err != nil {
-				return n, busy, err
+				return r, err
 			}
 			if status != 200 {
-				return n, busy, fmt.Errorf("%s: %d %.300s", step.name, status, body)
+				return r, fmt.Errorf("%s: %d %.300s", step.name, status, body)
 			}
-			busy += time.Since(t0)
-			n++
+			r.Busy += time.Since(t0)
+			r.Writes++
 			if err := c.waitState(s.Get, step.rest); err != nil {
-				return n, busy, err
+				return r, err
 			}
 		}
+		r.Cycles++
 	}
-	return n, busy, nil
+	return r, nil
 }
 
 // waitState polls get until the session is in state want.
@@ -143,7 +156,7 @@ func (c *conn) waitState(get []byte, want string) error {
 		case strings.HasSuffix(state, "_FAILED"):
 			return fmt.Errorf("session %s, waiting for %s", state, want)
 		}
-		time.Sleep(10 * time.Millisecond) // as the SDK-driven cycles poll
+		time.Sleep(10 * time.Millisecond) // a client polling as fast as is reasonable
 	}
 	return fmt.Errorf("session did not reach %s", want)
 }
@@ -204,6 +217,8 @@ func TxCounts(r io.Reader) (map[string]float64, error) {
 // Scraped is what a cycles phase reads from /metrics.
 type Scraped struct {
 	Tx, Jobs, Requests map[string]float64 // by kind, by kind, by operation
+	// PerProc, in a sum of several servers' counts, holds each one's.
+	PerProc []Scraped
 }
 
 // Scrape reads the transaction, job and request counts of the server at
