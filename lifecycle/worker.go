@@ -189,7 +189,14 @@ func (w *Worker) Run(ctx context.Context) {
 		// Renew first when due on the clock: a test's fake clock may have
 		// jumped past the leases of this worker's own running jobs.
 		w.renew(ctx, false)
-		jobs, err := w.store.ClaimJobs(ctx, w.opts.Owner, w.clock.Now(), w.opts.Lease, min(free, w.opts.Batch))
+		// A claim is a write; most wake-ups (a job finished, work was
+		// enqueued) find nothing due, which a read tells.
+		now := w.clock.Now()
+		if at, ok, err := w.store.NextJobAt(ctx); err == nil && (!ok || at.After(now)) {
+			w.waitUntil(ctx, at, ok)
+			continue
+		}
+		jobs, err := w.store.ClaimJobs(ctx, w.opts.Owner, now, w.opts.Lease, min(free, w.opts.Batch))
 		if err != nil {
 			if ctx.Err() == nil {
 				w.opts.Logger.Error("lifecycle: claiming jobs failed", "owner", w.opts.Owner, "err", err)
@@ -225,8 +232,15 @@ func (w *Worker) Abort() {
 // wait returns at the earliest of a Kick, the next job's run time and the
 // poll interval.
 func (w *Worker) wait(ctx context.Context) {
+	at, ok, err := w.store.NextJobAt(ctx)
+	w.waitUntil(ctx, at, ok && err == nil)
+}
+
+// waitUntil returns at the earliest of a Kick, at (when ok) and the poll
+// interval.
+func (w *Worker) waitUntil(ctx context.Context, at time.Time, ok bool) {
 	d := w.opts.Poll
-	if at, ok, err := w.store.NextJobAt(ctx); err == nil && ok {
+	if ok {
 		d = min(d, max(at.Sub(w.clock.Now()), 0))
 	}
 	timer := time.NewTimer(d)

@@ -19,6 +19,7 @@ type jobStore struct {
 	mu               sync.Mutex
 	jobs             map[string]*fakeJob
 	retries          []time.Time
+	claims           int // ClaimJobs calls
 }
 
 type fakeJob struct {
@@ -43,6 +44,7 @@ func (s *jobStore) has(id string) bool {
 func (s *jobStore) ClaimJobs(ctx context.Context, owner string, now time.Time, lease time.Duration, limit int) ([]opennimble.Job, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.claims++
 	var out []opennimble.Job
 	for _, j := range s.jobs {
 		if len(out) < limit && !j.job.RunAt.After(now) && !j.leaseUntil.After(now) {
@@ -202,6 +204,31 @@ func TestKickWakesTheWorker(t *testing.T) {
 	waitFor(t, ch, "k")
 	cancel()
 	<-done
+}
+
+// A wake-up with nothing due claims nothing: a claim is a write, and most
+// wake-ups (a job finished, work was enqueued for later) find nothing.
+func TestWakeWithNothingDueDoesNotClaim(t *testing.T) {
+	st, clock := newJobStore(), opennimble.NewFakeClock(t0)
+	st.add("later", t0.Add(time.Hour))
+	r, ch := signal()
+	w := New(st, r, clock, Options{Logger: quiet(), Poll: time.Millisecond})
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { w.Run(ctx); close(done) }()
+	for range 20 {
+		w.Kick()
+	}
+	st.add("now", t0)
+	w.Kick()
+	waitFor(t, ch, "now")
+	cancel()
+	<-done
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.claims != 1 {
+		t.Fatalf("%d claims, want the one that found the due job", st.claims)
+	}
 }
 
 func TestPollNoticesAnAdvancedFakeClock(t *testing.T) {

@@ -63,6 +63,7 @@ func TestPragmas(t *testing.T) {
 				if name == "writer" {
 					check("synchronous", tc.want)
 					check("query_only", "0")
+					check("temp_store", "2")
 				} else {
 					check("query_only", "1")
 				}

@@ -159,6 +159,11 @@ func dsn(path string, busy time.Duration, write bool, sync string) string {
 	q.Add("_pragma", "mmap_size(268435456)")
 	if write {
 		q.Add("_pragma", "journal_mode(WAL)")
+		// The group loop runs each write in a savepoint, whose
+		// sub-journal SQLite keeps in memory only up to 64 KiB and then
+		// spills to a temporary file (a write(2) per page): a group of
+		// dozens of writes did, at every commit. In memory it stays.
+		q.Add("_pragma", "temp_store(MEMORY)")
 		q.Set("_txlock", "immediate")
 	} else {
 		q.Add("_pragma", "query_only(1)")
