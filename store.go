@@ -201,6 +201,14 @@ type RecordGetter interface {
 	GetRecord(ctx context.Context, kind Kind, id string) (*Record, error)
 }
 
+// TxRetryCounter is an optional capability of a Store: how many times a
+// write transaction started over because the database asked (PostgreSQL's
+// serialization failures and deadlocks, SQLite's busy lock), since the
+// store was opened (metrics).
+type TxRetryCounter interface {
+	TxRetries() int64
+}
+
 // JobCounter is an optional capability of a Store: how many lifecycle jobs
 // wait or run (for metrics).
 type JobCounter interface {

@@ -384,6 +384,11 @@ func Start(ctx context.Context, cfg Config, o Options) (*App, error) {
 		store = o.WrapStore(store)
 	}
 	m := newMetrics()
+	if rc, ok := st.(opennimble.TxRetryCounter); ok {
+		m.Register(metrics.NewCounterFunc("store_transaction_retries_total",
+			"Write transactions this server started over because the database asked (PostgreSQL serialization failures and deadlocks, SQLite busy)",
+			func() float64 { return float64(rc.TxRetries()) }))
+	}
 	store = &observedStore{Store: store, log: o.Logger, metrics: m}
 	a := &App{Config: cfg, Store: store, done: make(chan struct{}), logger: o.Logger, lock: lock, ctl: ctl, metrics: m, workerDone: make(chan struct{})}
 	fail := func(err error) (*App, error) {

@@ -125,6 +125,10 @@ func TestMetricsMoveWithTheFlow(t *testing.T) {
 	if _, ok := after["opennimble_lifecycle_jobs_queued"]; !ok {
 		t.Error("no opennimble_lifecycle_jobs_queued")
 	}
+	// One process on SQLite: nothing else holds the database lock.
+	if _, ok := after["opennimble_store_transaction_retries_total"]; !ok || metric(after, "opennimble_store_transaction_retries_total", nil) != 0 {
+		t.Errorf("opennimble_store_transaction_retries_total: present %v, %v; want 0", ok, metric(after, "opennimble_store_transaction_retries_total", nil))
+	}
 }
 
 // TestLogsTellTheStory: state changes are logged once with ids and the

@@ -175,6 +175,12 @@ type gaugeCollector struct {
 	labeled bool
 }
 
+// NewCounterFunc returns a counter named opennimble_<name> read from fn at
+// every scrape.
+func NewCounterFunc(name, help string, fn func() float64) prometheus.Collector {
+	return prometheus.NewCounterFunc(prometheus.CounterOpts{Namespace: namespace, Name: name, Help: help}, fn)
+}
+
 // NewGauges returns a collector of gauges named opennimble_<name> with one
 // label (none when label is "": src then returns one value under ""), read
 // from src at every scrape. A read that fails reports nothing (the scrape

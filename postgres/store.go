@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -49,11 +50,17 @@ type Store struct {
 	jobs *pgxpool.Pool
 	// onRetry is called before each retry of a serialization failure; tests only.
 	onRetry func()
+	retries atomic.Int64 // transactions started over (TxRetries)
 }
 
+// TxRetries counts the write transactions started over after a
+// serialization failure or a deadlock.
+func (s *Store) TxRetries() int64 { return s.retries.Load() }
+
 var (
-	_ opennimble.Store        = (*Store)(nil)
-	_ opennimble.RecordGetter = (*Store)(nil)
+	_ opennimble.Store          = (*Store)(nil)
+	_ opennimble.RecordGetter   = (*Store)(nil)
+	_ opennimble.TxRetryCounter = (*Store)(nil)
 )
 
 // IsURL reports whether s names a PostgreSQL database (postgres:// or

@@ -231,6 +231,9 @@ func TestUpdateRetries(t *testing.T) {
 		}
 		return nil
 	})
+	if got := s.TxRetries(); got != retries.Load() {
+		t.Errorf("TxRetries() = %d, the retries seen were %d", got, retries.Load())
+	}
 	if ones != 1 || retries.Load() == 0 || runs.Load() < 3 {
 		t.Errorf("%d rows written, %d retries, fn ran %d times; want 1 row and at least one retry", ones, retries.Load(), runs.Load())
 	}

@@ -64,6 +64,7 @@ func (s *Store) Update(ctx context.Context, fn func(opennimble.Tx) error) error 
 		if !retry || time.Since(start) > retryFor {
 			return err
 		}
+		s.retries.Add(1)
 		if s.onRetry != nil {
 			s.onRetry()
 		}

@@ -138,6 +138,7 @@ func (s *Store) runGroup(batch []*writeReq) {
 			}
 			break
 		}
+		s.retries.Add(1)
 		if s.onBusy != nil {
 			s.onBusy()
 		}

@@ -22,6 +22,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	_ "modernc.org/sqlite" // registers the "sqlite" database/sql driver
@@ -55,10 +56,18 @@ type Store struct {
 	reader      *sql.DB // query_only connections
 	writerStmts stmts
 	readerStmts stmts
-	onBusy      func() // called before each retry of a busy write; tests only
+	onBusy      func()       // called before each retry of a busy write; tests only
+	retries     atomic.Int64 // groups started over (TxRetries)
 }
 
-var _ opennimble.Store = (*Store)(nil)
+var (
+	_ opennimble.Store          = (*Store)(nil)
+	_ opennimble.TxRetryCounter = (*Store)(nil)
+)
+
+// TxRetries counts the write groups started over because another process
+// held the database lock past the busy timeout.
+func (s *Store) TxRetries() int64 { return s.retries.Load() }
 
 // Open opens (creating it and its folder if needed) the database at path and
 // brings its schema up to date.

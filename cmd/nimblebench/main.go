@@ -33,7 +33,7 @@ func main() {
 	keep := flag.Bool("keep", false, "keep the work folder")
 	store := flag.String("store", "sqlite", "sqlite, or postgres: also measure stop_backup_cycles_per_s on a throwaway PostgreSQL cluster with one and three replicas")
 	pin := flag.Bool("pin", false, "also measure stop_backup_cycles_per_s with the server on one core and the load generator on another (taskset), printed as stop_backup_cycles_per_s_pinned beside the unpinned figure")
-	profile := flag.Bool("profile", false, "take a CPU profile of the server through the cycles phase (its --pprof-listen) into the work folder as cycles-cpu.pprof; with -keep it stays")
+	profile := flag.Bool("profile", false, "take a CPU profile of the server (the first replica) through each cycles phase (its --pprof-listen) into the work folder as cycles-cpu.pprof (pg1-cpu.pprof, pg3-cpu.pprof with -store postgres); with -keep it stays")
 	flag.Parse()
 	if err := run(*quick, *keep, *store, *pin, *profile); err != nil {
 		fmt.Fprintln(os.Stderr, "nimblebench:", err)

@@ -254,7 +254,7 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 			if err != nil {
 				return err
 			}
-			c, err := o.cycles(ctx, cycleRun{name: fmt.Sprintf("pg%d", n), replicas: n, extra: []string{"--store", db, "--sim-dir", fmt.Sprintf("%s-%d", simDir, n)}})
+			c, err := o.cycles(ctx, cycleRun{name: fmt.Sprintf("pg%d", n), replicas: n, profile: o.Profile, extra: []string{"--store", db, "--sim-dir", fmt.Sprintf("%s-%d", simDir, n)}})
 			if err != nil {
 				return err
 			}
