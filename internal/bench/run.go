@@ -526,7 +526,7 @@ func (o Options) cycles(ctx context.Context, r cycleRun) (cycled, error) {
 	if n > 0 {
 		res.writesPerCycle = Writes(d) / float64(n)
 		res.cpuPerCycle = (cpu1 - cpu0) / time.Duration(n)
-		o.logf("%s: %d cycles; store transactions per cycle: %s", r.name, n, perCycle(d, n))
+		o.logf("%s: %d cycles; store transactions per cycle: %s; started over: %.2f", r.name, n, perCycle(d, n), (after.Retries-before.Retries)/float64(n))
 		o.logf("%s: lifecycle jobs per cycle: %s", r.name, perCycle(Delta(before.Jobs, after.Jobs), n))
 		o.logf("%s: API requests per cycle: %s", r.name, perCycle(Delta(before.Requests, after.Requests), n))
 		if r.replicas > 1 {
@@ -558,6 +558,7 @@ func scrapeAll(procs []*Proc) (Scraped, error) {
 			return sum, err
 		}
 		sum.PerProc = append(sum.PerProc, c)
+		sum.Retries += c.Retries
 		for _, m := range [][2]map[string]float64{{sum.Tx, c.Tx}, {sum.Jobs, c.Jobs}, {sum.Requests, c.Requests}} {
 			for k, v := range m[1] {
 				m[0][k] += v

@@ -188,9 +188,13 @@ func Counts(r io.Reader, name, label string) (map[string]float64, error) {
 		return counts, nil
 	}
 	for _, m := range f.Metric {
-		i := slices.IndexFunc(m.Label, func(l *dto.LabelPair) bool { return l.GetName() == label })
-		if i < 0 {
-			continue
+		value := "" // the key of a metric counted without a label
+		if label != "" {
+			i := slices.IndexFunc(m.Label, func(l *dto.LabelPair) bool { return l.GetName() == label })
+			if i < 0 {
+				continue
+			}
+			value = m.Label[i].GetValue()
 		}
 		var v float64
 		switch {
@@ -203,7 +207,7 @@ func Counts(r io.Reader, name, label string) (map[string]float64, error) {
 		case m.Histogram != nil:
 			v = float64(m.Histogram.GetSampleCount())
 		}
-		counts[m.Label[i].GetValue()] += v
+		counts[value] += v
 	}
 	return counts, nil
 }
@@ -217,6 +221,7 @@ func TxCounts(r io.Reader) (map[string]float64, error) {
 // Scraped is what a cycles phase reads from /metrics.
 type Scraped struct {
 	Tx, Jobs, Requests map[string]float64 // by kind, by kind, by operation
+	Retries            float64            // write transactions started over
 	// PerProc, in a sum of several servers' counts, holds each one's.
 	PerProc []Scraped
 }
@@ -243,7 +248,11 @@ func Scrape(addr string) (Scraped, error) {
 	if sc.Jobs, err = Counts(bytes.NewReader(b), "opennimble_lifecycle_jobs_total", "kind"); err != nil {
 		return sc, err
 	}
-	sc.Requests, err = Counts(bytes.NewReader(b), "opennimble_requests_total", "operation")
+	if sc.Requests, err = Counts(bytes.NewReader(b), "opennimble_requests_total", "operation"); err != nil {
+		return sc, err
+	}
+	retries, err := Counts(bytes.NewReader(b), "opennimble_store_transaction_retries_total", "")
+	sc.Retries = retries[""]
 	return sc, err
 }
 
