@@ -20,6 +20,7 @@ type jobStore struct {
 	jobs             map[string]*fakeJob
 	retries          []time.Time
 	claims           int // ClaimJobs calls
+	completes        int // CompleteJob calls
 }
 
 type fakeJob struct {
@@ -58,6 +59,7 @@ func (s *jobStore) ClaimJobs(ctx context.Context, owner string, now time.Time, l
 func (s *jobStore) CompleteJob(ctx context.Context, j opennimble.Job) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.completes++
 	delete(s.jobs, j.ResourceID)
 	return nil
 }
@@ -130,6 +132,42 @@ func TestRunDueCompletesJobs(t *testing.T) {
 	}
 	if len(seen) != 1 || seen[0] != "thing/a" || st.has("a") || !st.has("later") {
 		t.Fatalf("seen %v; a done %v, later kept %v", seen, !st.has("a"), st.has("later"))
+	}
+}
+
+// With CompleteInTx a reconcile finds its job in its context; when its last
+// transaction completed it, the worker writes nothing more. Without the
+// option the reconcile sees no job and the worker completes it.
+func TestCompleteInTx(t *testing.T) {
+	for _, inTx := range []bool{true, false} {
+		st, clock := newJobStore(), opennimble.NewFakeClock(t0)
+		st.add("a", t0)
+		var held *opennimble.HeldJob
+		w := New(st, reconcilerFunc(func(ctx context.Context, kind opennimble.Kind, id string) error {
+			if held = opennimble.HeldJobFor(ctx, kind, id); held != nil {
+				// What the reconcile's last transaction does once it commits.
+				st.mu.Lock()
+				delete(st.jobs, id)
+				st.mu.Unlock()
+				held.MarkCompleted()
+			}
+			return nil
+		}), clock, Options{Logger: quiet(), CompleteInTx: inTx})
+		if n, err := w.RunDue(t.Context()); n != 1 || err != nil {
+			t.Fatalf("RunDue = %d, %v", n, err)
+		}
+		wantCompletes := 1
+		if inTx {
+			wantCompletes = 0
+			if held == nil || held.Job.ResourceID != "a" {
+				t.Fatalf("in-transaction: the reconcile saw job %+v", held)
+			}
+		} else if held != nil {
+			t.Fatalf("without the option the reconcile saw job %+v", held)
+		}
+		if st.completes != wantCompletes || st.has("a") {
+			t.Errorf("CompleteInTx %v: %d CompleteJob calls, job kept %v; want %d and gone", inTx, st.completes, st.has("a"), wantCompletes)
+		}
 	}
 }
 

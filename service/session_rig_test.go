@@ -140,7 +140,7 @@ func (r *sessRig) boot() {
 		r.t.Fatal(err)
 	}
 	r.svc = svc
-	w = lifecycle.New(r.store, svc, r.clock, lifecycle.Options{Owner: "rig"})
+	w = lifecycle.New(r.store, svc, r.clock, lifecycle.Options{Owner: "rig", CompleteInTx: true})
 	r.worker = w
 }
 
