@@ -6,16 +6,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"slices"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	chunkers "github.com/PlakarKorp/go-cdc-chunkers"
-	"golang.org/x/sys/unix"
 )
 
 // SnapshotOptions name a snapshot.
@@ -66,6 +62,25 @@ func (r *Repo) Snapshot(ctx context.Context, dir string, o SnapshotOptions) (Sna
 	if !ValidID(o.ID) {
 		return st, fmt.Errorf("backup: invalid id %q", o.ID)
 	}
+	// The tree is scanned from the start, while the lock is taken and the
+	// store read: the scan needs neither, and on object storage the lock
+	// and the look for an existing backup are round trips an unchanged
+	// snapshot would otherwise wait for first.
+	scanCtx, stopScan := context.WithCancel(ctx)
+	scanDone := make(chan struct{})
+	var entries []Entry
+	var skipped []string
+	var scanErr error
+	var scanned time.Time
+	go func() {
+		defer close(scanDone)
+		entries, skipped, scanErr = scanTree(scanCtx, dir, r.opts.Workers)
+		scanned = time.Now()
+	}()
+	defer func() { // a snapshot that returns early leaves no scan behind
+		stopScan()
+		<-scanDone
+	}()
 	unlock, err := r.store.Lock(ctx, false)
 	if err != nil {
 		return st, err
@@ -75,6 +90,7 @@ func (r *Repo) Snapshot(ctx context.Context, dir string, o SnapshotOptions) (Sna
 		st.Existed = ok
 		return st, err
 	}
+	locked := time.Now()
 	// While the tree is scanned, the index is brought up to date (it then
 	// knows every chunk in the store, and no GC removes one while we hold
 	// the lock) and the parent's manifest read.
@@ -96,11 +112,10 @@ func (r *Repo) Snapshot(ctx context.Context, dir string, o SnapshotOptions) (Sna
 		}
 		parentRead = time.Now()
 	}()
-	entries, skipped, err := scanTree(ctx, dir, r.opts.Workers)
-	scanned := time.Now()
+	<-scanDone
 	<-read
-	if err != nil {
-		return st, err
+	if scanErr != nil {
+		return st, scanErr
 	}
 	if storeErr != nil {
 		return st, storeErr
@@ -150,7 +165,7 @@ func (r *Repo) Snapshot(ctx context.Context, dir string, o SnapshotOptions) (Sna
 	}
 	r.recent.put(m, removals)
 	st.Duration = time.Since(began)
-	r.opts.Logger.Debug("backup: snapshot taken", "id", o.ID, "scan", scanned.Sub(began), "parent", parentRead.Sub(began), "walk", walked.Sub(began), "chunk", chunked.Sub(walked),
+	r.opts.Logger.Debug("backup: snapshot taken", "id", o.ID, "locked", locked.Sub(began), "scan", scanned.Sub(began), "parent", parentRead.Sub(began), "walk", walked.Sub(began), "chunk", chunked.Sub(walked),
 		"encode", encoded.Sub(chunked), "write", time.Since(encoded), "newPacks", st.NewPacks, "newBytes", st.NewBytes)
 	return st, nil
 }
@@ -294,164 +309,6 @@ func walkOrder(a, b string) int {
 		}
 	}
 	return cmp.Compare(len(a), len(b))
-}
-
-// scanTree lists the tree at dir in the order of filepath.WalkDir (a
-// directory, then what it holds, by name), reading directories on several
-// goroutines: an unchanged snapshot is mostly this walk, and it is mostly
-// waiting for lstat(2).
-func scanTree(ctx context.Context, dir string, workers int) ([]Entry, []string, error) {
-	var st unix.Stat_t
-	if err := unix.Lstat(dir, &st); err != nil {
-		return nil, nil, &SourceError{Err: &os.PathError{Op: "lstat", Path: dir, Err: err}}
-	}
-	if st.Mode&unix.S_IFMT != unix.S_IFDIR {
-		return nil, nil, &SourceError{Err: fmt.Errorf("%s is not a directory", dir)}
-	}
-	w := &walker{ctx: ctx, sem: make(chan struct{}, workers)}
-	root := &dirNode{}
-	w.wg.Add(1)
-	w.scan(dir, ".", root)
-	w.wg.Wait()
-	if w.err != nil {
-		return nil, nil, w.err
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, nil, err
-	}
-	out := make([]Entry, 1, 1+w.entries.Load())
-	out[0] = entryOf(".", &st)
-	var skipped []string
-	var flatten func(n *dirNode)
-	flatten = func(n *dirNode) {
-		skipped = append(skipped, n.skipped...)
-		for i, e := range n.entries {
-			out = append(out, e)
-			if n.subs[i] != nil {
-				flatten(n.subs[i])
-			}
-		}
-	}
-	flatten(root)
-	return out, skipped, nil
-}
-
-// dirNode is what one directory holds.
-type dirNode struct {
-	entries []Entry
-	subs    []*dirNode // the node of entries[i] when it is a directory
-	skipped []string
-}
-
-type walker struct {
-	ctx     context.Context
-	sem     chan struct{}
-	wg      sync.WaitGroup
-	entries atomic.Int64 // found so far
-	mu      sync.Mutex
-	err     error
-}
-
-func (w *walker) fail(err error) {
-	w.mu.Lock()
-	if w.err == nil {
-		w.err = err
-	}
-	w.mu.Unlock()
-}
-
-// scan fills n with the directory full (rel in the tree) and scans its
-// subdirectories, on another goroutine when one is free.
-func (w *walker) scan(full, rel string, n *dirNode) {
-	defer w.wg.Done()
-	if w.ctx.Err() != nil {
-		return
-	}
-	// lstat(2) relative to the open directory (fstatat), into a Stat_t on
-	// the stack: a path lookup from the root and an os.FileInfo for each
-	// of tens of thousands of files cost a third of an unchanged snapshot.
-	d, err := os.Open(full)
-	if err != nil {
-		w.fail(&SourceError{Err: err})
-		return
-	}
-	defer d.Close()
-	// Names only: a DirEntry for each would cost an allocation, and its
-	// type is what lstat says anyway.
-	names, err := d.Readdirnames(-1)
-	if err != nil {
-		w.fail(&SourceError{Err: err})
-		return
-	}
-	slices.Sort(names)
-	dfd := int(d.Fd())
-	n.entries = make([]Entry, 0, len(names))
-	n.subs = make([]*dirNode, 0, len(names))
-	for _, name := range names {
-		var st unix.Stat_t
-		if err := unix.Fstatat(dfd, name, &st, unix.AT_SYMLINK_NOFOLLOW); err != nil {
-			w.fail(&SourceError{Err: &os.PathError{Op: "lstat", Path: filepath.Join(full, name), Err: err}})
-			return
-		}
-		childRel := name // rel is clean, and a name has no slash
-		if rel != "." {
-			childRel = rel + "/" + childRel
-		}
-		e := entryOf(childRel, &st)
-		switch e.Type {
-		case "":
-			n.skipped = append(n.skipped, childRel)
-			continue
-		case TypeSymlink:
-			if e.Target, err = os.Readlink(filepath.Join(full, name)); err != nil {
-				w.fail(&SourceError{Err: err})
-				return
-			}
-		}
-		var sub *dirNode
-		if e.Type == TypeDir {
-			childFull := filepath.Join(full, name)
-			sub = &dirNode{}
-			w.wg.Add(1)
-			select {
-			case w.sem <- struct{}{}:
-				go func() {
-					defer func() { <-w.sem }()
-					w.scan(childFull, childRel, sub)
-				}()
-			default:
-				w.scan(childFull, childRel, sub)
-			}
-		}
-		n.entries = append(n.entries, e)
-		n.subs = append(n.subs, sub)
-	}
-	w.entries.Add(int64(len(n.entries)))
-}
-
-// entryOf describes what lstat said of rel; its Type is "" for what a
-// backup does not copy (devices, sockets, pipes).
-func entryOf(rel string, st *unix.Stat_t) Entry {
-	mode := fs.FileMode(st.Mode & 0o777)
-	if st.Mode&unix.S_ISUID != 0 {
-		mode |= fs.ModeSetuid
-	}
-	if st.Mode&unix.S_ISGID != 0 {
-		mode |= fs.ModeSetgid
-	}
-	if st.Mode&unix.S_ISVTX != 0 {
-		mode |= fs.ModeSticky
-	}
-	e := Entry{Path: rel, Mode: mode, MTime: st.Mtim.Nano(), UID: int(st.Uid), GID: int(st.Gid)}
-	switch st.Mode & unix.S_IFMT {
-	case unix.S_IFDIR:
-		e.Type = TypeDir
-	case unix.S_IFLNK:
-		e.Type = TypeSymlink
-	case unix.S_IFREG:
-		e.Type, e.Size, e.Inode, e.CTime = TypeFile, st.Size, st.Ino, st.Ctim.Nano()
-	}
-	return e
 }
 
 // takeOver gives e the chunks of p, the parent's entry for the same path,
