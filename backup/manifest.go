@@ -8,7 +8,9 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/klauspost/compress/s2"
@@ -71,30 +73,61 @@ type Entry struct {
 // a third of a body, do not compress at all).
 var manifestMagic = []byte("ONBKMAN2")
 
-// manifestBlock is the size of the blocks of a manifest's S2 stream, which
-// are compressed on several goroutines.
+// manifestBlock is the size of the blocks of a manifest's S2 stream.
 const manifestBlock = 1 << 20
 
-func (r *Repo) encodeManifest(m *Manifest) ([]byte, error) {
+// A manifest's body is several S2 streams one after another (the format
+// allows that, and a reader reads them as one): the header's, then one
+// for each part of the entries, which are encoded and compressed on
+// several goroutines. A part whose entries are those of the same part of
+// the parent's manifest, as most are in an unchanged snapshot, is not
+// encoded again: its stream is the parent's.
+
+// encodedParts are the streams of a manifest's parts, kept with a
+// recent manifest for the next snapshot to take over.
+type encodedParts struct {
+	entries int      // how many the manifest has
+	streams [][]byte // of each part, the entries partBounds says
+}
+
+// manifestPartEntries is the least number of entries a manifest encodes
+// on a goroutine of its own.
+const manifestPartEntries = 4096
+
+// manifestParts is how many parts a manifest of n entries is cut into.
+func (r *Repo) manifestParts(n int) int {
+	return min(r.opts.Workers, max(1, n/manifestPartEntries))
+}
+
+// partBounds are the first and past-the-last entries of part i of n
+// entries in parts parts.
+func partBounds(n, parts, i int) (int, int) { return n * i / parts, n * (i + 1) / parts }
+
+// encodeManifest encodes m; prev, when set, is a manifest whose parts'
+// streams were prevParts.
+func (r *Repo) encodeManifest(m, prev *Manifest, prevParts *encodedParts) ([]byte, *encodedParts, error) {
 	head := *m
 	head.Entries = nil
 	js, err := json.Marshal(head)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	start := binary.AppendUvarint(nil, uint64(len(js)))
 	start = append(start, js...)
 	start = binary.AppendUvarint(start, uint64(len(m.Entries)))
-	// The entries are encoded in parts on several goroutines (this is a
-	// tenth of an unchanged snapshot), and each part compressed, on other
-	// goroutines, as soon as it and those before it are ready.
-	parts := make([][]byte, min(r.opts.Workers, max(1, len(m.Entries)/manifestPartEntries)))
-	done := make([]chan struct{}, len(parts))
-	for i := range parts {
-		done[i] = make(chan struct{})
-		go func() {
-			defer close(done[i])
-			entries := m.Entries[len(m.Entries)*i/len(parts) : len(m.Entries)*(i+1)/len(parts)]
+	parts := &encodedParts{entries: len(m.Entries), streams: make([][]byte, r.manifestParts(len(m.Entries)))}
+	reuse := prev != nil && prevParts != nil && prevParts.entries == len(m.Entries) && len(prev.Entries) == len(m.Entries) &&
+		len(prevParts.streams) == len(parts.streams)
+	errs := make([]error, len(parts.streams))
+	var wg sync.WaitGroup
+	for i := range parts.streams {
+		wg.Go(func() {
+			from, to := partBounds(len(m.Entries), len(parts.streams), i)
+			entries := m.Entries[from:to]
+			if reuse && entriesEqual(entries, prev.Entries[from:to]) {
+				parts.streams[i] = prevParts.streams[i]
+				return
+			}
 			size := 0
 			for _, e := range entries {
 				size += 40 + len(e.Path) + len(e.Target) + 32*len(e.Chunks)
@@ -103,35 +136,63 @@ func (r *Repo) encodeManifest(m *Manifest) ([]byte, error) {
 			for _, e := range entries {
 				b = appendManifestEntry(b, e)
 			}
-			parts[i] = b
-		}()
+			parts.streams[i], errs[i] = compressStream(b)
+		})
 	}
-	n := len(manifestMagic) + 32
-	out := bytes.NewBuffer(make([]byte, n, n+len(m.Entries)*60))
-	w := s2.NewWriter(out, s2.WriterConcurrency(r.opts.Workers), s2.WriterBlockSize(manifestBlock))
-	err = w.EncodeBuffer(start)
-	for i := range parts {
-		<-done[i]
-		if err == nil {
-			err = w.EncodeBuffer(parts[i])
-		}
-	}
-	if cerr := w.Close(); err == nil {
-		err = cerr
+	head0, err := compressStream(start)
+	wg.Wait()
+	if err == nil {
+		err = errors.Join(errs...)
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	b := out.Bytes()
+	n := len(manifestMagic) + 32
+	size := n + len(head0)
+	for _, p := range parts.streams {
+		size += len(p)
+	}
+	b := make([]byte, n, size)
+	b = append(b, head0...)
+	for _, p := range parts.streams {
+		b = append(b, p...)
+	}
 	copy(b, manifestMagic)
 	sum := blake3.Sum256(b[n:])
 	copy(b[len(manifestMagic):], sum[:])
-	return b, nil
+	return b, parts, nil
 }
 
-// manifestPartEntries is the least number of entries a manifest encodes
-// on a goroutine of its own.
-const manifestPartEntries = 4096
+// compressStream is b as an S2 stream of its own.
+func compressStream(b []byte) ([]byte, error) {
+	var out bytes.Buffer
+	out.Grow(len(b)/2 + 64)
+	w := s2.NewWriter(&out, s2.WriterConcurrency(1), s2.WriterBlockSize(manifestBlock))
+	err := w.EncodeBuffer(b)
+	if cerr := w.Close(); err == nil {
+		err = cerr
+	}
+	return out.Bytes(), err
+}
+
+// entriesEqual reports whether a and b hold the same entries.
+func entriesEqual(a, b []Entry) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		x, y := &a[i], &b[i]
+		if x.Path != y.Path || x.Type != y.Type || x.Mode != y.Mode || x.UID != y.UID || x.GID != y.GID || x.MTime != y.MTime ||
+			x.Size != y.Size || x.Target != y.Target || x.Inode != y.Inode || x.CTime != y.CTime || len(x.Chunks) != len(y.Chunks) {
+			return false
+		}
+		// A file taken over shares its parent's list.
+		if len(x.Chunks) > 0 && &x.Chunks[0] != &y.Chunks[0] && !slices.Equal(x.Chunks, y.Chunks) {
+			return false
+		}
+	}
+	return true
+}
 
 func (r *Repo) decodeManifest(key string, b []byte) (*Manifest, error) {
 	n := len(manifestMagic) + 32

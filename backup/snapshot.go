@@ -95,7 +95,8 @@ func (r *Repo) Snapshot(ctx context.Context, dir string, o SnapshotOptions) (Sna
 	// knows every chunk in the store, and no GC removes one while we hold
 	// the lock) and the parent's manifest read.
 	var parent *Manifest
-	var stored []bool // which of the parent's entries have all their chunks in the store
+	var parentParts *encodedParts // its encoded parts, when it is a recent one
+	var stored []bool             // which of the parent's entries have all their chunks in the store
 	var removals uint64
 	var storeErr error
 	var parentRead time.Time
@@ -104,7 +105,7 @@ func (r *Repo) Snapshot(ctx context.Context, dir string, o SnapshotOptions) (Sna
 		defer close(read)
 		if storeErr = r.idx.refresh(ctx, r); storeErr == nil {
 			complete := noRemovals
-			if parent, complete = r.parentManifest(ctx, o.Parent); parent != nil {
+			if parent, complete, parentParts = r.parentManifest(ctx, o.Parent); parent != nil {
 				stored, removals = r.idx.storedFiles(parent.Entries, complete)
 			} else {
 				removals = r.idx.removalCount()
@@ -145,7 +146,7 @@ func (r *Repo) Snapshot(ctx context.Context, dir string, o SnapshotOptions) (Sna
 			return st, err
 		}
 	}
-	b, err := r.encodeManifest(m)
+	b, parts, err := r.encodeManifest(m, parent, parentParts)
 	if err != nil {
 		return st, err
 	}
@@ -163,7 +164,7 @@ func (r *Repo) Snapshot(ctx context.Context, dir string, o SnapshotOptions) (Sna
 	if r.idx.removalCount() != removals {
 		removals = noRemovals
 	}
-	r.recent.put(m, removals)
+	r.recent.put(recentManifest{m: m, complete: removals, parts: parts})
 	st.Duration = time.Since(began)
 	r.opts.Logger.Debug("backup: snapshot taken", "id", o.ID, "locked", locked.Sub(began), "scan", scanned.Sub(began), "parent", parentRead.Sub(began), "walk", walked.Sub(began), "chunk", chunked.Sub(walked),
 		"encode", encoded.Sub(chunked), "write", time.Since(encoded), "newPacks", st.NewPacks, "newBytes", st.NewBytes)
@@ -182,22 +183,23 @@ type snapshot struct {
 
 // parentManifest reads the parent backup; nil when there is no usable one.
 // When it is one this Repo wrote, it also returns the index's removals
-// when that held all its chunks (otherwise noRemovals).
-func (r *Repo) parentManifest(ctx context.Context, id string) (*Manifest, uint64) {
+// when that held all its chunks (otherwise noRemovals), and its encoded
+// parts.
+func (r *Repo) parentManifest(ctx context.Context, id string) (*Manifest, uint64, *encodedParts) {
 	if id == "" {
-		return nil, noRemovals
+		return nil, noRemovals, nil
 	}
-	if m, complete := r.recent.get(id); m != nil {
-		return m, complete
+	if rm := r.recent.get(id); rm.m != nil {
+		return rm.m, rm.complete, rm.parts
 	}
 	m, err := r.Manifest(ctx, id)
 	if err != nil {
 		if !errors.Is(err, ErrNoBackup) {
 			r.opts.Logger.Warn("backup: cannot use the parent backup; reading every file", "parent", id, "err", err)
 		}
-		return nil, noRemovals
+		return nil, noRemovals, nil
 	}
-	return m, noRemovals
+	return m, noRemovals, nil
 }
 
 // noRemovals stands for a count of the index's removals that is not known.
@@ -220,26 +222,28 @@ type recentManifest struct {
 	// complete is the count of the index's removals when it held every
 	// chunk of m, or noRemovals.
 	complete uint64
+	parts    *encodedParts // m's, as stored
 }
 
 // recentManifestsKept is how many manifests a Repo keeps.
 const recentManifestsKept = 2
 
-func (c *recentManifests) get(id string) (*Manifest, uint64) {
+// get returns the manifest id, or one whose m is nil.
+func (c *recentManifests) get(id string) recentManifest {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for _, r := range c.ms {
 		if r.m.ID == id {
-			return r.m, r.complete
+			return r
 		}
 	}
-	return nil, noRemovals
+	return recentManifest{complete: noRemovals}
 }
 
-func (c *recentManifests) put(m *Manifest, complete uint64) {
+func (c *recentManifests) put(rm recentManifest) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.ms = append(slices.DeleteFunc(c.ms, func(r recentManifest) bool { return r.m.ID == m.ID }), recentManifest{m, complete})
+	c.ms = append(slices.DeleteFunc(c.ms, func(r recentManifest) bool { return r.m.ID == rm.m.ID }), rm)
 	if len(c.ms) > recentManifestsKept {
 		c.ms = slices.Delete(c.ms, 0, len(c.ms)-recentManifestsKept)
 	}

@@ -1,9 +1,13 @@
 package backup
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // trickyTree makes a tree whose names sort differently as paths and as
@@ -136,4 +140,115 @@ func TestOpenRefusesOtherFormats(t *testing.T) {
 			t.Errorf("Open accepted %s", cfg)
 		}
 	}
+}
+
+// A snapshot reads again a file deep in a directory that did not change
+// otherwise, whatever in it changed: its contents with its size and
+// modification time kept (the change time tells), only its modification
+// time, or the file itself, replaced by another of the same size and
+// modification time (the inode tells). The other files are taken over,
+// and an unchanged snapshot takes over its parent's encoded manifest.
+func TestSnapshotNoticesChanges(t *testing.T) {
+	ctx := t.Context()
+	r, err := Open(ctx, NewMemStore(), Options{Create: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	dir := trickyTree(t)
+	deep := filepath.Join(dir, "x", "y", "z", "deep")
+	if err := os.MkdirAll(filepath.Dir(deep), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(deep, []byte("original"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "x", "y", "z", "sibling"), []byte("sibling"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mtime := time.Unix(1600000000, 123456789)
+	if err := os.Chtimes(deep, mtime, mtime); err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	snap := func() SnapshotStats {
+		t.Helper()
+		n++
+		o := SnapshotOptions{ID: fmt.Sprint("s", n)}
+		if n > 1 {
+			o.Parent = fmt.Sprint("s", n-1)
+		}
+		st, err := r.Snapshot(ctx, dir, o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st
+	}
+	first := snap()
+	if st := snap(); st.ReadFiles != 0 {
+		t.Fatalf("the unchanged snapshot read %d files", st.ReadFiles)
+	}
+	if a, b := r.recent.get("s1").parts, r.recent.get("s2").parts; a == nil || b == nil || &a.streams[0][0] != &b.streams[0][0] {
+		t.Error("the unchanged snapshot encoded its manifest again")
+	}
+	// changed waits until the change time of deep is not the one the last
+	// snapshot saw (on a kernel whose timestamps are coarse, a change made
+	// just after the scan could have the same), then snapshots.
+	changed := func(want string) {
+		t.Helper()
+		m, err := r.Manifest(ctx, fmt.Sprint("s", n))
+		if err != nil {
+			t.Fatal(err)
+		}
+		seen := m.Entries[slicesIndexPath(m.Entries, "x/y/z/deep")]
+		for {
+			var st unix.Stat_t
+			if err := unix.Lstat(deep, &st); err != nil {
+				t.Fatal(err)
+			}
+			if st.Ctim.Nano() != seen.CTime || st.Ino != seen.Inode {
+				break
+			}
+			if err := os.Chmod(deep, 0o644); err != nil { // a new change time
+				t.Fatal(err)
+			}
+		}
+		st := snap()
+		if st.ReadFiles != 1 || st.Files != first.Files {
+			t.Fatalf("read %d of %d files, want only %s", st.ReadFiles, st.Files, deep)
+		}
+		out := filepath.Join(t.TempDir(), "out")
+		if _, err := r.Restore(ctx, fmt.Sprint("s", n), out); err != nil {
+			t.Fatal(err)
+		}
+		if got, err := os.ReadFile(filepath.Join(out, "x", "y", "z", "deep")); err != nil || string(got) != want {
+			t.Fatalf("restored %q, %v; want %q", got, err, want)
+		}
+	}
+
+	if err := os.WriteFile(deep, []byte("modified"), 0o644); err != nil { // the same size
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(deep, mtime, mtime); err != nil {
+		t.Fatal(err)
+	}
+	changed("modified")
+
+	mtime = mtime.Add(time.Second)
+	if err := os.Chtimes(deep, mtime, mtime); err != nil {
+		t.Fatal(err)
+	}
+	changed("modified")
+
+	other := filepath.Join(dir, "x", "other")
+	if err := os.WriteFile(other, []byte("replaced"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chtimes(other, mtime, mtime); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(other, deep); err != nil {
+		t.Fatal(err)
+	}
+	changed("replaced")
 }
