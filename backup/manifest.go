@@ -11,6 +11,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/klauspost/compress/s2"
@@ -88,6 +89,7 @@ const manifestBlock = 1 << 20
 type encodedParts struct {
 	entries int      // how many the manifest has
 	streams [][]byte // of each part, the entries partBounds says
+	reused  int      // how many streams were the parent's
 }
 
 // manifestPartEntries is the least number of entries a manifest encodes
@@ -119,6 +121,7 @@ func (r *Repo) encodeManifest(m, prev *Manifest, prevParts *encodedParts) ([]byt
 	reuse := prev != nil && prevParts != nil && prevParts.entries == len(m.Entries) && len(prev.Entries) == len(m.Entries) &&
 		len(prevParts.streams) == len(parts.streams)
 	errs := make([]error, len(parts.streams))
+	var reused atomic.Int64
 	var wg sync.WaitGroup
 	for i := range parts.streams {
 		wg.Go(func() {
@@ -126,6 +129,7 @@ func (r *Repo) encodeManifest(m, prev *Manifest, prevParts *encodedParts) ([]byt
 			entries := m.Entries[from:to]
 			if reuse && entriesEqual(entries, prev.Entries[from:to]) {
 				parts.streams[i] = prevParts.streams[i]
+				reused.Add(1)
 				return
 			}
 			size := 0
@@ -141,6 +145,7 @@ func (r *Repo) encodeManifest(m, prev *Manifest, prevParts *encodedParts) ([]byt
 	}
 	head0, err := compressStream(start)
 	wg.Wait()
+	parts.reused = int(reused.Load())
 	if err == nil {
 		err = errors.Join(errs...)
 	}

@@ -167,7 +167,7 @@ func (r *Repo) Snapshot(ctx context.Context, dir string, o SnapshotOptions) (Sna
 	r.recent.put(recentManifest{m: m, complete: removals, parts: parts})
 	st.Duration = time.Since(began)
 	r.opts.Logger.Debug("backup: snapshot taken", "id", o.ID, "locked", locked.Sub(began), "scan", scanned.Sub(began), "parent", parentRead.Sub(began), "walk", walked.Sub(began), "chunk", chunked.Sub(walked),
-		"encode", encoded.Sub(chunked), "write", time.Since(encoded), "newPacks", st.NewPacks, "newBytes", st.NewBytes)
+		"encode", encoded.Sub(chunked), "manifestParts", len(parts.streams), "reused", parts.reused, "write", time.Since(encoded), "newPacks", st.NewPacks, "newBytes", st.NewBytes)
 	return st, nil
 }
 
