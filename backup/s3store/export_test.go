@@ -1,0 +1,4 @@
+package s3store
+
+// WireProtected is wireProtected, for tests.
+var WireProtected = wireProtected
