@@ -68,6 +68,10 @@ type Driver struct {
 
 	podInformer, claimInformer, mapInformer, snapInformer cache.SharedIndexInformer
 
+	// forceDeleteAfter is how long past its deletion time a Pod may stay
+	// before it is deleted without a grace period (forceDeleteAfterDefault).
+	forceDeleteAfter time.Duration
+
 	stop       chan struct{}
 	closeOnce  sync.Once
 	namespaces sync.Map // namespaces known to exist
@@ -123,7 +127,7 @@ func New(o Options) (*Driver, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	d := &Driver{cfg: o.Config, kube: coreClient{cc}, snap: sc, log: log, stop: make(chan struct{})}
+	d := &Driver{cfg: o.Config, kube: coreClient{cc}, snap: sc, log: log, stop: make(chan struct{}), forceDeleteAfter: forceDeleteAfterDefault}
 	ns := o.Config.Namespace // "" watches every namespace
 	tweak := func(lo *metav1.ListOptions) { lo.LabelSelector = labelManagedBy + "=" + managedBy }
 	snaps := snapinformers.NewSharedInformerFactoryWithOptions(sc, 0, snapinformers.WithNamespace(ns), snapinformers.WithTweakListOptions(tweak))
@@ -290,11 +294,14 @@ func failure(code, format string, args ...any) *opennimble.DriverError {
 }
 
 const (
-	codeInternal     = "INTERNAL_ERROR"
-	codeCapacity     = "INSUFFICIENT_CAPACITY"
-	codeImage        = "AMI_VALIDATION_ERROR"
-	pollSoon         = 500 * time.Millisecond
-	pollWhileWaiting = 2 * time.Second
+	codeInternal = "INTERNAL_ERROR"
+	codeCapacity = "INSUFFICIENT_CAPACITY"
+	codeImage    = "AMI_VALIDATION_ERROR"
+	pollSoon     = 500 * time.Millisecond
+	// forceDeleteAfterDefault: a Pod whose node does not confirm its
+	// deletion this long after its deletion time never will.
+	forceDeleteAfterDefault = 30 * time.Second
+	pollWhileWaiting        = 2 * time.Second
 )
 
 // coreClient is the driver's client of the core API group.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -240,5 +241,44 @@ instanceTypes:
 		if got.URL.String() != "http://"+r.sim.PodIP+":"+tc.port || got.NoVNC != tc.noVNC {
 			t.Fatalf("%s (image %s): stream target %s, noVNC %v; want port %s, noVNC %v", tc.session, tc.image, got.URL, got.NoVNC, tc.port, tc.noVNC)
 		}
+	}
+}
+
+// A Pod that stays past its deletion time (its node never confirms) is
+// deleted without a grace period, so that a stop does not wait forever.
+func TestStopForcesAPodStuckTerminating(t *testing.T) {
+	r := newRig(t, testConfig, true)
+	r.d.forceDeleteAfter = 0
+	ns := r.d.namespace(r.studio)
+	name := key("ses-stuck")
+	ctx := context.Background()
+	// Bound to a node that is gone: a graceful deletion waits for its
+	// kubelet forever.
+	grace := int64(1)
+	pod := &corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: name, Namespace: ns},
+		Spec: corev1.PodSpec{NodeName: "gone", TerminationGracePeriodSeconds: &grace,
+			Containers: []corev1.Container{{Name: "w", Image: "busybox"}}}}
+	if _, err := r.sim.Kube.CoreV1().Pods(ns).Create(ctx, pod, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.sim.Kube.CoreV1().Pods(ns).Delete(ctx, name, metav1.DeleteOptions{GracePeriodSeconds: &grace}); err != nil {
+		t.Fatal(err)
+	}
+	deadline := testwait.Deadline(t)
+	for {
+		p, err := r.d.Stop(ctx, opennimble.StopParams{SessionID: "ses-stuck", StudioID: r.studio, Token: "t"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.Done {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the stuck Pod was never removed")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if _, err := r.sim.Kube.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{}); !apierrors.IsNotFound(err) {
+		t.Fatalf("the Pod is still there: %v", err)
 	}
 }

@@ -293,8 +293,15 @@ func (d *Driver) removePod(ctx context.Context, ns, name string) (opennimble.Pro
 	if err != nil || pod == nil {
 		return done, err
 	}
-	if pod.DeletionTimestamp == nil {
-		err := d.kube.CoreV1().Pods(ns).Delete(ctx, name, d.deleteOptions())
+	if pod.DeletionTimestamp == nil || time.Since(pod.DeletionTimestamp.Time) > d.forceDeleteAfter {
+		opts := d.deleteOptions()
+		if pod.DeletionTimestamp != nil {
+			// Still there well past its deletion time: its node is gone
+			// or never confirmed (kubectl delete --force --grace-period=0).
+			zero := int64(0)
+			opts.GracePeriodSeconds = &zero
+		}
+		err := d.kube.CoreV1().Pods(ns).Delete(ctx, name, opts)
 		if apierrors.IsNotFound(err) {
 			return done, nil
 		}
