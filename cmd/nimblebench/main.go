@@ -19,6 +19,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 
 	"github.com/opennimble/opennimble/internal/bench"
 	"github.com/opennimble/opennimble/internal/pgtest"
@@ -34,14 +35,17 @@ func main() {
 	store := flag.String("store", "sqlite", "sqlite, or postgres: also measure stop_backup_cycles_per_s on a throwaway PostgreSQL cluster with one and three replicas")
 	pin := flag.Bool("pin", false, "also measure stop_backup_cycles_per_s with the server on one core and the load generator on another (taskset), printed as stop_backup_cycles_per_s_pinned beside the unpinned figure")
 	profile := flag.Bool("profile", false, "take a CPU profile of the server (the first replica) through each cycles phase (its --pprof-listen) into the work folder as cycles-cpu.pprof (pg1-cpu.pprof, pg3-cpu.pprof with -store postgres); with -keep it stays")
+	sessions := flag.Int("sessions", 0, "sessions cycling in parallel in the cycles phases (64, or 32 with -quick, when 0)")
+	cyclesOnly := flag.Bool("cycles-only", false, "measure only the stop/backup/start cycles (and the write path), not the read figures")
+	serverFlags := flag.String("server-flags", "", "extra flags for every opennimble server the benchmark starts, space separated (e.g. \"--sync normal\")")
 	flag.Parse()
-	if err := run(*quick, *keep, *store, *pin, *profile); err != nil {
+	if err := run(*quick, *keep, *store, *pin, *profile, *sessions, *cyclesOnly, *serverFlags); err != nil {
 		fmt.Fprintln(os.Stderr, "nimblebench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(quick, keep bool, store string, pin, profile bool) error {
+func run(quick, keep bool, store string, pin, profile bool, sessions int, cyclesOnly bool, serverFlags string) error {
 	dir, err := os.MkdirTemp("", "nimblebench")
 	if err != nil {
 		return err
@@ -53,7 +57,11 @@ func run(quick, keep bool, store string, pin, profile bool) error {
 	}
 	o := bench.Defaults(quick)
 	o.Dir = dir
-	o.Pin, o.Profile = pin, profile
+	o.Pin, o.Profile, o.CyclesOnly = pin, profile, cyclesOnly
+	o.ServerFlags = strings.Fields(serverFlags)
+	if sessions > 0 {
+		o.Sessions = sessions
+	}
 	o.Bin = filepath.Join(dir, "opennimble")
 	if o.Self, err = os.Executable(); err != nil {
 		return err

@@ -48,6 +48,11 @@ type Options struct {
 	// Profile takes a CPU profile of the server through the cycles phase
 	// into Dir (cycles-cpu.pprof), over its --pprof-listen.
 	Profile bool
+	// CyclesOnly skips the read figures (GetStreamingSessionBackup,
+	// ListStreamingSessionBackups, RSS and startup with many backups).
+	CyclesOnly bool
+	// ServerFlags are given to every server started.
+	ServerFlags []string
 
 	pin *Pinning // set while a pinned phase runs
 }
@@ -85,131 +90,24 @@ func (o Options) logf(format string, args ...any) { fmt.Fprintf(o.Log, "# "+form
 // Run measures every figure and writes the table and RESULT lines to out.
 func Run(ctx context.Context, o Options, out io.Writer) error {
 	var figs []Figure
+	var err error
 	add := func(name string, v float64, unit, goal string, met bool) {
 		figs = append(figs, Figure{Name: name, Value: v, Unit: unit, Goal: goal, Met: met})
 	}
 
-	small, err := o.prepare(ctx, "small", o.Small)
+	var base *Proc
+	if o.CyclesOnly {
+		// The write path's baseline answers with a body of a session's
+		// size.
+		base, err = o.baseline([]byte(`{"session":{"state":"STOP_IN_PROGRESS"}}` + strings.Repeat(" ", 900)))
+	} else {
+		base, err = o.reads(ctx, add)
+	}
 	if err != nil {
 		return err
 	}
-	big, err := o.prepare(ctx, "big", o.Big)
-	if err != nil {
-		return err
-	}
-
-	// 1, 2, 3 (small side): GetStreamingSessionBackup against the baseline.
-	p, err := o.serve(small.dir)
-	if err != nil {
-		return err
-	}
-	get, err := Signed(p.Addr, "/2020-08-01/studios/"+small.studio+"/streaming-session-backups/"+small.backup, small.akid, small.secret, "us-west-2")
-	if err != nil {
-		return err
-	}
-	if _, err := p.WaitFor(get, 30*time.Second); err != nil {
-		return err
-	}
-	status, body, err := Fetch(p.Addr, get)
-	if err != nil || status != 200 {
-		return fmt.Errorf("GetStreamingSessionBackup: %d %v %s", status, err, body)
-	}
-	bodyFile := filepath.Join(o.Dir, "backup.json")
-	if err := os.WriteFile(bodyFile, body, 0o600); err != nil {
-		return err
-	}
-	baseAddr, err := FreeAddr()
-	if err != nil {
-		return err
-	}
-	base, err := Start(o.Self, "baseline", "--listen", baseAddr, "--body", bodyFile)
-	if err != nil {
-		return err
-	}
-	defer base.Stop() // until the write path's baseline too
-	baseReq := []byte(strings.Replace(string(get), p.Addr, baseAddr, 1))
-	if _, err := base.WaitFor(baseReq, 10*time.Second); err != nil {
-		return err
-	}
-	o.logf("warming up")
-	if _, err := ClosedLoop(p.Addr, get, o.Conns, time.Second); err != nil {
-		return err
-	}
-	if _, err := ClosedLoop(baseAddr, baseReq, o.Conns, time.Second); err != nil {
-		return err
-	}
-	var srvRPS, baseRPS []float64
-	for i := 0; i < 2; i++ {
-		r, err := ClosedLoop(p.Addr, get, o.Conns, o.Duration)
-		if err != nil {
-			return err
-		}
-		if r.Errors > 0 {
-			return fmt.Errorf("%d of %d GetStreamingSessionBackup requests failed", r.Errors, r.Requests)
-		}
-		srvRPS = append(srvRPS, r.RPS())
-		b, err := ClosedLoop(baseAddr, baseReq, o.Conns, o.Duration)
-		if err != nil {
-			return err
-		}
-		baseRPS = append(baseRPS, b.RPS())
-		o.logf("round %d: opennimble %.0f req/s, bare net/http %.0f req/s", i+1, r.RPS(), b.RPS())
-	}
-	rps, brps := mean(srvRPS), mean(baseRPS)
-	add("get_backup_rps", rps, "req/s", "", true)
-	add("baseline_rps", brps, "req/s", "", true)
-	add("get_backup_rps_ratio", rps/brps, "", ">= 0.7", rps/brps >= 0.7)
-
-	half, err := OpenLoop(p.Addr, get, o.Conns, rps/2, o.Duration)
-	if err != nil {
-		return err
-	}
-	p99 := float64(half.Percentile(99).Microseconds()) / 1000
-	add("get_backup_p99_ms", p99, "ms", "<= 3", p99 <= 3)
-
-	listSmall, err := o.listPage(p.Addr, small)
-	if err != nil {
-		return err
-	}
-	p.Stop()
-
-	// 3, 5 (large side).
-	p, err = o.serve(big.dir)
-	if err != nil {
-		return err
-	}
-	getBig, err := Signed(p.Addr, "/2020-08-01/studios/"+big.studio+"/streaming-session-backups/"+big.backup, big.akid, big.secret, "us-west-2")
-	if err != nil {
-		return err
-	}
-	startup, err := p.WaitFor(getBig, 60*time.Second)
-	if err != nil {
-		return err
-	}
-	listBig, err := o.listPage(p.Addr, big)
-	if err != nil {
-		return err
-	}
-	if _, err := ClosedLoop(p.Addr, getBig, o.Conns, o.Duration/2); err != nil {
-		return err
-	}
-	rss, err := p.RSS()
-	if err != nil {
-		return err
-	}
-	p.Stop()
-	ratio := float64(listBig) / float64(listSmall)
-	add("list_backups_page_ms_small", float64(listSmall.Microseconds())/1000, "ms", "", true)
-	add("list_backups_page_ms_big", float64(listBig.Microseconds())/1000, "ms", "", true)
-	add("list_backups_scale_ratio", ratio, "", "<= 2", ratio <= 2)
-	rssMiB := float64(rss) / (1 << 20)
-	rssGoal := 100.0 // MiB; 50 for the full size's 1M backups
-	if o.Big >= 1_000_000 {
-		rssGoal = 50
-	}
-	add(fmt.Sprintf("rss_mib_%s_backups", count(o.Big)), rssMiB, "MiB", fmt.Sprintf("<= %.0f", rssGoal), rssMiB <= rssGoal)
-	ms := float64(startup.Microseconds()) / 1000
-	add(fmt.Sprintf("startup_ms_%s_backups", count(o.Big)), ms, "ms", "<= 1000", ms <= 1000)
+	defer base.Stop()
+	baseAddr := base.Addr
 
 	// 4: stop → backup READY → STOPPED → start → READY cycles, and the
 	// write path (Stop, Start) against the baseline.
@@ -236,7 +134,7 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 		}
 		o.logf("pinned: server on CPU %d, load generator on CPU %d", pin.Server, pin.Client)
 		o.pin = pin
-		pc, err := o.cycles(ctx, cycleRun{name: "cycles-pinned", replicas: 1})
+		pc, err := o.cycles(ctx, cycleRun{name: "cycles-pinned", replicas: 1, profile: o.Profile})
 		o.pin = nil
 		if uerr := pin.Unpin(); err == nil {
 			err = uerr
@@ -287,6 +185,153 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	return nil
 }
 
+// reads measures the read figures and leaves the baseline server running
+// at baseAddr, for the write path's figure.
+func (o Options) reads(ctx context.Context, add func(name string, v float64, unit, goal string, met bool)) (base *Proc, err error) {
+	small, err := o.prepare(ctx, "small", o.Small)
+	if err != nil {
+		return nil, err
+	}
+	big, err := o.prepare(ctx, "big", o.Big)
+	if err != nil {
+		return nil, err
+	}
+
+	// 1, 2, 3 (small side): GetStreamingSessionBackup against the baseline.
+	p, err := o.serve(small.dir)
+	if err != nil {
+		return nil, err
+	}
+	get, err := Signed(p.Addr, "/2020-08-01/studios/"+small.studio+"/streaming-session-backups/"+small.backup, small.akid, small.secret, "us-west-2")
+	if err != nil {
+		return nil, err
+	}
+	if _, err := p.WaitFor(get, 30*time.Second); err != nil {
+		return nil, err
+	}
+	status, body, err := Fetch(p.Addr, get)
+	if err != nil || status != 200 {
+		return nil, fmt.Errorf("GetStreamingSessionBackup: %d %v %s", status, err, body)
+	}
+	base, err = o.baseline(body)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			base.Stop()
+		}
+	}()
+	baseAddr := base.Addr
+	baseReq := []byte(strings.Replace(string(get), p.Addr, baseAddr, 1))
+	if _, err := base.WaitFor(baseReq, 10*time.Second); err != nil {
+		return nil, err
+	}
+	o.logf("warming up")
+	if _, err := ClosedLoop(p.Addr, get, o.Conns, time.Second); err != nil {
+		return nil, err
+	}
+	if _, err := ClosedLoop(baseAddr, baseReq, o.Conns, time.Second); err != nil {
+		return nil, err
+	}
+	var srvRPS, baseRPS []float64
+	for i := 0; i < 2; i++ {
+		r, err := ClosedLoop(p.Addr, get, o.Conns, o.Duration)
+		if err != nil {
+			return nil, err
+		}
+		if r.Errors > 0 {
+			return nil, fmt.Errorf("%d of %d GetStreamingSessionBackup requests failed", r.Errors, r.Requests)
+		}
+		srvRPS = append(srvRPS, r.RPS())
+		b, err := ClosedLoop(baseAddr, baseReq, o.Conns, o.Duration)
+		if err != nil {
+			return nil, err
+		}
+		baseRPS = append(baseRPS, b.RPS())
+		o.logf("round %d: opennimble %.0f req/s, bare net/http %.0f req/s", i+1, r.RPS(), b.RPS())
+	}
+	rps, brps := mean(srvRPS), mean(baseRPS)
+	add("get_backup_rps", rps, "req/s", "", true)
+	add("baseline_rps", brps, "req/s", "", true)
+	add("get_backup_rps_ratio", rps/brps, "", ">= 0.7", rps/brps >= 0.7)
+
+	half, err := OpenLoop(p.Addr, get, o.Conns, rps/2, o.Duration)
+	if err != nil {
+		return nil, err
+	}
+	p99 := float64(half.Percentile(99).Microseconds()) / 1000
+	add("get_backup_p99_ms", p99, "ms", "<= 3", p99 <= 3)
+
+	listSmall, err := o.listPage(p.Addr, small)
+	if err != nil {
+		return nil, err
+	}
+	p.Stop()
+
+	// 3, 5 (large side).
+	p, err = o.serve(big.dir)
+	if err != nil {
+		return nil, err
+	}
+	getBig, err := Signed(p.Addr, "/2020-08-01/studios/"+big.studio+"/streaming-session-backups/"+big.backup, big.akid, big.secret, "us-west-2")
+	if err != nil {
+		return nil, err
+	}
+	startup, err := p.WaitFor(getBig, 60*time.Second)
+	if err != nil {
+		return nil, err
+	}
+	listBig, err := o.listPage(p.Addr, big)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := ClosedLoop(p.Addr, getBig, o.Conns, o.Duration/2); err != nil {
+		return nil, err
+	}
+	rss, err := p.RSS()
+	if err != nil {
+		return nil, err
+	}
+	p.Stop()
+	ratio := float64(listBig) / float64(listSmall)
+	add("list_backups_page_ms_small", float64(listSmall.Microseconds())/1000, "ms", "", true)
+	add("list_backups_page_ms_big", float64(listBig.Microseconds())/1000, "ms", "", true)
+	add("list_backups_scale_ratio", ratio, "", "<= 2", ratio <= 2)
+	rssMiB := float64(rss) / (1 << 20)
+	rssGoal := 100.0 // MiB; 50 for the full size's 1M backups
+	if o.Big >= 1_000_000 {
+		rssGoal = 50
+	}
+	add(fmt.Sprintf("rss_mib_%s_backups", count(o.Big)), rssMiB, "MiB", fmt.Sprintf("<= %.0f", rssGoal), rssMiB <= rssGoal)
+	ms := float64(startup.Microseconds()) / 1000
+	add(fmt.Sprintf("startup_ms_%s_backups", count(o.Big)), ms, "ms", "<= 1000", ms <= 1000)
+
+	return base, nil
+}
+
+// baseline starts the bare net/http server that answers every request with
+// body, and waits until it answers.
+func (o Options) baseline(body []byte) (*Proc, error) {
+	file := filepath.Join(o.Dir, "baseline.json")
+	if err := os.WriteFile(file, body, 0o600); err != nil {
+		return nil, err
+	}
+	addr, err := FreeAddr()
+	if err != nil {
+		return nil, err
+	}
+	p, err := Start(o.Self, "baseline", "--listen", addr, "--body", file)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := p.WaitFor([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"), 10*time.Second); err != nil {
+		p.Stop()
+		return nil, err
+	}
+	return p, nil
+}
+
 func millis(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
 
 func count(n int) string {
@@ -313,7 +358,8 @@ func (o Options) serve(dir string, extra ...string) (*Proc, error) {
 	if err != nil {
 		return nil, err
 	}
-	args := append([]string{"serve", "--listen", addr, "--data-dir", dir, "--log-level", "error"}, extra...)
+	args := append([]string{"serve", "--listen", addr, "--data-dir", dir, "--log-level", "error"}, o.ServerFlags...)
+	args = append(args, extra...)
 	bin, args := o.pin.Command(o.Bin, args)
 	return Start(bin, args...)
 }
