@@ -58,12 +58,15 @@ func NewRouter(ops []*api.Operation) *Router {
 func (rt *Router) Match(method, escapedPath string) (op *api.Operation, labels map[string]string, allow []string, err error) {
 	segs := strings.Split(strings.TrimPrefix(escapedPath, "/"), "/")
 	for _, r := range rt.bySegments[len(segs)] {
-		vals, ok := r.match(segs)
-		if !ok {
+		if !r.literalsMatch(segs) {
 			continue
 		}
 		if r.op.Method != method {
 			allow = append(allow, r.op.Method)
+			continue
+		}
+		vals, ok := r.labelValues(segs)
+		if !ok {
 			continue
 		}
 		return r.op, vals, nil, nil
@@ -77,13 +80,47 @@ func (rt *Router) Match(method, escapedPath string) (op *api.Operation, labels m
 		"No operation of the nimble API matches %s %s", method, escapedPath)
 }
 
-func (r *route) match(segs []string) (map[string]string, bool) {
-	var labels map[string]string
+// literalsMatch reports whether the literal segments of the template are
+// those of segs and its label segments decode (checked before any label is
+// decoded, so that the routes tried and not taken cost no allocation).
+func (r *route) literalsMatch(segs []string) bool {
 	for i, seg := range segs {
 		if r.labels[i] == "" {
 			if seg != r.segments[i] {
-				return nil, false
+				return false
 			}
+		} else if !validEscapes(seg) {
+			return false
+		}
+	}
+	return true
+}
+
+// validEscapes reports whether every '%' in seg starts a two-digit hex
+// escape, which is when url.PathUnescape succeeds.
+func validEscapes(seg string) bool {
+	for i := 0; i < len(seg); i++ {
+		if seg[i] != '%' {
+			continue
+		}
+		if i+2 >= len(seg) || !isHex(seg[i+1]) || !isHex(seg[i+2]) {
+			return false
+		}
+		i += 2
+	}
+	return true
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+// labelValues decodes the label segments of segs; a segment that does not
+// decode matches no template.
+func (r *route) labelValues(segs []string) (map[string]string, bool) {
+	var labels map[string]string
+	for i, seg := range segs {
+		if r.labels[i] == "" {
 			continue
 		}
 		v, err := url.PathUnescape(seg)
