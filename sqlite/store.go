@@ -52,7 +52,7 @@ type Store struct {
 	group       grouper
 	cache       *recordCache
 	syncer      *walSyncer // flushes the WAL after commits when Sync is "full"; nil for "normal"
-	reader      *sql.DB // query_only connections
+	reader      *sql.DB    // query_only connections
 	writerStmts stmts
 	readerStmts stmts
 	onBusy      func()       // called before each retry of a busy write; tests only
