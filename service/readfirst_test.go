@@ -148,8 +148,8 @@ func TestReconcileCompletesJobInLastStep(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := c.counts()
-	if got[0] != 0 || got[1] != 2 || got[3] != 0 {
-		t.Errorf("stop reconcile: views, updates, gets, completes = %v, want no view, two updates (stop, snapshot), no separate completion", got)
+	if got[0] != 0 || got[1] != 1 || got[3] != 0 {
+		t.Errorf("stop reconcile: views, updates, gets, completes = %v, want no view, one update (the stop and its snapshot, recorded together), no separate completion", got)
 	}
 	if !held.Completed() {
 		t.Error("the job was not completed in the last step's transaction")
