@@ -60,6 +60,11 @@ type tx struct {
 	// record nobody in the group changed from the cache (see Get).
 	group *txWrites
 	cache *recordCache
+	// uncancelled: the statements of the group loop's transaction do not
+	// watch their writer's context (see stmtCtx); txStmts keeps the
+	// transaction's own copies of the prepared statements it ran.
+	uncancelled bool
+	txStmts     map[string]*sql.Stmt
 }
 
 var _ opennimble.Tx = (*tx)(nil)

@@ -52,15 +52,40 @@ func (m stmts) close() {
 }
 
 // prepared returns query prepared for t's transaction; a statement that was
-// not registered runs unprepared.
+// not registered runs unprepared. In the group loop's transaction, which
+// runs many writes, each statement is bound to the transaction once.
 func (t *tx) prepared(ctx context.Context, query string) *sql.Stmt {
-	if s, ok := t.stmts[query]; ok {
-		return t.tx.StmtContext(ctx, s)
+	if s, ok := t.txStmts[query]; ok {
+		return s
 	}
-	return nil
+	s, ok := t.stmts[query]
+	if !ok {
+		return nil
+	}
+	s = t.tx.StmtContext(ctx, s)
+	if t.txStmts != nil {
+		t.txStmts[query] = s
+	}
+	return s
+}
+
+// stmtCtx is the context a statement of t runs with. The group loop's
+// transaction is shared by many writers and must outlive each one's
+// context: its statements run uncancelled (they are short: point reads and
+// writes, bounded lists), and a writer whose context ended while its fn ran
+// is rolled back to its savepoint afterwards (runGroupOnce). Besides, the
+// driver watches a cancellable context with a goroutine per statement, and
+// SQLite rolls back the whole transaction when a write statement inside it
+// is interrupted.
+func (t *tx) stmtCtx(ctx context.Context) context.Context {
+	if t.uncancelled {
+		return context.Background()
+	}
+	return ctx
 }
 
 func (t *tx) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	ctx = t.stmtCtx(ctx)
 	if s := t.prepared(ctx, query); s != nil {
 		return s.QueryContext(ctx, args...)
 	}
@@ -68,6 +93,7 @@ func (t *tx) query(ctx context.Context, query string, args ...any) (*sql.Rows, e
 }
 
 func (t *tx) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	ctx = t.stmtCtx(ctx)
 	if s := t.prepared(ctx, query); s != nil {
 		return s.QueryRowContext(ctx, args...)
 	}
@@ -75,6 +101,7 @@ func (t *tx) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
 }
 
 func (t *tx) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	ctx = t.stmtCtx(ctx)
 	if s := t.prepared(ctx, query); s != nil {
 		return s.ExecContext(ctx, args...)
 	}
