@@ -179,7 +179,6 @@ func (s *Store) runGroupOnce(batch []*writeReq) ([]writeResult, error) {
 		return results, fmt.Errorf("sqlite: begin: %w", err)
 	}
 	t := newTx(sqlTx, s.writerStmts, true)
-	t.uncancelled = true
 	single := len(batch) == 1
 	if !single {
 		t.txStmts = make(map[string]*sql.Stmt, 8)

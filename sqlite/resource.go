@@ -60,11 +60,9 @@ type tx struct {
 	// record nobody in the group changed from the cache (see Get).
 	group *txWrites
 	cache *recordCache
-	// uncancelled: the statements of the group loop's transaction do not
-	// watch their writer's context (see stmtCtx); txStmts keeps the
-	// transaction's own copies of the prepared statements it ran.
-	uncancelled bool
-	txStmts     map[string]*sql.Stmt
+	// txStmts keeps the group loop transaction's own copies of the
+	// prepared statements it ran.
+	txStmts map[string]*sql.Stmt
 }
 
 var _ opennimble.Tx = (*tx)(nil)
@@ -146,6 +144,7 @@ func (c txConn) Exec(ctx context.Context, query string, args ...any) (int64, err
 type readConn struct{ s *Store }
 
 func (c readConn) Query(ctx context.Context, query string, args ...any) (sqlstore.Rows, error) {
+	ctx = stmtCtx(ctx)
 	var rows *sql.Rows
 	var err error
 	if st, ok := c.s.readerStmts[query]; ok {

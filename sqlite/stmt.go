@@ -69,23 +69,25 @@ func (t *tx) prepared(ctx context.Context, query string) *sql.Stmt {
 	return s
 }
 
-// stmtCtx is the context a statement of t runs with. The group loop's
-// transaction is shared by many writers and must outlive each one's
-// context: its statements run uncancelled (they are short: point reads and
-// writes, bounded lists), and a writer whose context ended while its fn ran
-// is rolled back to its savepoint afterwards (runGroupOnce). Besides, the
-// driver watches a cancellable context with a goroutine per statement, and
-// SQLite rolls back the whole transaction when a write statement inside it
-// is interrupted.
-func (t *tx) stmtCtx(ctx context.Context) context.Context {
-	if t.uncancelled {
-		return context.Background()
+// stmtCtx is the context a statement of t runs with: the caller's when it
+// has already ended (the driver then fails the statement at once), and
+// otherwise one that never ends. The driver watches a cancellable context
+// with a goroutine per statement, to interrupt it; the store's statements
+// are short (point reads and writes, bounded pages), so a request that
+// ends stops at its next statement instead. In the group loop's write
+// transaction, shared by many writers, an interrupt would even roll back
+// the whole transaction (SQLite does so when a write statement inside one
+// is interrupted); a writer whose context ended while its fn ran is rolled
+// back to its own savepoint afterwards (runGroupOnce).
+func stmtCtx(ctx context.Context) context.Context {
+	if ctx.Err() != nil {
+		return ctx
 	}
-	return ctx
+	return context.Background()
 }
 
 func (t *tx) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	ctx = t.stmtCtx(ctx)
+	ctx = stmtCtx(ctx)
 	if s := t.prepared(ctx, query); s != nil {
 		return s.QueryContext(ctx, args...)
 	}
@@ -93,7 +95,7 @@ func (t *tx) query(ctx context.Context, query string, args ...any) (*sql.Rows, e
 }
 
 func (t *tx) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
-	ctx = t.stmtCtx(ctx)
+	ctx = stmtCtx(ctx)
 	if s := t.prepared(ctx, query); s != nil {
 		return s.QueryRowContext(ctx, args...)
 	}
@@ -101,7 +103,7 @@ func (t *tx) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
 }
 
 func (t *tx) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	ctx = t.stmtCtx(ctx)
+	ctx = stmtCtx(ctx)
 	if s := t.prepared(ctx, query); s != nil {
 		return s.ExecContext(ctx, args...)
 	}
