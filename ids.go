@@ -2,7 +2,6 @@ package opennimble
 
 import (
 	"crypto/rand"
-	"math/big"
 	mrand "math/rand/v2"
 	"sync"
 )
@@ -31,18 +30,29 @@ func (RandomIDs) New(prefix string) string { return prefix + "-" + RandomIDs{}.T
 func (RandomIDs) Token(n int) string { return RandomString(n, idAlphabet) }
 
 // RandomString returns n characters of alphabet drawn uniformly from
-// crypto/rand (secrets, access keys, ids).
+// crypto/rand (secrets, access keys, ids). Random bytes are read in one call
+// and each is taken when it falls below the largest multiple of the
+// alphabet's length that fits in a byte (rejection sampling: every
+// character equally likely), and read again for the few that do not.
 func RandomString(n int, alphabet string) string {
-	b := make([]byte, n)
-	max := big.NewInt(int64(len(alphabet)))
-	for i := range b {
-		x, err := rand.Int(rand.Reader, max)
-		if err != nil {
+	if len(alphabet) == 0 || len(alphabet) > 256 {
+		panic("opennimble: RandomString needs an alphabet of 1 to 256 characters")
+	}
+	limit := 256 - 256%len(alphabet) // bytes below it map uniformly
+	out := make([]byte, 0, n)
+	var buf [64]byte
+	for len(out) < n {
+		chunk := buf[:min(len(buf), n-len(out)+n/4+1)]
+		if _, err := rand.Read(chunk); err != nil {
 			panic(err)
 		}
-		b[i] = alphabet[x.Int64()]
+		for _, c := range chunk {
+			if int(c) < limit && len(out) < n {
+				out = append(out, alphabet[int(c)%len(alphabet)])
+			}
+		}
 	}
-	return string(b)
+	return string(out)
 }
 
 // SeededIDs is deterministic: the same seed gives the same sequence of ids,

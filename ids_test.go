@@ -38,3 +38,23 @@ func TestRandomString(t *testing.T) {
 		t.Fatalf("RandomIDs.New = %q", id)
 	}
 }
+
+// Every character of the alphabet is about equally likely: no modulo bias
+// (62 does not divide 256) and none lost or favoured by the rejection.
+func TestRandomStringUniform(t *testing.T) {
+	for _, alphabet := range []string{idAlphabet, "abc", "0123456789"} {
+		const per = 2000
+		s := RandomString(per*len(alphabet), alphabet)
+		counts := map[rune]int{}
+		for _, c := range s {
+			counts[c]++
+		}
+		// Binomial with mean per and sd < sqrt(per) ≈ 45: six sd either
+		// side fails a fair source about once in 10^8 runs.
+		for _, c := range alphabet {
+			if n := counts[c]; n < per-270 || n > per+270 {
+				t.Errorf("alphabet %q: %q drawn %d times in %d, want about %d", alphabet, c, n, len(s), per)
+			}
+		}
+	}
+}
