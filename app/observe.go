@@ -150,6 +150,18 @@ func (t *changeTx) Delete(ctx context.Context, kind opennimble.Kind, id string) 
 // state.
 func (s *observedStore) logChange(ctx context.Context, c change) {
 	r := c.rec
+	if !c.deleted && !(c.created && r.State == "") {
+		s.metrics.StateChanged(string(r.Kind), r.State)
+	}
+	// The attributes are built only for a line that is written: at warn
+	// (failures) or above, most changes are not.
+	level := slog.LevelInfo
+	if !c.deleted && strings.HasSuffix(r.State, "_FAILED") {
+		level = slog.LevelWarn
+	}
+	if !s.log.Enabled(ctx, level) {
+		return
+	}
 	attrs := []any{"kind", r.Kind, "id", r.ID}
 	if r.StudioID != "" {
 		attrs = append(attrs, "studio", r.StudioID)
@@ -169,7 +181,6 @@ func (s *observedStore) logChange(ctx context.Context, c change) {
 		s.log.Info("resource created", attrs...)
 		return
 	}
-	s.metrics.StateChanged(string(r.Kind), r.State)
 	attrs = append(attrs, "from", c.from, "to", r.State)
 	if !strings.HasSuffix(r.State, "_FAILED") {
 		s.log.Info("state change", attrs...)
