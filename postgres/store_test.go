@@ -404,3 +404,67 @@ func TestBurstOfCountingWriters(t *testing.T) {
 	}
 	t.Logf("%d writers, %d retries", writers, retries.Load())
 }
+
+// TestDisjointWritersDoNotConflict: writers that each read and update
+// records of their own, as lifecycle steps of different sessions do, must
+// not make each other start over. Under SERIALIZABLE a point read locks the
+// leaf page of the index it went through, and an update that cannot stay on
+// its row's heap page adds an entry to every index, on pages that the other
+// writers' reads locked: each update then conflicted with every concurrent
+// read of a neighbouring record. Rows written with room on their page
+// (fillfactor) are updated in place, as heap-only tuples that touch no
+// index.
+func TestDisjointWritersDoNotConflict(t *testing.T) {
+	s := open(t, cluster.Database(t))
+	defer s.Close()
+	ctx := t.Context()
+	const writers, each, rounds = 8, 8, 25
+	doc := make([]byte, 1200) // about a session's record
+	for i := range doc {
+		doc[i] = byte('a' + i%26)
+	}
+	id := func(w, i int) string { return fmt.Sprintf("ses-%02d-%02d", w, i) }
+	err := s.Update(ctx, func(tx opennimble.Tx) error {
+		for w := range writers {
+			for i := range each {
+				r := &opennimble.Record{Kind: opennimble.KindStreamingSession, ID: id(w, i), StudioID: "stu", ParentID: "lp", State: "READY", Data: doc}
+				if err := tx.Put(ctx, r); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for n := range rounds {
+				err := s.Update(ctx, func(tx opennimble.Tx) error {
+					r, err := tx.Get(ctx, opennimble.KindStreamingSession, id(w, n%each))
+					if err != nil {
+						return err
+					}
+					r.State = []string{"STOP_IN_PROGRESS", "STOPPED", "START_IN_PROGRESS", "READY"}[n%4]
+					r.Data = append([]byte(r.State), doc[len(r.State):]...)
+					if err := tx.Put(ctx, r); err != nil {
+						return err
+					}
+					return tx.EnqueueJob(ctx, opennimble.KindStreamingSession, r.ID, time.Now())
+				})
+				if err != nil {
+					t.Errorf("writer %d: %v", w, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	// Before the fix 23 to 65 of the 200 started over; a few are allowed,
+	// for a page that had no room left at the moment.
+	if got, max := s.TxRetries(), int64(writers*rounds/40); got > max {
+		t.Errorf("%d of %d updates of disjoint records started over; want at most %d", got, writers*rounds, max)
+	}
+}
