@@ -8,6 +8,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/opennimble/opennimble"
@@ -52,6 +53,7 @@ var errReadOnly = dialect.ErrReadOnly
 // EnqueueJob. Its BEGIN is sent with its first statement (see update.go).
 type tx struct {
 	sqlstore.Tx
+	s     *Store
 	conn  *pgxpool.Conn
 	begin string // the BEGIN to send with the next statement; "" once sent
 	// conflict is the first serialization failure or deadlock a statement
@@ -67,6 +69,8 @@ type tx struct {
 	// completions are the jobs to complete once the transaction has
 	// committed, sent with the COMMIT (see CompleteJob).
 	completions []opennimble.Job
+	// read holds the addresses of the records read (see tid.go).
+	read map[recordKey]pgtype.TID
 }
 
 // queuedStmt is a statement waiting for the transaction's next round trip.
@@ -78,8 +82,8 @@ type queuedStmt struct {
 
 var _ opennimble.Tx = (*tx)(nil)
 
-func newTx(conn *pgxpool.Conn, begin string, writable bool) *tx {
-	t := &tx{conn: conn, begin: begin}
+func newTx(s *Store, conn *pgxpool.Conn, begin string, writable bool) *tx {
+	t := &tx{s: s, conn: conn, begin: begin}
 	t.Tx = sqlstore.Tx{D: dialect, C: txConn{t}, Writable: writable}
 	return t
 }
@@ -279,6 +283,13 @@ func (c poolConn) Exec(ctx context.Context, sql string, args ...any) (int64, err
 // ErrNoRecord, in one statement outside any transaction: the polling
 // clients' reads cost one round trip. There is no cache: other replicas
 // write the same database, so only the database knows the latest version.
+//
+// It reads the row at its known address, and learns the address for the
+// Updates that read the record next (see tid.go).
 func (s *Store) GetRecord(ctx context.Context, kind opennimble.Kind, id string) (*opennimble.Record, error) {
-	return dialect.GetRecord(ctx, poolConn{s.pool}, kind, id)
+	if !storable(string(kind), id) {
+		return dialect.GetRecord(ctx, poolConn{s.pool}, kind, id)
+	}
+	r, _, err := s.getAt(ctx, s.pool, kind, id)
+	return r, err
 }

@@ -39,7 +39,7 @@ func (s *Store) View(ctx context.Context, fn func(opennimble.Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("postgres: begin read: %w", err)
 	}
-	t := newTx(conn, sqlBeginView, false)
+	t := newTx(s, conn, sqlBeginView, false)
 	defer t.end(ctx)
 	if err := fn(t); err != nil {
 		return err
@@ -85,7 +85,7 @@ func (s *Store) updateOnce(ctx context.Context, fn func(opennimble.Tx) error) (r
 	if err != nil {
 		return false, fmt.Errorf("postgres: begin: %w", err)
 	}
-	t := newTx(conn, sqlBeginUpdate, true)
+	t := newTx(s, conn, sqlBeginUpdate, true)
 	defer t.end(ctx)
 	if err := fn(t); err != nil {
 		return t.conflict != nil, err
