@@ -40,7 +40,6 @@ func PredicateLocks(ctx context.Context, t opennimble.Tx) ([]string, error) {
 	return out, rows.Err()
 }
 
-
 // Analyze has PostgreSQL gather the statistics of the store's tables, as
 // autovacuum does on a live database: the planner picks indexes by them.
 func Analyze(ctx context.Context, s *Store) error {
