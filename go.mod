@@ -33,7 +33,10 @@ require (
 	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
 )
 
-require github.com/coder/websocket v1.8.15
+require (
+	github.com/coder/websocket v1.8.15
+	github.com/goccy/go-json v0.12.0
+)
 
 require (
 	github.com/PlakarKorp/go-cdc-chunkers v1.1.0

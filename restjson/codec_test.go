@@ -37,7 +37,7 @@ func TestRouterCoversEveryOperation(t *testing.T) {
 		if got.Name != op.Name {
 			t.Errorf("%s %s routed to %s, want %s", op.Method, path, got.Name, op.Name)
 		}
-		if v, ok := labels["resourceArn"]; ok && v != "arn:aws:nimble:us-west-2:0:studio/stu-1" {
+		if v, ok := labels.Get("resourceArn"); ok && v != "arn:aws:nimble:us-west-2:0:studio/stu-1" {
 			t.Errorf("resourceArn label not decoded: %q", v)
 		}
 	}

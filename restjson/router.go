@@ -55,15 +55,18 @@ func NewRouter(ops []*api.Operation) *Router {
 // percent-encoded). Labels come back percent-decoded. A path that matches no
 // template is UnknownOperationException; a path that matches with another
 // method is MethodNotAllowedException, with the allowed methods in allow.
-func (rt *Router) Match(method, escapedPath string) (op *api.Operation, labels map[string]string, allow []string, err error) {
+func (rt *Router) Match(method, escapedPath string) (op *api.Operation, labels Labels, allow []string, err error) {
 	segs := strings.Split(strings.TrimPrefix(escapedPath, "/"), "/")
 	for _, r := range rt.bySegments[len(segs)] {
-		vals, ok := r.match(segs)
-		if !ok {
+		if !r.literalsMatch(segs) {
 			continue
 		}
 		if r.op.Method != method {
 			allow = append(allow, r.op.Method)
+			continue
+		}
+		vals, ok := r.labelValues(segs)
+		if !ok {
 			continue
 		}
 		return r.op, vals, nil, nil
@@ -77,13 +80,65 @@ func (rt *Router) Match(method, escapedPath string) (op *api.Operation, labels m
 		"No operation of the nimble API matches %s %s", method, escapedPath)
 }
 
-func (r *route) match(segs []string) (map[string]string, bool) {
-	var labels map[string]string
+// literalsMatch reports whether the literal segments of the template are
+// those of segs and its label segments decode (checked before any label is
+// decoded, so that the routes tried and not taken cost no allocation).
+func (r *route) literalsMatch(segs []string) bool {
 	for i, seg := range segs {
 		if r.labels[i] == "" {
 			if seg != r.segments[i] {
-				return nil, false
+				return false
 			}
+		} else if !validEscapes(seg) {
+			return false
+		}
+	}
+	return true
+}
+
+// validEscapes reports whether every '%' in seg starts a two-digit hex
+// escape, which is when url.PathUnescape succeeds.
+func validEscapes(seg string) bool {
+	for i := 0; i < len(seg); i++ {
+		if seg[i] != '%' {
+			continue
+		}
+		if i+2 >= len(seg) || !isHex(seg[i+1]) || !isHex(seg[i+2]) {
+			return false
+		}
+		i += 2
+	}
+	return true
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+// Labels are the decoded labels of a matched path, in template order (a
+// template has at most three: a slice costs one allocation and a look-up
+// a few comparisons, where a map cost several).
+type Labels []Label
+
+// Label is one label of a path: its name in the template and its value.
+type Label struct{ Name, Value string }
+
+// Get returns the value of the label name.
+func (l Labels) Get(name string) (string, bool) {
+	for _, x := range l {
+		if x.Name == name {
+			return x.Value, true
+		}
+	}
+	return "", false
+}
+
+// labelValues decodes the label segments of segs; a segment that does not
+// decode matches no template.
+func (r *route) labelValues(segs []string) (Labels, bool) {
+	var labels Labels
+	for i, seg := range segs {
+		if r.labels[i] == "" {
 			continue
 		}
 		v, err := url.PathUnescape(seg)
@@ -91,9 +146,9 @@ func (r *route) match(segs []string) (map[string]string, bool) {
 			return nil, false
 		}
 		if labels == nil {
-			labels = make(map[string]string, 4)
+			labels = make(Labels, 0, len(segs)-r.literals)
 		}
-		labels[r.labels[i]] = v
+		labels = append(labels, Label{r.labels[i], v})
 	}
 	return labels, true
 }
@@ -102,17 +157,24 @@ func (r *route) match(segs []string) (map[string]string, bool) {
 type request struct {
 	h      http.Header
 	query  url.Values
-	labels map[string]string
+	labels Labels
 	body   []byte
 }
 
 // NewRequest exposes an HTTP request whose body has been read to the
 // generated binders.
-func NewRequest(r *http.Request, labels map[string]string, body []byte) api.Request {
-	return &request{h: r.Header, query: r.URL.Query(), labels: labels, body: body}
+func NewRequest(r *http.Request, labels Labels, body []byte) api.Request {
+	var query url.Values // nil without a query string: most requests have none
+	if r.URL.RawQuery != "" {
+		query = r.URL.Query()
+	}
+	return &request{h: r.Header, query: query, labels: labels, body: body}
 }
 
-func (r *request) Label(name string) string { return r.labels[name] }
+func (r *request) Label(name string) string {
+	v, _ := r.labels.Get(name)
+	return v
+}
 
 func (r *request) Query(name string) (string, bool) {
 	v, ok := r.query[name]

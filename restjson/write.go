@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"sort"
 	"strconv"
+	"sync"
 
 	opennimble "github.com/opennimble/opennimble"
 	"github.com/opennimble/opennimble/api"
@@ -21,17 +22,32 @@ func WriteOutput(w http.ResponseWriter, status int, out api.Marshaler, o *api.En
 		w.WriteHeader(status)
 		return
 	}
-	var body []byte
+	bp := bodies.Get().(*[]byte)
+	body := (*bp)[:0]
 	if out == nil {
-		body = []byte("{}")
+		body = append(body, "{}"...)
 	} else {
-		body = out.AppendJSON(make([]byte, 0, 512), o)
+		body = out.AppendJSON(body, o)
 	}
-	h.Set("Content-Type", "application/json")
-	h.Set("Content-Length", strconv.Itoa(len(body)))
+	h["Content-Type"] = jsonContentType
+	h["Content-Length"] = []string{strconv.Itoa(len(body))}
 	w.WriteHeader(status)
-	_, _ = w.Write(body)
+	_, _ = w.Write(body) // copied into the connection's buffer, or sent
+	if cap(body) <= maxPooledBody {
+		*bp = body
+		bodies.Put(bp)
+	}
 }
+
+// jsonContentType is the Content-Type of every JSON response, one slice
+// shared by all (a header's values are replaced, never appended to, here).
+var jsonContentType = []string{"application/json"}
+
+// bodies pools the buffers responses are encoded into; a buffer that grew
+// past maxPooledBody (a large page of a list) is left to the collector.
+var bodies = sync.Pool{New: func() any { b := make([]byte, 0, 1024); return &b }}
+
+const maxPooledBody = 64 << 10
 
 // WriteError writes err the way every client in docs/WIRE.md reads it: the status
 // of its code, x-amzn-ErrorType with the bare code, and a JSON body with

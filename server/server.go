@@ -146,19 +146,24 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 				restjson.WriteError(w, errors.New("panic"))
 			}
 		}
-		attrs := []any{"request_id", reqID, "method", r.Method, "path", RedactPath(r.URL.EscapedPath()), "operation", opName,
-			"principal", principal, "status", w.status, "duration_ms", float64(time.Since(start).Microseconds()) / 1000}
-		if fault != "" {
-			attrs = append(attrs, "fault", fault)
-		}
 		code := w.Header().Get("x-amzn-ErrorType")
-		if code != "" {
-			attrs = append(attrs, "error_code", code)
+		// The access log line is built only when it is written: with the
+		// log at warn or above (as under load), its attributes would be
+		// a dozen allocations a request for nothing.
+		if s.log.Enabled(r.Context(), slog.LevelInfo) {
+			attrs := []any{"request_id", reqID, "method", r.Method, "path", RedactPath(r.URL.EscapedPath()), "operation", opName,
+				"principal", principal, "status", w.status, "duration_ms", float64(time.Since(start).Microseconds()) / 1000}
+			if fault != "" {
+				attrs = append(attrs, "fault", fault)
+			}
+			if code != "" {
+				attrs = append(attrs, "error_code", code)
+			}
+			if authKey != "" {
+				attrs = append(attrs, "access_key_id", authKey)
+			}
+			s.log.Info("request", attrs...)
 		}
-		if authKey != "" {
-			attrs = append(attrs, "access_key_id", authKey)
-		}
-		s.log.Info("request", attrs...)
 		if s.observe != nil {
 			s.observe.ObserveRequest(opName, code, time.Since(start))
 		}
@@ -226,17 +231,23 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	restjson.WriteOutput(w, op.SuccessCode, out, s.encodeOptions(r))
 }
 
+// The encoding options, shared by every response (never changed).
+var (
+	epochTimestamps   = &api.EncodeOptions{Timestamps: api.TimestampEpoch}
+	iso8601Timestamps = &api.EncodeOptions{Timestamps: api.TimestampISO8601}
+)
+
 func (s *Server) encodeOptions(r *http.Request) *api.EncodeOptions {
 	switch s.timestamps {
 	case TimestampsEpoch:
-		return &api.EncodeOptions{Timestamps: api.TimestampEpoch}
+		return epochTimestamps
 	case TimestampsISO8601:
-		return &api.EncodeOptions{Timestamps: api.TimestampISO8601}
+		return iso8601Timestamps
 	}
 	if strings.HasPrefix(r.Header.Get("User-Agent"), "paws/") {
-		return &api.EncodeOptions{Timestamps: api.TimestampEpoch}
+		return epochTimestamps
 	}
-	return &api.EncodeOptions{Timestamps: api.TimestampISO8601}
+	return iso8601Timestamps
 }
 
 // extraFor returns the handler of the longest prefix of path given to

@@ -2,9 +2,15 @@ package service
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
+
+	// Stored documents are encoded and decoded on every step of the
+	// lifecycle, inside the store's write transactions: go-json decodes a
+	// session about six times faster than encoding/json (BenchmarkDocCodec)
+	// and writes the same JSON. Requests' bodies, which come from outside,
+	// are still read with encoding/json.
+	json "github.com/goccy/go-json"
 
 	opennimble "github.com/opennimble/opennimble"
 )

@@ -148,8 +148,8 @@ func TestReconcileCompletesJobInLastStep(t *testing.T) {
 		t.Fatal(err)
 	}
 	got := c.counts()
-	if got[0] != 0 || got[1] != 2 || got[3] != 0 {
-		t.Errorf("stop reconcile: views, updates, gets, completes = %v, want no view, two updates (stop, snapshot), no separate completion", got)
+	if got[0] != 0 || got[1] != 1 || got[3] != 0 {
+		t.Errorf("stop reconcile: views, updates, gets, completes = %v, want no view, one update (the stop and its snapshot, recorded together), no separate completion", got)
 	}
 	if !held.Completed() {
 		t.Error("the job was not completed in the last step's transaction")
@@ -173,5 +173,40 @@ func TestReconcileCompletesJobInLastStep(t *testing.T) {
 	}
 	if other.Completed() {
 		t.Error("completed a job the reconcile does not run under")
+	}
+}
+
+// viewRecords reads any number of records as committed, without a
+// transaction, and falls back to a read-only transaction for anything else.
+func TestViewRecords(t *testing.T) {
+	r, c := newCountingRig(t)
+	ctx := t.Context()
+	c.reset()
+	err := r.svc.viewRecords(ctx, func(tx opennimble.Tx) error {
+		for _, k := range []struct {
+			kind opennimble.Kind
+			id   string
+		}{{opennimble.KindLaunchProfile, rigProfile}, {opennimble.KindStreamingImage, rigImage}, {opennimble.KindLaunchProfile, rigProfile}} {
+			if _, err := tx.Get(ctx, k.kind, k.id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if got := c.counts(); err != nil || got != [4]int64{0, 0, 3, 0} {
+		t.Errorf("three record reads: views, updates, gets, completes = %v (%v), want three GetRecords", got, err)
+	}
+	c.reset()
+	var runs int
+	err = r.svc.viewRecords(ctx, func(tx opennimble.Tx) error {
+		runs++
+		if _, err := tx.Get(ctx, opennimble.KindLaunchProfile, rigProfile); err != nil {
+			return err
+		}
+		_, err := tx.List(ctx, opennimble.ListQuery{Kind: opennimble.KindStreamingImage})
+		return err
+	})
+	if got := c.counts(); err != nil || got[0] != 1 || got[1] != 0 || runs != 2 {
+		t.Errorf("a list: views, updates, gets, completes = %v after %d runs (%v), want one view after the records", got, runs, err)
 	}
 }

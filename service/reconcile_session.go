@@ -17,8 +17,9 @@ import (
 // transaction records the outcome and schedules the next look — or, when
 // the next step is due at once, the same reconcile goes on with it
 // (inlineSteps), under the job it holds. A crash at any point therefore
-// repeats at most one driver call, which the driver recognises, and never
-// loses or repeats a recorded step.
+// repeats at most one driver call (two for a stop and the snapshot taken
+// right after it, which are recorded together: snapshotAfterStop), which the
+// driver recognises, and never loses or repeats a recorded step.
 //
 //	create: provision                              → READY
 //	stop:   stop, [snapshot], [delete-volume]      → STOPPED   (or refuse-stop → STOP_FAILED)
@@ -101,26 +102,82 @@ func (s *Service) planStep(ctx context.Context, id string) (w *sessionWork, read
 // next step is due at once, the recording transaction picks it and step
 // returns it; otherwise the recording transaction completes the session's
 // job (after scheduling the next look, if any).
+//
+// A stop that completed at once is followed by its snapshot before either
+// is recorded (see snapshotAfterStop): one transaction records both.
 func (s *Service) step(ctx context.Context, w *sessionWork, inline bool) (next *sessionWork, err error) {
 	id := w.doc.SessionId
-	began := time.Now()
-	p, err := s.runStep(ctx, w)
-	var de *opennimble.DriverError
-	s.steps.called(w.doc.Op.Token+w.doc.Op.BackupID, string(w.step), began, p, err, errors.As(err, &de))
-	if err != nil && !errors.As(err, &de) {
-		// Transient: nothing is recorded and the worker retries with backoff.
-		return nil, fmt.Errorf("%s step %s of session %s: %w", w.doc.Op.Kind, w.step, id, err)
+	p, de, err := s.callStep(ctx, w)
+	if err != nil {
+		return nil, err
+	}
+	var snap *sessionWork
+	var snapP opennimble.Progress
+	var snapDE *opennimble.DriverError
+	var snapErr error
+	if inline && de == nil && p.Done {
+		if snap = snapshotAfterStop(w); snap != nil {
+			snapP, snapDE, snapErr = s.callStep(ctx, snap)
+		}
 	}
 	err = s.update(ctx, func(t *txn) (err error) {
-		if next, err = s.recordStep(ctx, t, w, p, de, inline); err != nil || next != nil {
+		if next, err = s.recordStep(ctx, t, w, p, de, inline); err != nil {
 			return err
+		}
+		if snap != nil && snapErr == nil && next != nil && next.step == snap.step && next.doc.Op.Token == snap.doc.Op.Token {
+			// The recording of the stop picked the snapshot, which has
+			// run: record it too, as its own transaction would have.
+			if next, err = s.recordStep(ctx, t, snap, snapP, snapDE, inline); err != nil {
+				return err
+			}
+		}
+		if next != nil {
+			return nil
 		}
 		return t.completeJob(ctx, opennimble.KindStreamingSession, id)
 	})
 	if err != nil {
 		return nil, err
 	}
+	if snapErr != nil && next != nil && next.step == snap.step {
+		// The stop is recorded; the snapshot failed for a reason that may
+		// pass: the worker retries the job, which plans the snapshot again.
+		return nil, snapErr
+	}
 	return next, nil
+}
+
+// callStep runs a driver step, reports it to the step observer and returns
+// its progress, or the driver's refusal as de; err is an error that may pass
+// (nothing is recorded and the worker retries with backoff).
+func (s *Service) callStep(ctx context.Context, w *sessionWork) (p opennimble.Progress, de *opennimble.DriverError, err error) {
+	began := time.Now()
+	p, err = s.runStep(ctx, w)
+	s.steps.called(w.doc.Op.Token+w.doc.Op.BackupID, string(w.step), began, p, err, errors.As(err, &de))
+	if err != nil && de == nil {
+		return p, nil, fmt.Errorf("%s step %s of session %s: %w", w.doc.Op.Kind, w.step, w.doc.SessionId, err)
+	}
+	return p, de, nil
+}
+
+// snapshotAfterStop returns the snapshot that follows w when w is a stop:
+// the snapshot then runs before the stop is recorded, and both are recorded
+// in one transaction (one write fewer per stop with a backup). A crash
+// before that transaction repeats the stop and the snapshot, which drivers
+// recognise (by token, and by backup id: drivertest's SnapshotOnce) as they
+// recognise any repeated step. Only this pair is taken together: a step
+// that follows a snapshot (deleting the volume) would make a repeated
+// snapshot fail.
+func snapshotAfterStop(w *sessionWork) *sessionWork {
+	op := w.doc.Op
+	if w.step != opennimble.StepStop || op.Done+1 >= len(op.Steps) || op.Steps[op.Done+1] != opennimble.StepSnapshot {
+		return nil
+	}
+	d := *w.doc
+	after := *op
+	after.Done++
+	d.Op = &after
+	return &sessionWork{doc: &d, step: opennimble.StepSnapshot}
 }
 
 // planSession does what needs no driver (purge, time limits, finishing,

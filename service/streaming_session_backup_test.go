@@ -1,6 +1,8 @@
 package service
 
 import (
+	"context"
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -281,5 +283,62 @@ func TestTagsOfSessionsAndBackups(t *testing.T) {
 	}
 	if got := r.backup(b.BackupId); got.Tags["keep"] != "yes" {
 		t.Fatalf("GetStreamingSessionBackup tags %v", got.Tags)
+	}
+}
+
+// flakySnapshot fails the first snapshot with an error that may pass (not
+// a DriverError), as a driver whose storage was briefly unreachable.
+type flakySnapshot struct {
+	opennimble.Driver
+	failed bool
+}
+
+func (f *flakySnapshot) Snapshot(ctx context.Context, p opennimble.SnapshotParams) (opennimble.Progress, error) {
+	if !f.failed {
+		f.failed = true
+		return opennimble.Progress{}, errors.New("storage unreachable")
+	}
+	return f.Driver.Snapshot(ctx, p)
+}
+
+// A stop and its snapshot are recorded together; when the snapshot fails
+// for a reason that may pass, the stop is recorded alone and the retried job
+// takes the snapshot, once.
+func TestSnapshotAfterStopRetried(t *testing.T) {
+	r := newSessRig(t)
+	s := r.ready()
+	r.driver = &flakySnapshot{Driver: r.sim}
+	r.boot()
+	if _, err := r.stop(s.SessionId, ""); err != nil {
+		t.Fatal(err)
+	}
+	jobs, err := r.store.ClaimJobs(t.Context(), "test", r.clock.Now(), time.Minute, 8)
+	if err != nil || len(jobs) != 1 {
+		t.Fatalf("claimed %v, %v", jobs, err)
+	}
+	if err := r.svc.Reconcile(t.Context(), jobs[0].Kind, jobs[0].ResourceID); err == nil || !strings.Contains(err.Error(), "storage unreachable") {
+		t.Fatalf("reconcile with the snapshot failing: %v, want its error", err)
+	}
+	if got := r.sim.Started(opennimble.StepStop); got != 1 {
+		t.Fatalf("%d stops, want 1", got)
+	}
+	var d *sessionDoc
+	err = r.store.View(t.Context(), func(tx opennimble.Tx) error {
+		d, _, err = get[sessionDoc](t.Context(), tx, opennimble.KindStreamingSession, s.SessionId)
+		return err
+	})
+	if err != nil || d.Op == nil || d.Op.Done != 1 {
+		t.Fatalf("after the failed snapshot the stop is not recorded alone: %+v, %v", d.Op, err)
+	}
+	if err := r.store.RetryJob(t.Context(), jobs[0], r.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	r.settle()
+	r.wantState(s.SessionId, api.StreamingSessionStateStopped)
+	if got := r.sim.Started(opennimble.StepStop); got != 1 {
+		t.Fatalf("%d stops after the retry, want 1: the recorded stop ran again", got)
+	}
+	if b := r.backups(s.SessionId); len(b) != 1 || b[0].State != api.StreamingSessionStateReady {
+		t.Fatalf("backups %+v, want one READY", b)
 	}
 }

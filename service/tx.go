@@ -144,6 +144,9 @@ type oneRecordTx struct {
 	g          opennimble.RecordGetter
 	read       *recordKey
 	more       bool
+	// many lets it read any number of records, each as committed when
+	// read (see viewRecords).
+	many bool
 }
 
 type recordKey struct {
@@ -155,7 +158,7 @@ func (t *oneRecordTx) readsMore() error { t.more = true; return errReadsMore }
 
 func (t *oneRecordTx) Get(ctx context.Context, kind opennimble.Kind, id string) (*opennimble.Record, error) {
 	k := recordKey{kind, id}
-	if t.read != nil && *t.read != k {
+	if t.read != nil && *t.read != k && !t.many {
 		return nil, t.readsMore()
 	}
 	t.read = &k
@@ -172,6 +175,25 @@ func (t *oneRecordTx) GetIdempotency(context.Context, string) (*opennimble.Idemp
 	return nil, t.readsMore()
 }
 func (t *oneRecordTx) GetMeta(context.Context, string) ([]byte, error) { return nil, t.readsMore() }
+
+// viewRecords runs fn as a read in which every record read is the one
+// committed at the moment of its read, not all from one snapshot: for reads
+// that need no snapshot (each record stands on its own, and one read a
+// moment later would do as well), such as a workstation's configuration at
+// boot. On SQLite they come from the exact record cache, without a
+// transaction. When fn reads anything but records, it runs again in a
+// read-only transaction.
+func (s *Service) viewRecords(ctx context.Context, fn func(opennimble.Tx) error) error {
+	if g, ok := s.store.(opennimble.RecordGetter); ok {
+		var wrote bool
+		t := &oneRecordTx{readOnlyTx: readOnlyTx{wrote: &wrote}, g: g, many: true}
+		err := fn(t)
+		if !t.more && !wrote {
+			return err
+		}
+	}
+	return s.view(ctx, fn)
+}
 
 func (s *Service) view(ctx context.Context, fn func(opennimble.Tx) error) error {
 	return s.store.View(ctx, fn)

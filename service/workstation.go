@@ -15,8 +15,12 @@ import (
 // its studio components, exactly as that operation answers them, its shared
 // file systems and the folder its volume is mounted at.
 func (s *Service) workstation(ctx context.Context, d *sessionDoc) (opennimble.Workstation, error) {
-	w := opennimble.Workstation{Home: defaultHome(d.OwnedBy)}
-	err := s.view(ctx, func(tx opennimble.Tx) error {
+	var w opennimble.Workstation
+	// The profile and its components need not be read from one snapshot:
+	// a component changed between the reads is one the workstation could
+	// have booted with a moment earlier or later.
+	err := s.viewRecords(ctx, func(tx opennimble.Tx) error {
+		w = opennimble.Workstation{Home: defaultHome(d.OwnedBy)}
 		p, _, err := s.loadLaunchProfile(ctx, tx, d.StudioId, d.LaunchProfileId, false)
 		if opennimble.IsCode(err, opennimble.ErrNotFound) {
 			return nil // purged since: the workstation runs bare

@@ -13,7 +13,8 @@ import (
 // waiting, runs each in a SAVEPOINT of one BEGIN IMMEDIATE transaction, and
 // commits once: a write whose fn fails is rolled back to its savepoint
 // without touching the others, and every write is acknowledged only after
-// the commit (and, with synchronous=FULL, its fsync) that made it durable.
+// the commit (and, with Options.Sync "full", the flush of the WAL that
+// follows it, see walsync.go) that made it durable.
 // Under concurrency this shares one fsync among many writers; alone, a write
 // costs what it did before.
 
@@ -26,10 +27,11 @@ type writeReq struct {
 	fn   func(*tx) error
 	done chan writeResult
 	// relaxed writes (lifecycle job claims, completions and retries) need
-	// not be on disk when acknowledged: a group made only of them commits
-	// without an fsync. A later synced commit makes them durable with it
-	// (the WAL is written in order); a power loss before that only makes a
-	// level-based job run again.
+	// not be on disk when acknowledged: a group made only of them is
+	// acknowledged without waiting for a flush of the WAL (see walsync.go).
+	// A later flush makes them durable with it (the WAL is written in
+	// order); a power loss before that only makes a level-based job run
+	// again.
 	relaxed bool
 }
 
@@ -144,9 +146,24 @@ func (s *Store) runGroup(batch []*writeReq) {
 		}
 		time.Sleep(time.Duration(attempt) * 10 * time.Millisecond)
 	}
+	if s.syncer != nil && needsFlush(batch, results) {
+		s.syncer.after(batch, results)
+		return
+	}
 	for i, r := range batch {
 		r.done <- results[i]
 	}
+}
+
+// needsFlush reports whether a committed group holds a write that must be
+// on disk before it is acknowledged: one that succeeded and is not relaxed.
+func needsFlush(batch []*writeReq, results []writeResult) bool {
+	for i, r := range batch {
+		if !r.relaxed && results[i].err == nil && results[i].panic == nil {
+			return true
+		}
+	}
+	return false
 }
 
 // runGroupOnce runs batch in one transaction. It returns each write's own
@@ -154,20 +171,6 @@ func (s *Store) runGroup(batch []*writeReq) {
 // which concerns the writes whose fn succeeded.
 func (s *Store) runGroupOnce(batch []*writeReq) ([]writeResult, error) {
 	results := make([]writeResult, len(batch))
-	if s.syncFull {
-		// Only the group loop uses the writer connection, so its setting
-		// is ours to switch between groups.
-		want := "FULL"
-		if allRelaxed(batch) {
-			want = "NORMAL"
-		}
-		if want != s.curSync {
-			if _, err := s.writer.Exec("PRAGMA synchronous = " + want); err != nil {
-				return results, fmt.Errorf("sqlite: synchronous %s: %w", want, err)
-			}
-			s.curSync = want
-		}
-	}
 	// The transaction must outlive any one writer's context: a cancelled
 	// request rolls back only its own savepoint.
 	sqlTx, err := s.writer.BeginTx(context.Background(), nil)
@@ -226,15 +229,6 @@ func (s *Store) runGroupOnce(batch []*writeReq) ([]writeResult, error) {
 	}
 	s.cache.commit(&written)
 	return results, nil
-}
-
-func allRelaxed(batch []*writeReq) bool {
-	for _, r := range batch {
-		if !r.relaxed {
-			return false
-		}
-	}
-	return true
 }
 
 // call runs fn, catching a panic so that it can be raised in the caller.

@@ -198,7 +198,15 @@ func (o Options) reads(ctx context.Context, add func(name string, v float64, uni
 	}
 
 	// 1, 2, 3 (small side): GetStreamingSessionBackup against the baseline.
-	p, err := o.serve(small.dir)
+	var pprofAddr string
+	var extra []string
+	if o.Profile {
+		if pprofAddr, err = FreeAddr(); err != nil {
+			return nil, err
+		}
+		extra = []string{"--pprof-listen", pprofAddr}
+	}
+	p, err := o.serve(small.dir, extra...)
 	if err != nil {
 		return nil, err
 	}
@@ -236,8 +244,17 @@ func (o Options) reads(ctx context.Context, add func(name string, v float64, uni
 	}
 	var srvRPS, baseRPS []float64
 	for i := 0; i < 2; i++ {
+		profiled := make(chan error, 1)
+		if i == 0 && pprofAddr != "" {
+			go func() { profiled <- o.profile(pprofAddr, filepath.Join(o.Dir, "reads-cpu.pprof")) }()
+		} else {
+			profiled <- nil
+		}
 		r, err := ClosedLoop(p.Addr, get, o.Conns, o.Duration)
 		if err != nil {
+			return nil, err
+		}
+		if err := <-profiled; err != nil {
 			return nil, err
 		}
 		if r.Errors > 0 {

@@ -1,0 +1,108 @@
+package sqlite
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/opennimble/opennimble"
+)
+
+// TestAckWaitsForFlush checks that a write is acknowledged only after a
+// flush of the WAL that began after its commit, that a relaxed write does
+// not wait for one, and that a failed flush fails the writes it covered.
+func TestAckWaitsForFlush(t *testing.T) {
+	s := openInternal(t, Options{})
+	ctx := t.Context()
+	started := make(chan struct{}, 16)
+	release := make(chan error)
+	s.syncer.flush = func() error {
+		started <- struct{}{}
+		return <-release
+	}
+	put := func(id string) chan error {
+		done := make(chan error, 1)
+		go func() {
+			done <- s.Update(ctx, func(tx opennimble.Tx) error {
+				return tx.Put(ctx, &opennimble.Record{Kind: opennimble.KindStudio, ID: id, Data: []byte(`{}`)})
+			})
+		}()
+		return done
+	}
+	committed := func(id string) bool {
+		_, err := s.GetRecord(ctx, opennimble.KindStudio, id)
+		return err == nil
+	}
+
+	first := put("a")
+	<-started // a is committed; its flush is running
+	if !committed("a") {
+		t.Fatal("a flush began before a's commit")
+	}
+	second := put("b") // commits while the flush of a runs
+	for !committed("b") {
+		time.Sleep(time.Millisecond)
+	}
+	// A relaxed write is acknowledged without a flush.
+	if err := s.writeRelaxed(ctx, func(*tx) error { return nil }); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-first:
+		t.Fatalf("a acknowledged (%v) before its flush ended", err)
+	case err := <-second:
+		t.Fatalf("b acknowledged (%v) before any flush after its commit", err)
+	default:
+	}
+	release <- nil // a's flush ends; b needs the next one
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	select {
+	case err := <-second:
+		t.Fatalf("b acknowledged (%v) before the flush after its commit ended", err)
+	case <-time.After(20 * time.Millisecond):
+	}
+	release <- errors.New("disk on fire")
+	if err := <-second; err == nil || !strings.Contains(err.Error(), "disk on fire") {
+		t.Fatalf("b after a failed flush: %v, want the flush's error", err)
+	}
+}
+
+// TestFlushFollowsANewWAL checks that the flush opens the WAL again when the
+// file at its path was replaced.
+func TestFlushFollowsANewWAL(t *testing.T) {
+	dir := t.TempDir()
+	db := filepath.Join(dir, "db")
+	if err := os.WriteFile(db+"-wal", []byte("one"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w := newWALSyncer(db)
+	defer w.close()
+	if err := w.fdatasync(); err != nil {
+		t.Fatal(err)
+	}
+	first := w.ino
+	if err := os.WriteFile(filepath.Join(dir, "new"), []byte("two"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(filepath.Join(dir, "new"), db+"-wal"); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.fdatasync(); err != nil {
+		t.Fatal(err)
+	}
+	var st unix.Stat_t
+	if err := unix.Stat(db+"-wal", &st); err != nil {
+		t.Fatal(err)
+	}
+	if w.ino == first || w.ino != st.Ino {
+		t.Fatalf("flushing inode %d after the WAL was replaced by inode %d (was %d)", w.ino, st.Ino, first)
+	}
+}
