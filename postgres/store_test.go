@@ -407,8 +407,8 @@ func TestBurstOfCountingWriters(t *testing.T) {
 }
 
 // TestDisjointWritersDoNotConflict: writers that each read and update
-// records of their own, as lifecycle steps of different sessions do, must
-// not make each other start over. Under SERIALIZABLE a point read locks the
+// records of their own, and now and then add one, as lifecycle steps and
+// stops of different sessions do, must not make each other start over. Under SERIALIZABLE a point read locks the
 // leaf page of the index it went through, and an update that cannot stay on
 // its row's heap page adds an entry to every index, on pages that the other
 // writers' reads locked: each update then conflicted with every concurrent
@@ -439,6 +439,15 @@ func TestDisjointWritersDoNotConflict(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The store knows where the records are, as it does once it has read
+	// them (a polling client's reads, earlier steps).
+	for w := range writers {
+		for i := range each {
+			if _, err := s.GetRecord(ctx, opennimble.KindStreamingSession, id(w, i)); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 	var wg sync.WaitGroup
 	for w := range writers {
 		wg.Go(func() {
@@ -447,6 +456,16 @@ func TestDisjointWritersDoNotConflict(t *testing.T) {
 					r, err := tx.Get(ctx, opennimble.KindStreamingSession, id(w, n%each))
 					if err != nil {
 						return err
+					}
+					if n%4 == 0 {
+						// A stop: the session gets a backup, whose key
+						// lands in the index pages the sessions' keys
+						// share.
+						b := &opennimble.Record{Kind: opennimble.KindStreamingBackup, ID: fmt.Sprintf("bak-%02d-%03d", w, n),
+							StudioID: "stu", ParentID: r.ID, State: "CREATE_IN_PROGRESS", Data: doc[:400]}
+						if err := tx.Put(ctx, b); err != nil {
+							return err
+						}
 					}
 					r.State = []string{"STOP_IN_PROGRESS", "STOPPED", "START_IN_PROGRESS", "READY"}[n%4]
 					r.Data = append([]byte(r.State), doc[len(r.State):]...)
@@ -463,8 +482,11 @@ func TestDisjointWritersDoNotConflict(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	// Before the fix 23 to 65 of the 200 started over; a few are allowed,
-	// for a page that had no room left at the moment.
+	t.Logf("retries %d", s.TxRetries())
+	// Without updates in place (fillfactor) 23 to 65 of the 200 started
+	// over, and with them but with every read through the index 19 to 30;
+	// with both, none in the runs measured. A few are allowed, for a page
+	// that had no room left at the moment.
 	if got, max := s.TxRetries(), int64(writers*rounds/40); got > max {
 		t.Errorf("%d of %d updates of disjoint records started over; want at most %d", got, writers*rounds, max)
 	}
