@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"sync"
@@ -179,6 +180,9 @@ func (s *Store) runGroupOnce(batch []*writeReq) ([]writeResult, error) {
 	}
 	t := newTx(sqlTx, s.writerStmts, true)
 	single := len(batch) == 1
+	if !single {
+		t.txStmts = make(map[string]*sql.Stmt, 8)
+	}
 	ok := 0
 	var written txWrites
 	t.group, t.cache = &written, s.cache

@@ -60,6 +60,9 @@ type tx struct {
 	// record nobody in the group changed from the cache (see Get).
 	group *txWrites
 	cache *recordCache
+	// txStmts keeps the group loop transaction's own copies of the
+	// prepared statements it ran.
+	txStmts map[string]*sql.Stmt
 }
 
 var _ opennimble.Tx = (*tx)(nil)
@@ -141,6 +144,7 @@ func (c txConn) Exec(ctx context.Context, query string, args ...any) (int64, err
 type readConn struct{ s *Store }
 
 func (c readConn) Query(ctx context.Context, query string, args ...any) (sqlstore.Rows, error) {
+	ctx = stmtCtx(ctx)
 	var rows *sql.Rows
 	var err error
 	if st, ok := c.s.readerStmts[query]; ok {

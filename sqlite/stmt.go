@@ -52,15 +52,42 @@ func (m stmts) close() {
 }
 
 // prepared returns query prepared for t's transaction; a statement that was
-// not registered runs unprepared.
+// not registered runs unprepared. In the group loop's transaction, which
+// runs many writes, each statement is bound to the transaction once.
 func (t *tx) prepared(ctx context.Context, query string) *sql.Stmt {
-	if s, ok := t.stmts[query]; ok {
-		return t.tx.StmtContext(ctx, s)
+	if s, ok := t.txStmts[query]; ok {
+		return s
 	}
-	return nil
+	s, ok := t.stmts[query]
+	if !ok {
+		return nil
+	}
+	s = t.tx.StmtContext(ctx, s)
+	if t.txStmts != nil {
+		t.txStmts[query] = s
+	}
+	return s
+}
+
+// stmtCtx is the context a statement of t runs with: the caller's when it
+// has already ended (the driver then fails the statement at once), and
+// otherwise one that never ends. The driver watches a cancellable context
+// with a goroutine per statement, to interrupt it; the store's statements
+// are short (point reads and writes, bounded pages), so a request that
+// ends stops at its next statement instead. In the group loop's write
+// transaction, shared by many writers, an interrupt would even roll back
+// the whole transaction (SQLite does so when a write statement inside one
+// is interrupted); a writer whose context ended while its fn ran is rolled
+// back to its own savepoint afterwards (runGroupOnce).
+func stmtCtx(ctx context.Context) context.Context {
+	if ctx.Err() != nil {
+		return ctx
+	}
+	return context.Background()
 }
 
 func (t *tx) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	ctx = stmtCtx(ctx)
 	if s := t.prepared(ctx, query); s != nil {
 		return s.QueryContext(ctx, args...)
 	}
@@ -68,6 +95,7 @@ func (t *tx) query(ctx context.Context, query string, args ...any) (*sql.Rows, e
 }
 
 func (t *tx) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
+	ctx = stmtCtx(ctx)
 	if s := t.prepared(ctx, query); s != nil {
 		return s.QueryRowContext(ctx, args...)
 	}
@@ -75,6 +103,7 @@ func (t *tx) queryRow(ctx context.Context, query string, args ...any) *sql.Row {
 }
 
 func (t *tx) exec(ctx context.Context, query string, args ...any) (sql.Result, error) {
+	ctx = stmtCtx(ctx)
 	if s := t.prepared(ctx, query); s != nil {
 		return s.ExecContext(ctx, args...)
 	}

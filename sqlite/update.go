@@ -18,7 +18,9 @@ const busyRetries = 5
 
 // View runs fn in a read-only transaction on a snapshot of the database.
 func (s *Store) View(ctx context.Context, fn func(opennimble.Tx) error) error {
-	sqlTx, err := s.reader.BeginTx(ctx, &sql.TxOptions{ReadOnly: true})
+	// database/sql would watch a cancellable context with a goroutine per
+	// transaction: the statements check it instead (stmtCtx).
+	sqlTx, err := s.reader.BeginTx(stmtCtx(ctx), &sql.TxOptions{ReadOnly: true})
 	if err != nil {
 		return fmt.Errorf("sqlite: begin read: %w", err)
 	}

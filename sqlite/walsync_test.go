@@ -1,6 +1,7 @@
 package sqlite
 
 import (
+	"context"
 	"errors"
 	"os"
 	"path/filepath"
@@ -104,5 +105,59 @@ func TestFlushFollowsANewWAL(t *testing.T) {
 	}
 	if w.ino == first || w.ino != st.Ino {
 		t.Fatalf("flushing inode %d after the WAL was replaced by inode %d (was %d)", w.ino, st.Ino, first)
+	}
+}
+
+// TestGroupOutlivesACancelledWriter checks that a writer whose context ends
+// while its fn runs, in a group with others, is rolled back alone: its
+// statements are not interrupted (SQLite would roll back the whole shared
+// transaction), and the others commit.
+func TestGroupOutlivesACancelledWriter(t *testing.T) {
+	s := openInternal(t, Options{Sync: "normal"})
+	ctx := t.Context()
+	inFn := make(chan struct{})
+	proceed := make(chan struct{})
+	// A first write holds the loop so that the next two share a group.
+	first := make(chan error, 1)
+	go func() {
+		first <- s.Update(ctx, func(tx opennimble.Tx) error {
+			close(inFn)
+			<-proceed
+			return nil
+		})
+	}()
+	<-inFn
+	cctx, cancel := context.WithCancel(ctx)
+	doomed, other := make(chan error, 1), make(chan error, 1)
+	go func() {
+		doomed <- s.Update(cctx, func(tx opennimble.Tx) error {
+			if err := tx.Put(cctx, &opennimble.Record{Kind: opennimble.KindStudio, ID: "doomed", Data: []byte(`{}`)}); err != nil {
+				return err
+			}
+			cancel() // the caller gives up while its write runs
+			return tx.Put(cctx, &opennimble.Record{Kind: opennimble.KindStudio, ID: "doomed-2", Data: []byte(`{}`)})
+		})
+	}()
+	go func() {
+		other <- s.Update(ctx, func(tx opennimble.Tx) error {
+			return tx.Put(ctx, &opennimble.Record{Kind: opennimble.KindStudio, ID: "kept", Data: []byte(`{}`)})
+		})
+	}()
+	time.Sleep(20 * time.Millisecond) // let both queue behind the first
+	close(proceed)
+	if err := <-first; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-doomed; !errors.Is(err, context.Canceled) {
+		t.Fatalf("cancelled writer: %v, want context.Canceled", err)
+	}
+	if err := <-other; err != nil {
+		t.Fatalf("the other writer of the group: %v", err)
+	}
+	for id, want := range map[string]bool{"doomed": false, "doomed-2": false, "kept": true} {
+		_, err := s.GetRecord(ctx, opennimble.KindStudio, id)
+		if got := err == nil; got != want {
+			t.Errorf("record %s stored: %v, want %v", id, got, want)
+		}
 	}
 }
