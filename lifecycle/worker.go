@@ -47,9 +47,11 @@ type Options struct {
 	Logger                 *slog.Logger
 	// Observer, when set, learns when jobs start and how they end (metrics).
 	Observer Observer
-	// CompleteInTx lets a reconcile complete its job inside its last
+	// CompleteInTx lets a reconcile complete its job with its last
 	// transaction (the job rides in its context as an opennimble.HeldJob):
-	// one write fewer per job where writes are what cost.
+	// one write fewer per job where writes are what cost, one round trip
+	// fewer where they are sent to a server (the store's Tx.CompleteJob says
+	// whether inside the transaction or right after its commit).
 	CompleteInTx bool
 }
 

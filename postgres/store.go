@@ -51,6 +51,7 @@ type Store struct {
 	// onRetry is called before each retry of a serialization failure; tests only.
 	onRetry func()
 	retries atomic.Int64 // transactions started over (TxRetries)
+	tids    tidCache     // records' addresses (see tid.go)
 }
 
 // TxRetries counts the write transactions started over after a

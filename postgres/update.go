@@ -39,7 +39,7 @@ func (s *Store) View(ctx context.Context, fn func(opennimble.Tx) error) error {
 	if err != nil {
 		return fmt.Errorf("postgres: begin read: %w", err)
 	}
-	t := newTx(conn, sqlBeginView, false)
+	t := newTx(s, conn, sqlBeginView, false)
 	defer t.end(ctx)
 	if err := fn(t); err != nil {
 		return err
@@ -85,7 +85,7 @@ func (s *Store) updateOnce(ctx context.Context, fn func(opennimble.Tx) error) (r
 	if err != nil {
 		return false, fmt.Errorf("postgres: begin: %w", err)
 	}
-	t := newTx(conn, sqlBeginUpdate, true)
+	t := newTx(s, conn, sqlBeginUpdate, true)
 	defer t.end(ctx)
 	if err := fn(t); err != nil {
 		return t.conflict != nil, err
@@ -102,11 +102,14 @@ func (s *Store) updateOnce(ctx context.Context, fn func(opennimble.Tx) error) (r
 	if err := ctx.Err(); err != nil {
 		return false, err
 	}
-	if t.begin != "" {
-		return false, nil // nothing was sent: nothing to commit
+	if t.begin != "" && len(t.queued) == 0 {
+		// Nothing was sent or queued: nothing to commit.
+		for _, j := range t.completions {
+			_ = s.CompleteJob(ctx, j) // a failure: see tx.CompleteJob
+		}
+		return false, nil
 	}
-	tag, err := conn.Exec(ctx, "COMMIT")
-	t.done = true
+	tag, err := t.commit(ctx)
 	if err != nil {
 		return retryable(err), fmt.Errorf("postgres: commit: %w", err)
 	}
@@ -121,11 +124,41 @@ func (s *Store) updateOnce(ctx context.Context, fn func(opennimble.Tx) error) (r
 	return false, nil
 }
 
-// end rolls back what was begun and not committed, and returns the
-// connection to the pool (which discards it if it is still in a
-// transaction, after a failed rollback).
+// commit sends, in one round trip, what is still to be sent (the BEGIN of a
+// transaction that only enqueued, the queued statements), the COMMIT, and
+// then the completions of jobs, in a transaction of their own with
+// asynchronous commit (see tx.CompleteJob). After an error PostgreSQL skips
+// the rest of the batch: a transaction that failed completes nothing. It
+// returns the COMMIT's outcome; the completions' is not waited for by
+// anyone.
+func (t *tx) commit(ctx context.Context) (pgconn.CommandTag, error) {
+	b := &pgx.Batch{}
+	l := t.lead(b)
+	b.Queue("COMMIT")
+	if len(t.completions) > 0 {
+		b.Queue("BEGIN")
+		b.Queue("SET LOCAL synchronous_commit TO off")
+		for _, j := range t.completions {
+			b.Queue(sqlComplete, string(j.Kind), j.ResourceID, j.Gen)
+		}
+		b.Queue("COMMIT")
+	}
+	br := t.conn.SendBatch(ctx, b)
+	err := l.read(br)
+	var tag pgconn.CommandTag
+	if err == nil {
+		tag, err = br.Exec()
+	}
+	_ = br.Close()
+	return tag, t.note(err)
+}
+
+// end rolls back whatever transaction the connection is still in (one that
+// failed or was not committed, or a completion that failed after the
+// commit), and returns the connection to the pool (which discards it if it
+// is still in a transaction, after a failed rollback).
 func (t *tx) end(ctx context.Context) {
-	if t.begin == "" && !t.done {
+	if t.conn.Conn().PgConn().TxStatus() != 'I' {
 		_, _ = t.conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
 	}
 	t.conn.Release()

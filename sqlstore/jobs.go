@@ -105,6 +105,20 @@ func (t *Tx) EnqueueJob(ctx context.Context, kind opennimble.Kind, id string, ru
 	return nil
 }
 
+// EnqueueStatement returns the statement and arguments of
+// Tx.EnqueueJob(kind, id, runAt), for a store that sends the statement
+// itself (PostgreSQL sends it with the transaction's next statement). Only
+// for a dialect whose JobGen numbers an enqueue in the statement.
+func (d *Dialect) EnqueueStatement(kind opennimble.Kind, id string, runAt time.Time) (string, []any, error) {
+	if d.jq.nextGen != "" || d.JobGen == "" {
+		return "", nil, d.errorf("enqueue %s %s: the dialect numbers enqueues in a statement of its own", kind, id)
+	}
+	if !d.storable(string(kind), id) {
+		return "", nil, d.errorf("enqueue %s %q: the id holds a NUL byte or invalid UTF-8", kind, id)
+	}
+	return d.jq.enqueue, []any{string(kind), id, d.Time(runAt)}, nil
+}
+
 // CompleteJob deletes a claimed job if nobody enqueued it since the claim
 // (its Gen is unchanged, counting enqueues earlier in this transaction);
 // otherwise it releases the lease so that the job runs again at the time

@@ -36,6 +36,17 @@ func recordDest(r *opennimble.Record, kind *string) []any {
 		&r.Version, timeDest{&r.CreatedAt}, timeDest{&r.UpdatedAt}, &r.Data}
 }
 
+// RecordColumns is the column list of a resource row as RecordDest scans
+// it, for a store's own statements.
+const RecordColumns = resourceColumns
+
+// RecordDest is what a row of RecordColumns scans into: r, and its kind as
+// a string.
+func RecordDest(r *opennimble.Record, kind *string) []any { return recordDest(r, kind) }
+
+// Blob is a document as stored: never NULL.
+func Blob(b []byte) []byte { return blob(b) }
+
 func scanRecord(rows Rows) (*opennimble.Record, error) {
 	var r opennimble.Record
 	var kind string

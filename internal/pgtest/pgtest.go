@@ -71,6 +71,14 @@ type Options struct {
 	Durable bool
 }
 
+// keepLogEnv names a folder to copy each cluster's server log into when the
+// cluster stops (as postgres-<pid>.log), with every statement that failed
+// and its error's detail: serialization failures say why ("Reason code:
+// ..."). With it set the server also loads pg_stat_statements (a contrib
+// module Debian's postgresql package ships), so that a diagnostic can
+// CREATE EXTENSION and read what each statement cost. Off unless set.
+const keepLogEnv = "OPENNIMBLE_PG_KEEP_LOG"
+
 // New initialises and starts a cluster. The caller must Stop it.
 func New() (*Cluster, error) { return NewWith(Options{}) }
 
@@ -113,6 +121,11 @@ func NewWith(o Options) (*Cluster, error) {
 	defer logf.Close()
 	args := []string{"-D", data, "-k", dir, "-p", strconv.Itoa(port), "-c", "listen_addresses=",
 		"-c", "max_connections=300", "-c", "shared_buffers=128MB"}
+	if os.Getenv(keepLogEnv) != "" {
+		// Which backend, transaction and application each line is from.
+		args = append(args, "-c", "log_line_prefix=%m [%p] %a x%x ", "-c", "log_min_error_statement=error",
+			"-c", "shared_preload_libraries=pg_stat_statements", "-c", "track_io_timing=on")
+	}
 	if !o.Durable {
 		// Durability is pointless for a cluster that is deleted at the end.
 		// (synchronous_commit stays on, as clients may set it themselves;
@@ -190,6 +203,21 @@ func (c *Cluster) Log() string {
 	return string(b)
 }
 
+// keepLog copies the server log into $OPENNIMBLE_PG_KEEP_LOG, if set.
+func (c *Cluster) keepLog() {
+	dst := os.Getenv(keepLogEnv)
+	if dst == "" || c.cmd == nil || c.cmd.Process == nil {
+		return
+	}
+	b, err := os.ReadFile(filepath.Join(c.dir, "postgres.log"))
+	if err == nil {
+		err = os.WriteFile(filepath.Join(dst, fmt.Sprintf("postgres-%d.log", c.cmd.Process.Pid)), b, 0o644)
+	}
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "pgtest: keeping the server log: %v\n", err)
+	}
+}
+
 // Stop shuts the server down (fast shutdown: open sessions are ended) and
 // removes its folder. It is safe to call more than once.
 func (c *Cluster) Stop() error {
@@ -205,6 +233,7 @@ func (c *Cluster) Stop() error {
 				err = errors.New("postgres did not shut down within 20s; killed")
 			}
 		}
+		c.keepLog()
 		if rerr := os.RemoveAll(c.dir); err == nil {
 			err = rerr
 		}
