@@ -1,0 +1,24 @@
+package main
+
+import (
+	"runtime"
+	"testing"
+)
+
+// One P becomes two unless GOMAXPROCS says otherwise; more stay as they are.
+func TestAtLeastTwoProcs(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(0))
+	runtime.GOMAXPROCS(1)
+	if was, raised := atLeastTwoProcs(); !raised || was != 1 || runtime.GOMAXPROCS(0) != 2 {
+		t.Fatalf("one P: was %d, raised %v, now %d; want raised to 2", was, raised, runtime.GOMAXPROCS(0))
+	}
+	runtime.GOMAXPROCS(3)
+	if _, raised := atLeastTwoProcs(); raised || runtime.GOMAXPROCS(0) != 3 {
+		t.Fatalf("three Ps: raised %v, now %d", raised, runtime.GOMAXPROCS(0))
+	}
+	t.Setenv("GOMAXPROCS", "1")
+	runtime.GOMAXPROCS(1)
+	if _, raised := atLeastTwoProcs(); raised || runtime.GOMAXPROCS(0) != 1 {
+		t.Fatalf("GOMAXPROCS=1 set: raised %v, now %d", raised, runtime.GOMAXPROCS(0))
+	}
+}
