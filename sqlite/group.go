@@ -27,7 +27,7 @@ type writeReq struct {
 	ctx  context.Context
 	fn   func(*tx) error
 	done chan writeResult
-	// relaxed writes (lifecycle job claims, completions and retries) need
+	// relaxed writes (lifecycle job completions and retries) need
 	// not be on disk when acknowledged: a group made only of them is
 	// acknowledged without waiting for a flush of the WAL (see walsync.go).
 	// A later flush makes them durable with it (the WAL is written in

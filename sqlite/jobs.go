@@ -35,7 +35,14 @@ func (s *Store) ClaimJobs(ctx context.Context, owner string, now time.Time, leas
 		return nil, nil
 	}
 	var jobs []opennimble.Job
-	err := s.writeRelaxed(ctx, func(t *tx) error {
+	// A claim is acknowledged after a flush of the WAL (with Sync "full"),
+	// like a request's write, although losing the claim itself would be
+	// harmless: other connections see a commit before its flush
+	// (walsync.go), so a job can be due whose enqueue is not on disk yet,
+	// and what the job does (a driver deleting a pruned backup's data, say)
+	// must not happen before what asked for it survives a power loss. The
+	// flush after the claim covers every commit before it.
+	err := s.write(ctx, func(t *tx) error {
 		jobs = jobs[:0]
 		rows, err := t.query(ctx, sqlDueJobs, toNanos(now), limit)
 		if err != nil {

@@ -27,8 +27,11 @@ import (
 // from its commit, a flush before the writers are told. A read may thus
 // return a change that a power loss in that window would undo; the writers
 // themselves never hear of success for it, and a later acknowledged write
-// is always flushed after every write it could have read. A crash of the
-// process alone loses nothing: the frames are in the kernel's cache.
+// is always flushed after every write it could have read. The lifecycle
+// acts on what it reads only under a job it claimed, and a claim is
+// acknowledged after a flush (ClaimJobs): whatever enqueued the job is on
+// disk before a driver does anything for it. A crash of the process alone
+// loses nothing: the frames are in the kernel's cache.
 
 // walSyncer flushes the WAL for groups that the writer has committed.
 type walSyncer struct {

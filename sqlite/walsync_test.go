@@ -161,3 +161,41 @@ func TestGroupOutlivesACancelledWriter(t *testing.T) {
 		}
 	}
 }
+
+// TestClaimWaitsForFlush checks that a claim is acknowledged only after a
+// flush: a job must not run before what enqueued it is on disk, and other
+// connections see a commit before its flush.
+func TestClaimWaitsForFlush(t *testing.T) {
+	s := openInternal(t, Options{})
+	ctx := t.Context()
+	err := s.Update(ctx, func(tx opennimble.Tx) error {
+		return tx.EnqueueJob(ctx, opennimble.KindStreamingSession, "ses-1", time.Unix(1, 0))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan struct{}, 4)
+	release := make(chan error)
+	s.syncer.flush = func() error {
+		started <- struct{}{}
+		return <-release
+	}
+	claimed := make(chan []opennimble.Job, 1)
+	go func() {
+		jobs, err := s.ClaimJobs(ctx, "w", time.Unix(2, 0), time.Minute, 8)
+		if err != nil {
+			t.Error(err)
+		}
+		claimed <- jobs
+	}()
+	<-started
+	select {
+	case jobs := <-claimed:
+		t.Fatalf("claimed %v before the flush after the claim ended", jobs)
+	case <-time.After(20 * time.Millisecond):
+	}
+	release <- nil
+	if jobs := <-claimed; len(jobs) != 1 || jobs[0].ResourceID != "ses-1" {
+		t.Fatalf("claimed %+v, want the job of ses-1", jobs)
+	}
+}
