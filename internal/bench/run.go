@@ -310,6 +310,10 @@ func (o Options) reads(ctx context.Context, add func(name string, v float64, uni
 	if err != nil {
 		return nil, err
 	}
+	anon, err := p.RSSAnon()
+	if err != nil {
+		return nil, err
+	}
 	p.Stop()
 	ratio := float64(listBig) / float64(listSmall)
 	add("list_backups_page_ms_small", float64(listSmall.Microseconds())/1000, "ms", "", true)
@@ -321,6 +325,7 @@ func (o Options) reads(ctx context.Context, add func(name string, v float64, uni
 		rssGoal = 50
 	}
 	add(fmt.Sprintf("rss_mib_%s_backups", count(o.Big)), rssMiB, "MiB", fmt.Sprintf("<= %.0f", rssGoal), rssMiB <= rssGoal)
+	add(fmt.Sprintf("rss_anon_mib_%s_backups", count(o.Big)), float64(anon)/(1<<20), "MiB", "", true)
 	ms := float64(startup.Microseconds()) / 1000
 	add(fmt.Sprintf("startup_ms_%s_backups", count(o.Big)), ms, "ms", "<= 1000", ms <= 1000)
 
