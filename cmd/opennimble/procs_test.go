@@ -2,6 +2,7 @@ package main
 
 import (
 	"runtime"
+	"runtime/debug"
 	"testing"
 )
 
@@ -20,5 +21,18 @@ func TestAtLeastTwoProcs(t *testing.T) {
 	runtime.GOMAXPROCS(1)
 	if _, raised := atLeastTwoProcs(); raised || runtime.GOMAXPROCS(0) != 1 {
 		t.Fatalf("GOMAXPROCS=1 set: raised %v, now %d", raised, runtime.GOMAXPROCS(0))
+	}
+}
+
+// GOGC is 200 unless the environment says otherwise.
+func TestGCPercent(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(100))
+	t.Setenv("GOGC", "")
+	if !gcPercent() || debug.SetGCPercent(100) != defaultGCPercent {
+		t.Fatal("GOGC unset: the default was not applied")
+	}
+	t.Setenv("GOGC", "50")
+	if gcPercent() || debug.SetGCPercent(100) != 100 {
+		t.Fatal("GOGC=50 set: changed anyway")
 	}
 }

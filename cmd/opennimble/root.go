@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"runtime"
+	"runtime/debug"
 	"syscall"
 	"text/tabwriter"
 	"time"
@@ -60,6 +61,9 @@ flags, then environment, then file, then defaults.`,
 			}
 			if n, raised := atLeastTwoProcs(); raised {
 				logger.Debug("GOMAXPROCS raised to 2 on a single CPU, so that a goroutine waiting on the disk does not hold up the others", "was", n)
+			}
+			if gcPercent() {
+				logger.Debug("GOGC set to 200", "why", "the live heap is small and most of it short-lived; collecting half as often saves about a fifth of the CPU of a stop/backup/start cycle")
 			}
 			ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 			defer stop()
@@ -256,4 +260,23 @@ func atLeastTwoProcs() (was int, raised bool) {
 	}
 	runtime.GOMAXPROCS(2)
 	return was, true
+}
+
+// defaultGCPercent is the GOGC the server runs with unless GOGC is set. Its
+// live heap is small (tens of MB even with a million backups) and nearly
+// every allocation dies with its request or lifecycle step, so the default
+// of 100 collects very often: nimblebench -quick measured 2.5 ms of CPU per
+// stop/backup/start cycle with 100, 2.1 with 200 and 2.0 with 400, for 15,
+// 20 and 30 MiB of anonymous memory. 200 takes most of the gain for a
+// third more memory.
+const defaultGCPercent = 200
+
+// gcPercent sets defaultGCPercent unless GOGC was set, and reports whether
+// it did.
+func gcPercent() bool {
+	if os.Getenv("GOGC") != "" {
+		return false
+	}
+	debug.SetGCPercent(defaultGCPercent)
+	return true
 }
