@@ -240,11 +240,16 @@ func (r *batchRows) Close() {
 type txConn struct{ t *tx }
 
 func (c txConn) Query(ctx context.Context, sql string, args ...any) (sqlstore.Rows, error) {
-	rows, err := c.t.query(ctx, sql, args...)
+	return c.t.queryNoted(ctx, sql, args...)
+}
+
+// queryNoted is query whose rows' errors are noted by t too.
+func (t *tx) queryNoted(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	rows, err := t.query(ctx, sql, args...)
 	if err != nil {
 		return nil, err
 	}
-	return notedRows{rows, c.t}, nil
+	return notedRows{rows, t}, nil
 }
 
 func (c txConn) Exec(ctx context.Context, sql string, args ...any) (int64, error) {
@@ -290,6 +295,6 @@ func (s *Store) GetRecord(ctx context.Context, kind opennimble.Kind, id string) 
 	if !storable(string(kind), id) {
 		return dialect.GetRecord(ctx, poolConn{s.pool}, kind, id)
 	}
-	r, _, err := s.getAt(ctx, s.pool, kind, id)
+	r, _, err := s.getAt(ctx, s.pool.Query, kind, id)
 	return r, err
 }

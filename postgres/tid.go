@@ -94,16 +94,15 @@ func (c *tidCache) drop(k recordKey) {
 	delete(c.m, k)
 }
 
-// getAt reads the record kind/id on q, at its known address if any, and
-// learns its address.
-func (s *Store) getAt(ctx context.Context, q interface {
-	Query(context.Context, string, ...any) (pgx.Rows, error)
-}, kind opennimble.Kind, id string) (*opennimble.Record, pgtype.TID, error) {
+// getAt reads the record kind/id with query (the pool's, or a
+// transaction's), at its known address if any, and learns its address.
+func (s *Store) getAt(ctx context.Context, query func(context.Context, string, ...any) (pgx.Rows, error),
+	kind opennimble.Kind, id string) (*opennimble.Record, pgtype.TID, error) {
 	k := recordKey{kind, id}
 	var r opennimble.Record
 	var tid pgtype.TID
 	var ks string
-	rows, err := q.Query(ctx, sqlGetAt, string(kind), id, s.tids.get(k))
+	rows, err := query(ctx, sqlGetAt, string(kind), id, s.tids.get(k))
 	if err != nil {
 		return nil, tid, fmt.Errorf("postgres: get %s %s: %w", kind, id, err)
 	}
@@ -134,7 +133,7 @@ func (t *tx) Get(ctx context.Context, kind opennimble.Kind, id string) (*opennim
 		// A read-only transaction (REPEATABLE READ) takes no predicate locks.
 		return t.Tx.Get(ctx, kind, id)
 	}
-	r, tid, err := t.s.getAt(ctx, txQuerier{t}, kind, id)
+	r, tid, err := t.s.getAt(ctx, t.queryNoted, kind, id)
 	if err != nil {
 		return nil, err
 	}
@@ -189,16 +188,4 @@ func (t *tx) Put(ctx context.Context, r *opennimble.Record) error {
 	t.read[k] = now
 	t.s.tids.put(k, now)
 	return nil
-}
-
-// txQuerier runs a statement in t (its BEGIN and queued statements first),
-// noting its errors.
-type txQuerier struct{ t *tx }
-
-func (q txQuerier) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
-	rows, err := q.t.query(ctx, sql, args...)
-	if err != nil {
-		return nil, err
-	}
-	return notedRows{rows, q.t}, nil
 }

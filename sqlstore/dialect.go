@@ -180,8 +180,9 @@ func FromNanos(n int64) time.Time {
 	return time.Unix(0, n).UTC()
 }
 
-// blob keeps an empty document from being stored as NULL.
-func blob(b []byte) []byte {
+// Blob keeps an empty document from being stored as NULL (the stores'
+// own statements use it too).
+func Blob(b []byte) []byte {
 	if b == nil {
 		return []byte{}
 	}

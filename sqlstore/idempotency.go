@@ -49,7 +49,7 @@ func (t *Tx) PutIdempotency(ctx context.Context, r *opennimble.IdempotencyRecord
 		return d.errorf("idempotency key %q: the request hash holds a NUL byte or invalid UTF-8", r.Key)
 	}
 	created := d.Stored(r.CreatedAt)
-	n, err := t.C.Exec(ctx, d.q.putIdempotency, d.Key(r.Key), r.RequestHash, blob(r.Response),
+	n, err := t.C.Exec(ctx, d.q.putIdempotency, d.Key(r.Key), r.RequestHash, Blob(r.Response),
 		d.Time(created), d.Time(r.Expiry()))
 	if err != nil {
 		return d.errorf("idempotency key %q: %w", r.Key, err)

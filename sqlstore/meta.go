@@ -34,7 +34,7 @@ func (t *Tx) PutMeta(ctx context.Context, key string, value []byte) error {
 	if !d.storable(key) {
 		return d.errorf("meta %q: the key holds a NUL byte or invalid UTF-8", key)
 	}
-	if _, err := t.C.Exec(ctx, d.q.putMeta, key, blob(value)); err != nil {
+	if _, err := t.C.Exec(ctx, d.q.putMeta, key, Blob(value)); err != nil {
 		return d.errorf("meta %q: %w", key, err)
 	}
 	return nil

@@ -23,15 +23,15 @@ func (q *queries) all() []string {
 	return out
 }
 
-// resourceColumns is the column list every resource query selects, in the
-// order scanRecord reads it.
-const resourceColumns = `seq, kind, id, studio_id, parent_id, owned_by, state, version, created_at, updated_at, data`
+// RecordColumns is the column list every resource query selects (a
+// store's own statements too), in the order RecordDest scans it.
+const RecordColumns = `seq, kind, id, studio_id, parent_id, owned_by, state, version, created_at, updated_at, data`
 
 const credentialColumns = `access_key_id, secret, principal_id, admin, created_at`
 
 func buildQueries(d *Dialect) queries {
 	q := queries{
-		getResource: `SELECT ` + resourceColumns + ` FROM resources WHERE kind = $1 AND id = $2`,
+		getResource: `SELECT ` + RecordColumns + ` FROM resources WHERE kind = $1 AND id = $2`,
 		insert: `
 			INSERT INTO resources (kind, id, studio_id, parent_id, owned_by, state, version, created_at, updated_at, data)
 			VALUES ($1, $2, $3, $4, $5, $6, 1, $7, $8, $9)
@@ -77,7 +77,7 @@ func buildQueries(d *Dialect) queries {
 		deleteCredential: `DELETE FROM credentials WHERE access_key_id = $1`,
 	}
 	for _, ix := range ListIndexes {
-		from := `SELECT ` + resourceColumns + ` FROM resources` + d.IndexHint(ix.Name) + ` WHERE ` + ix.where(d)
+		from := `SELECT ` + RecordColumns + ` FROM resources` + d.IndexHint(ix.Name) + ` WHERE ` + ix.where(d)
 		q.list = append(q.list, [2]string{
 			from + ` AND seq > $7 ORDER BY seq ASC LIMIT $8`,
 			from + ` AND seq < $7 ORDER BY seq DESC LIMIT $8`,

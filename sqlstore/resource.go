@@ -29,28 +29,17 @@ type Watcher interface {
 	Deleted(opennimble.Kind, string)
 }
 
-// recordDest is what a row of resourceColumns scans into: r, and its kind
+// RecordDest is what a row of RecordColumns scans into: r, and its kind
 // as a string.
-func recordDest(r *opennimble.Record, kind *string) []any {
+func RecordDest(r *opennimble.Record, kind *string) []any {
 	return []any{&r.Seq, kind, &r.ID, &r.StudioID, &r.ParentID, &r.OwnedBy, &r.State,
 		&r.Version, timeDest{&r.CreatedAt}, timeDest{&r.UpdatedAt}, &r.Data}
 }
 
-// RecordColumns is the column list of a resource row as RecordDest scans
-// it, for a store's own statements.
-const RecordColumns = resourceColumns
-
-// RecordDest is what a row of RecordColumns scans into: r, and its kind as
-// a string.
-func RecordDest(r *opennimble.Record, kind *string) []any { return recordDest(r, kind) }
-
-// Blob is a document as stored: never NULL.
-func Blob(b []byte) []byte { return blob(b) }
-
 func scanRecord(rows Rows) (*opennimble.Record, error) {
 	var r opennimble.Record
 	var kind string
-	if err := rows.Scan(recordDest(&r, &kind)...); err != nil {
+	if err := rows.Scan(RecordDest(&r, &kind)...); err != nil {
 		return nil, err
 	}
 	r.Kind = opennimble.Kind(kind)
@@ -65,7 +54,7 @@ func (d *Dialect) GetRecord(ctx context.Context, c Conn, kind opennimble.Kind, i
 	}
 	var r opennimble.Record
 	var k string
-	err := queryRow(ctx, c, d.q.getResource, []any{string(kind), id}, recordDest(&r, &k)...)
+	err := queryRow(ctx, c, d.q.getResource, []any{string(kind), id}, RecordDest(&r, &k)...)
 	if errors.Is(err, ErrNoRows) {
 		return nil, d.errorf("%s %s: %w", kind, id, opennimble.ErrNoRecord)
 	}
@@ -117,7 +106,7 @@ func (t *Tx) insert(ctx context.Context, r *opennimble.Record) error {
 	var seq int64
 	err := queryRow(ctx, t.C, d.q.insert, []any{
 		string(r.Kind), r.ID, r.StudioID, r.ParentID, r.OwnedBy, r.State,
-		d.Time(created), d.Time(updated), blob(r.Data)}, &seq)
+		d.Time(created), d.Time(updated), Blob(r.Data)}, &seq)
 	if errors.Is(err, ErrNoRows) {
 		return d.errorf("insert %s %s: already exists: %w", r.Kind, r.ID, opennimble.ErrVersionConflict)
 	}
@@ -139,7 +128,7 @@ func (t *Tx) update(ctx context.Context, r *opennimble.Record) error {
 	var seq int64
 	var created time.Time
 	err := queryRow(ctx, t.C, d.q.update, []any{
-		r.StudioID, r.ParentID, r.OwnedBy, r.State, d.Time(updated), blob(r.Data),
+		r.StudioID, r.ParentID, r.OwnedBy, r.State, d.Time(updated), Blob(r.Data),
 		string(r.Kind), r.ID, r.Version}, &seq, timeDest{&created})
 	if errors.Is(err, ErrNoRows) {
 		return t.updateMiss(ctx, r)
