@@ -150,13 +150,15 @@ func (t *changeTx) Delete(ctx context.Context, kind opennimble.Kind, id string) 
 // state.
 func (s *observedStore) logChange(ctx context.Context, c change) {
 	r := c.rec
-	if !c.deleted && !(c.created && r.State == "") {
+	stateChange := !c.deleted && !(c.created && r.State == "")
+	failed := stateChange && strings.HasSuffix(r.State, "_FAILED")
+	if stateChange {
 		s.metrics.StateChanged(string(r.Kind), r.State)
 	}
 	// The attributes are built only for a line that is written: at warn
 	// (failures) or above, most changes are not.
 	level := slog.LevelInfo
-	if !c.deleted && strings.HasSuffix(r.State, "_FAILED") {
+	if failed {
 		level = slog.LevelWarn
 	}
 	if !s.log.Enabled(ctx, level) {
@@ -177,12 +179,12 @@ func (s *observedStore) logChange(ctx context.Context, c change) {
 	case c.deleted:
 		s.log.Info("resource removed", append(attrs, "state", r.State)...)
 		return
-	case c.created && r.State == "":
+	case !stateChange:
 		s.log.Info("resource created", attrs...)
 		return
 	}
 	attrs = append(attrs, "from", c.from, "to", r.State)
-	if !strings.HasSuffix(r.State, "_FAILED") {
+	if !failed {
 		s.log.Info("state change", attrs...)
 		return
 	}
