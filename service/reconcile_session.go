@@ -106,40 +106,36 @@ func (s *Service) planStep(ctx context.Context, id string) (w *sessionWork, read
 // A stop that completed at once is followed by its snapshot before either
 // is recorded (see snapshotAfterStop): one transaction records both.
 func (s *Service) step(ctx context.Context, w *sessionWork, inline bool) (next *sessionWork, err error) {
-	id := w.doc.SessionId
-	p, de, err := s.callStep(ctx, w)
+	first, err := s.callStep(ctx, w)
 	if err != nil {
 		return nil, err
 	}
-	var snap *sessionWork
-	var snapP opennimble.Progress
-	var snapDE *opennimble.DriverError
-	var snapErr error
-	if inline && de == nil && p.Done {
-		if snap = snapshotAfterStop(w); snap != nil {
-			snapP, snapDE, snapErr = s.callStep(ctx, snap)
-		}
+	var snap *stepRun // the snapshot run before the stop is recorded
+	var snapErr error // its error that may pass
+	if sw := snapshotAfterStop(w); inline && sw != nil && first.de == nil && first.p.Done {
+		r, err := s.callStep(ctx, sw)
+		snap, snapErr = &r, err
 	}
 	err = s.update(ctx, func(t *txn) (err error) {
-		if next, err = s.recordStep(ctx, t, w, p, de, inline); err != nil {
+		if next, err = s.recordStep(ctx, t, first, inline); err != nil {
 			return err
 		}
-		if snap != nil && snapErr == nil && next != nil && next.step == snap.step && next.doc.Op.Token == snap.doc.Op.Token {
+		if snap != nil && snapErr == nil && next.is(snap.w) {
 			// The recording of the stop picked the snapshot, which has
 			// run: record it too, as its own transaction would have.
-			if next, err = s.recordStep(ctx, t, snap, snapP, snapDE, inline); err != nil {
+			if next, err = s.recordStep(ctx, t, *snap, inline); err != nil {
 				return err
 			}
 		}
 		if next != nil {
 			return nil
 		}
-		return t.completeJob(ctx, opennimble.KindStreamingSession, id)
+		return t.completeJob(ctx, opennimble.KindStreamingSession, w.doc.SessionId)
 	})
 	if err != nil {
 		return nil, err
 	}
-	if snapErr != nil && next != nil && next.step == snap.step {
+	if snapErr != nil && next.is(snap.w) {
 		// The stop is recorded; the snapshot failed for a reason that may
 		// pass: the worker retries the job, which plans the snapshot again.
 		return nil, snapErr
@@ -147,17 +143,31 @@ func (s *Service) step(ctx context.Context, w *sessionWork, inline bool) (next *
 	return next, nil
 }
 
-// callStep runs a driver step, reports it to the step observer and returns
-// its progress, or the driver's refusal as de; err is an error that may pass
-// (nothing is recorded and the worker retries with backoff).
-func (s *Service) callStep(ctx context.Context, w *sessionWork) (p opennimble.Progress, de *opennimble.DriverError, err error) {
+// stepRun is a driver step that ran: its progress, or the driver's refusal.
+type stepRun struct {
+	w  *sessionWork
+	p  opennimble.Progress
+	de *opennimble.DriverError
+}
+
+// is reports whether w is the step o of the same transition (nil is none).
+func (w *sessionWork) is(o *sessionWork) bool {
+	return w != nil && w.step == o.step && w.doc.Op.Token == o.doc.Op.Token
+}
+
+// callStep runs a driver step and reports it to the step observer; err is
+// an error that may pass (nothing is recorded and the worker retries with
+// backoff), not a refusal of the driver.
+func (s *Service) callStep(ctx context.Context, w *sessionWork) (stepRun, error) {
 	began := time.Now()
-	p, err = s.runStep(ctx, w)
-	s.steps.called(w.doc.Op.Token+w.doc.Op.BackupID, string(w.step), began, p, err, errors.As(err, &de))
-	if err != nil && de == nil {
-		return p, nil, fmt.Errorf("%s step %s of session %s: %w", w.doc.Op.Kind, w.step, w.doc.SessionId, err)
+	r := stepRun{w: w}
+	p, err := s.runStep(ctx, w)
+	r.p = p
+	s.steps.called(w.doc.Op.Token+w.doc.Op.BackupID, string(w.step), began, p, err, errors.As(err, &r.de))
+	if err != nil && r.de == nil {
+		return r, fmt.Errorf("%s step %s of session %s: %w", w.doc.Op.Kind, w.step, w.doc.SessionId, err)
 	}
-	return p, de, nil
+	return r, nil
 }
 
 // snapshotAfterStop returns the snapshot that follows w when w is a stop:
@@ -266,7 +276,8 @@ func deref(p *int32) int32 {
 // When the next step is due at once, inline plans it in the same
 // transaction and returns it, for the caller (which holds the session's
 // job) to run, rather than scheduling it.
-func (s *Service) recordStep(ctx context.Context, t *txn, w *sessionWork, p opennimble.Progress, de *opennimble.DriverError, inline bool) (*sessionWork, error) {
+func (s *Service) recordStep(ctx context.Context, t *txn, r stepRun, inline bool) (*sessionWork, error) {
+	w, p, de := r.w, r.p, r.de
 	d, rec, err := get[sessionDoc](ctx, t, opennimble.KindStreamingSession, w.doc.SessionId)
 	if err != nil || d == nil {
 		return nil, err

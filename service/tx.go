@@ -116,18 +116,28 @@ func (t readOnlyTx) EnqueueJob(context.Context, opennimble.Kind, string, time.Ti
 // failed.
 func (s *Service) readFirst(ctx context.Context, fn func(*txn) error) error {
 	var wrote bool
+	err := s.readCommitted(ctx, false, &wrote, func(tx opennimble.Tx) error { return fn(&txn{Tx: tx, s: s}) })
+	if wrote {
+		return s.update(ctx, fn)
+	}
+	return err
+}
+
+// readCommitted runs fn on the records as the store's RecordGetter has them
+// committed (one record, or with many any number of them, each as of its
+// read) and, when fn reads anything else (or a second record without
+// many), again in a read-only transaction. A write fn attempts is refused
+// and noted in wrote.
+func (s *Service) readCommitted(ctx context.Context, many bool, wrote *bool, fn func(opennimble.Tx) error) error {
 	err := errReadsMore
 	if g, ok := s.store.(opennimble.RecordGetter); ok {
-		one := &oneRecordTx{readOnlyTx: readOnlyTx{wrote: &wrote}, g: g}
-		if err = fn(&txn{Tx: one, s: s}); one.more {
+		one := &oneRecordTx{readOnlyTx: readOnlyTx{wrote: wrote}, g: g, many: many}
+		if err = fn(one); one.more {
 			err = errReadsMore
 		}
 	}
-	if !wrote && errors.Is(err, errReadsMore) {
-		err = s.view(ctx, func(tx opennimble.Tx) error { return fn(&txn{Tx: readOnlyTx{Tx: tx, wrote: &wrote}, s: s}) })
-	}
-	if wrote {
-		return s.update(ctx, fn)
+	if !*wrote && errors.Is(err, errReadsMore) {
+		err = s.view(ctx, func(tx opennimble.Tx) error { return fn(readOnlyTx{Tx: tx, wrote: wrote}) })
 	}
 	return err
 }
@@ -184,15 +194,8 @@ func (t *oneRecordTx) GetMeta(context.Context, string) ([]byte, error) { return 
 // transaction. When fn reads anything but records, it runs again in a
 // read-only transaction.
 func (s *Service) viewRecords(ctx context.Context, fn func(opennimble.Tx) error) error {
-	if g, ok := s.store.(opennimble.RecordGetter); ok {
-		var wrote bool
-		t := &oneRecordTx{readOnlyTx: readOnlyTx{wrote: &wrote}, g: g, many: true}
-		err := fn(t)
-		if !t.more && !wrote {
-			return err
-		}
-	}
-	return s.view(ctx, fn)
+	var wrote bool
+	return s.readCommitted(ctx, true, &wrote, fn)
 }
 
 func (s *Service) view(ctx context.Context, fn func(opennimble.Tx) error) error {
