@@ -85,7 +85,7 @@ func TestPragmas(t *testing.T) {
 // IMMEDIATE: a second connection cannot start writing while one is open.
 func TestWriterTakesLockAtBegin(t *testing.T) {
 	s := openInternal(t, Options{BusyTimeout: time.Millisecond})
-	other, err := sql.Open("sqlite", dsn(s.path, time.Millisecond, true, "FULL"))
+	other, err := sql.Open("sqlite", dsn(s.path, time.Millisecond, true))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -107,7 +107,7 @@ func TestWriterTakesLockAtBegin(t *testing.T) {
 // holds the lock past the busy timeout, and gives up after busyRetries.
 func TestUpdateRetriesBusy(t *testing.T) {
 	s := openInternal(t, Options{BusyTimeout: time.Millisecond})
-	other, err := sql.Open("sqlite", dsn(s.path, time.Millisecond, true, "FULL"))
+	other, err := sql.Open("sqlite", dsn(s.path, time.Millisecond, true))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -91,9 +91,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		return nil, err
 	}
 
-	// The writer never waits for the disk in COMMIT: with Sync "full" the
-	// syncer flushes the WAL after it, off the writer (walsync.go).
-	writer, err := sql.Open("sqlite", dsn(abs, busy, true, "NORMAL"))
+	writer, err := sql.Open("sqlite", dsn(abs, busy, true))
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
 	}
@@ -106,10 +104,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		s.syncer = newWALSyncer(abs)
 	}
 	closeWriter := func() {
-		s.stopGroup()
-		if s.syncer != nil {
-			s.syncer.close()
-		}
+		s.stopWriting()
 		writer.Close()
 	}
 	if err := s.migrate(ctx); err != nil {
@@ -123,7 +118,7 @@ func Open(ctx context.Context, path string, opts Options) (*Store, error) {
 		return nil, err
 	}
 
-	reader, err := sql.Open("sqlite", dsn(abs, busy, false, sync))
+	reader, err := sql.Open("sqlite", dsn(abs, busy, false))
 	if err != nil {
 		closeWriter()
 		return nil, fmt.Errorf("sqlite: open %s: %w", abs, err)
@@ -148,13 +143,19 @@ func (s *Store) Path() string { return s.path }
 // Close closes every connection. SQLite checkpoints the WAL into the database
 // file when the last connection closes; nothing else is needed.
 func (s *Store) Close() error {
+	s.stopWriting()
+	s.readerStmts.close()
+	s.writerStmts.close()
+	return errors.Join(s.reader.Close(), s.writer.Close())
+}
+
+// stopWriting ends the group loop and then the syncer, which acknowledges
+// the writes still waiting for a flush.
+func (s *Store) stopWriting() {
 	s.stopGroup()
 	if s.syncer != nil {
 		s.syncer.close()
 	}
-	s.readerStmts.close()
-	s.writerStmts.close()
-	return errors.Join(s.reader.Close(), s.writer.Close())
 }
 
 // syncPragma validates Options.Sync.
@@ -172,16 +173,18 @@ func syncPragma(v string) (string, error) {
 // dsn builds a file: URI whose pragmas the driver applies to every new
 // connection. The path is escaped so that '?', '#' and '%' in it are not read
 // as URI syntax.
-func dsn(path string, busy time.Duration, write bool, sync string) string {
+func dsn(path string, busy time.Duration, write bool) string {
 	q := url.Values{}
 	q.Add("_pragma", fmt.Sprintf("busy_timeout(%d)", max(1, busy.Milliseconds())))
 	q.Add("_pragma", "foreign_keys(1)")
-	q.Add("_pragma", "synchronous("+sync+")")
 	// Reading pages through a memory map rather than read(2) made list
 	// pages about 40% faster; the first 256 MiB of the file are mapped.
 	q.Add("_pragma", "mmap_size(268435456)")
 	if write {
 		q.Add("_pragma", "journal_mode(WAL)")
+		// The writer never waits for the disk in COMMIT: with Sync
+		// "full" the syncer flushes the WAL after it (walsync.go).
+		q.Add("_pragma", "synchronous(NORMAL)")
 		// The group loop runs each write in a savepoint, whose
 		// sub-journal SQLite keeps in memory only up to 64 KiB and then
 		// spills to a temporary file (a write(2) per page): a group of
