@@ -20,7 +20,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -29,7 +28,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
-	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
@@ -100,31 +98,6 @@ func ParseURL(s string) (bucket, prefix string, err error) {
 	return u.Host, prefix, nil
 }
 
-// wireProtected reports whether requests to endpoint ("" is AWS's own,
-// over HTTPS) cannot be altered on the way: HTTPS, or plain HTTP to a
-// loopback address. Only then are bodies sent as UNSIGNED-PAYLOAD.
-func wireProtected(endpoint string) bool {
-	if endpoint == "" {
-		return true
-	}
-	u, err := url.Parse(endpoint)
-	if err != nil {
-		return false
-	}
-	switch u.Scheme {
-	case "https":
-		return true
-	case "http":
-		host := u.Hostname()
-		if host == "localhost" {
-			return true
-		}
-		ip := net.ParseIP(host)
-		return ip != nil && ip.IsLoopback()
-	}
-	return false
-}
-
 // Open connects to the bucket and checks that it can be read.
 func Open(ctx context.Context, o Options) (*Store, error) {
 	bucket, prefix, err := ParseURL(o.URL)
@@ -174,13 +147,6 @@ func Open(ctx context.Context, o Options) (*Store, error) {
 		// own checksums only cost time (and not every server takes them).
 		so.RequestChecksumCalculation = aws.RequestChecksumCalculationWhenRequired
 		so.ResponseChecksumValidation = aws.ResponseChecksumValidationWhenRequired
-		if wireProtected(o.Endpoint) {
-			// SigV4 signs a SHA-256 of every body by default: a second pass
-			// over each pack (hundreds of MB for a first backup) for an
-			// integrity that TLS, or a loopback connection, already gives
-			// on the wire, and that the repository checks end to end.
-			so.APIOptions = append(so.APIOptions, v4.SwapComputePayloadSHA256ForUnsignedPayloadMiddleware)
-		}
 	})
 	s := &Store{client: client, bucket: bucket, prefix: prefix, opts: o, owner: newOwner()}
 	if _, err := client.HeadBucket(ctx, &s3.HeadBucketInput{Bucket: aws.String(bucket)}); err != nil {

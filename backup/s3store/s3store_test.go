@@ -100,22 +100,3 @@ func packs(t *testing.T, s backup.Backend) int {
 	}
 	return n
 }
-
-// Bodies go unsigned only where nothing on the way can alter them.
-func TestWireProtected(t *testing.T) {
-	for endpoint, want := range map[string]bool{
-		"":                           true, // AWS, over HTTPS
-		"https://minio.example:9000": true,
-		"http://127.0.0.1:7070":      true,
-		"http://[::1]:7070":          true,
-		"http://localhost:9000":      true,
-		"http://10.0.0.5:9000":       false,
-		"http://minio.example:9000":  false,
-		"ftp://127.0.0.1":            false,
-		"::not a url":                false,
-	} {
-		if got := s3store.WireProtected(endpoint); got != want {
-			t.Errorf("wireProtected(%q) = %v, want %v", endpoint, got, want)
-		}
-	}
-}

@@ -1,4 +1,0 @@
-package s3store
-
-// WireProtected is wireProtected, for tests.
-var WireProtected = wireProtected
