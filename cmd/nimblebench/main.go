@@ -34,7 +34,7 @@ func main() {
 	keep := flag.Bool("keep", false, "keep the work folder")
 	store := flag.String("store", "sqlite", "sqlite, or postgres: also measure stop_backup_cycles_per_s on a throwaway PostgreSQL cluster with one and three replicas")
 	pin := flag.Bool("pin", false, "also measure stop_backup_cycles_per_s with the server on one core and the load generator on another (taskset), printed as stop_backup_cycles_per_s_pinned beside the unpinned figure")
-	profile := flag.Bool("profile", false, "take CPU profiles of the server over its --pprof-listen into the work folder: reads-cpu.pprof (the first GetStreamingSessionBackup round), cycles-cpu.pprof and cycles-pinned-cpu.pprof (the first replica; pg1-cpu.pprof, pg3-cpu.pprof with -store postgres); with -keep they stay")
+	profile := flag.Bool("profile", false, "take CPU profiles of the server over its --pprof-listen into the work folder: reads-cpu.pprof (the first GetStreamingSessionBackup round), reads-allocs.pprof (allocations over the reads), cycles-cpu.pprof and cycles-pinned-cpu.pprof (the first replica; pg1-cpu.pprof, pg3-cpu.pprof with -store postgres); with -keep they stay")
 	sessions := flag.Int("sessions", 0, "sessions cycling in parallel in the cycles phases (64, or 32 with -quick, when 0)")
 	cyclesOnly := flag.Bool("cycles-only", false, "measure only the stop/backup/start cycles (and the write path), not the read figures")
 	serverFlags := flag.String("server-flags", "", "extra flags for every opennimble server the benchmark starts, space separated (e.g. \"--sync normal\")")

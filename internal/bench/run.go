@@ -269,15 +269,31 @@ func (o Options) reads(ctx context.Context, add func(name string, v float64, uni
 		baseRPS = append(baseRPS, b.RPS())
 		o.logf("round %d: opennimble %.0f req/s, bare net/http %.0f req/s", i+1, r.RPS(), b.RPS())
 	}
+	if pprofAddr != "" {
+		// Allocations since the start: mostly the GetStreamingSessionBackup rounds.
+		if err := o.fetchProfile("http://"+pprofAddr+"/debug/pprof/allocs", "allocation profile", filepath.Join(o.Dir, "reads-allocs.pprof")); err != nil {
+			return nil, err
+		}
+	}
 	rps, brps := mean(srvRPS), mean(baseRPS)
 	add("get_backup_rps", rps, "req/s", "", true)
 	add("baseline_rps", brps, "req/s", "", true)
 	add("get_backup_rps_ratio", rps/brps, "", ">= 0.7", rps/brps >= 0.7)
 
+	gc0, err := Scrape(p.Addr)
+	if err != nil {
+		return nil, err
+	}
 	half, err := OpenLoop(p.Addr, get, o.Conns, rps/2, o.Duration)
 	if err != nil {
 		return nil, err
 	}
+	gc1, err := Scrape(p.Addr)
+	if err != nil {
+		return nil, err
+	}
+	o.logf("at half load: %.0f garbage collections a second, %.1f KiB allocated a request",
+		(gc1.GCs-gc0.GCs)/half.Duration.Seconds(), (gc1.Allocated-gc0.Allocated)/1024/float64(max(half.Requests, 1)))
 	p99 := float64(half.Percentile(99).Microseconds()) / 1000
 	add("get_backup_p99_ms", p99, "ms", "<= 3", p99 <= 3)
 	// The bare net/http server at the same rate: the part of the tail that
@@ -704,19 +720,24 @@ func perCycle(d map[string]float64, n int64) string {
 // of a load phase and writes it to file.
 func (o Options) profile(pprofAddr, file string) error {
 	secs := max(1, int(o.Duration.Seconds()))
-	res, err := http.Get(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", pprofAddr, secs))
+	return o.fetchProfile(fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", pprofAddr, secs), "CPU profile", file)
+}
+
+// fetchProfile saves the profile at url to file.
+func (o Options) fetchProfile(url, what, file string) error {
+	res, err := http.Get(url)
 	if err != nil {
 		return err
 	}
 	defer res.Body.Close()
 	if res.StatusCode != 200 {
-		return fmt.Errorf("CPU profile: %s", res.Status)
+		return fmt.Errorf("%s: %s", what, res.Status)
 	}
 	b, err := io.ReadAll(res.Body)
 	if err != nil {
 		return err
 	}
-	o.logf("CPU profile of the server over the cycles: %s (go tool pprof -top %s)", file, file)
+	o.logf("%s of the server: %s (go tool pprof -top %s)", what, file, file)
 	return os.WriteFile(file, b, 0o600)
 }
 

@@ -206,6 +206,8 @@ func Counts(r io.Reader, name, label string) (map[string]float64, error) {
 			v = m.Untyped.GetValue()
 		case m.Histogram != nil:
 			v = float64(m.Histogram.GetSampleCount())
+		case m.Summary != nil:
+			v = float64(m.Summary.GetSampleCount())
 		}
 		counts[value] += v
 	}
@@ -222,6 +224,9 @@ func TxCounts(r io.Reader) (map[string]float64, error) {
 type Scraped struct {
 	Tx, Jobs, Requests map[string]float64 // by kind, by kind, by operation
 	Retries            float64            // write transactions started over
+	// GCs and Allocated are the Go runtime's garbage collections and
+	// bytes allocated so far.
+	GCs, Allocated float64
 	// PerProc, in a sum of several servers' counts, holds each one's.
 	PerProc []Scraped
 }
@@ -251,9 +256,21 @@ func Scrape(addr string) (Scraped, error) {
 	if sc.Requests, err = Counts(bytes.NewReader(b), "opennimble_requests_total", "operation"); err != nil {
 		return sc, err
 	}
-	retries, err := Counts(bytes.NewReader(b), "opennimble_store_transaction_retries_total", "")
-	sc.Retries = retries[""]
-	return sc, err
+	for _, c := range []struct {
+		name string
+		v    *float64
+	}{
+		{"opennimble_store_transaction_retries_total", &sc.Retries},
+		{"go_gc_duration_seconds", &sc.GCs},
+		{"go_memstats_alloc_bytes_total", &sc.Allocated},
+	} {
+		n, err := Counts(bytes.NewReader(b), c.name, "")
+		if err != nil {
+			return sc, err
+		}
+		*c.v = n[""]
+	}
+	return sc, nil
 }
 
 // Writes sums the write transactions of counts (every kind but view).
