@@ -92,7 +92,7 @@ func (d *sessionDoc) columns() columns {
 }
 
 // backupDoc is a stored streaming session backup. Records: ParentID is the
-// session, OwnedBy the session's owner.
+// session until the backup is DELETED, OwnedBy the session's owner.
 type backupDoc struct {
 	api.StreamingSessionBackup
 	StudioId string `json:"studioId"`
@@ -105,7 +105,16 @@ type backupDoc struct {
 func (d *backupDoc) kind() opennimble.Kind { return opennimble.KindStreamingBackup }
 func (d *backupDoc) id() string            { return d.BackupId }
 func (d *backupDoc) columns() columns {
-	return columns{StudioID: d.StudioId, ParentID: d.SessionId, OwnedBy: d.OwnedBy, State: string(d.State)}
+	// A deleted backup leaves its session's index: what pruning and a
+	// session's deletion scan there is then the session's live backups,
+	// not every backup deleted within the retention (a session stopped and
+	// started a thousand times in an hour would otherwise scan a thousand
+	// rows at each stop, and on PostgreSQL lock them all).
+	parent := d.SessionId
+	if d.State == api.StreamingSessionStateDeleted {
+		parent = ""
+	}
+	return columns{StudioID: d.StudioId, ParentID: parent, OwnedBy: d.OwnedBy, State: string(d.State)}
 }
 
 // streamDoc is a stored streaming session stream. Records: ParentID is the

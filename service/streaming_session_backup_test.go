@@ -3,6 +3,7 @@ package service
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -66,6 +67,22 @@ func TestBackupRetention(t *testing.T) {
 	}
 	if r.sim.Backups() != 2 || r.sim.Started(opennimble.StepDeleteBackup) != 1 {
 		t.Fatalf("driver holds %d backups after %d deletions", r.sim.Backups(), r.sim.Started(opennimble.StepDeleteBackup))
+	}
+	// The deleted backup has left its session's index, which pruning scans
+	// at every stop: the session's live backups are all that is there.
+	var under []string
+	err := r.store.View(context.Background(), func(tx opennimble.Tx) error {
+		recs, err := tx.List(context.Background(), opennimble.ListQuery{Kind: opennimble.KindStreamingBackup, ParentID: s.SessionId})
+		for _, rec := range recs {
+			under = append(under, rec.ID+" "+rec.State)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []string{bs[1].BackupId + " READY", bs[0].BackupId + " READY"}; !slices.Equal(under, want) {
+		t.Fatalf("records under the session: %v, want %v", under, want)
 	}
 }
 

@@ -29,9 +29,10 @@ var dialect = sqlstore.New(sqlstore.Dialect{
 		}
 		return "(" + p + " IS NULL OR state " + in + " (SELECT value FROM json_each(" + p + ")))"
 	},
-	StateList: jsonList,
-	NoLimit:   int64(-1),
-	Min:       "min",
+	StateList:     jsonList,
+	NoLimit:       int64(-1),
+	UpdateInPlace: true,
+	Min:           "min",
 	// A counter row numbers enqueues: SQLite has no sequences.
 	NextGen: `UPDATE counters SET value = value + 1 WHERE name = 'job_gen' RETURNING value`,
 })

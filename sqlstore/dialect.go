@@ -73,6 +73,14 @@ type Dialect struct {
 	// JobGen is the expression that numbers an enqueue ("" for $4), and
 	// NextGen, when set, the statement whose result is passed as $4.
 	JobGen, NextGen string
+	// UpdateInPlace first tries each update with a statement that assigns
+	// only the columns no index holds, on the condition that the indexed
+	// ones keep their values, and runs the full update only when that
+	// matches no row. SQLite rewrites the entries of every index whose
+	// columns an UPDATE assigns, changed or not: four pages written for
+	// a record's change of state instead of one. (PostgreSQL compares the
+	// values, and keeps such an update HOT without it.)
+	UpdateInPlace bool
 	// PurgeAfterCommit defers the purge of expired idempotency records to
 	// after the commit (see Tx.PurgeBefore) instead of running it in the
 	// transaction.

@@ -5,6 +5,7 @@ import "strings"
 // queries are the shared statements in one dialect.
 type queries struct {
 	getResource, insert, update, getVersion, delete  string
+	updateInPlace                                    string // with Dialect.UpdateInPlace
 	list                                             [][2]string // [index][desc]
 	count                                            []string    // [index]
 	getIdempotency, putIdempotency, purgeIdempotency string
@@ -14,7 +15,7 @@ type queries struct {
 }
 
 func (q *queries) all() []string {
-	out := []string{q.getResource, q.insert, q.update, q.getVersion, q.delete,
+	out := []string{q.getResource, q.insert, q.update, q.updateInPlace, q.getVersion, q.delete,
 		q.getIdempotency, q.putIdempotency, q.purgeIdempotency, q.getMeta, q.putMeta,
 		q.putCredential, q.putFirstAdmin, q.getCredential, q.listCredentials, q.deleteCredential}
 	for i := range q.list {
@@ -42,6 +43,12 @@ func buildQueries(d *Dialect) queries {
 			SET studio_id = $1, parent_id = $2, owned_by = $3, state = $4, version = version + 1,
 				updated_at = $5, data = $6
 			WHERE kind = $7 AND id = $8 AND version = $9
+			RETURNING seq, created_at`,
+		// The arguments of update; the record keeps its indexed columns.
+		updateInPlace: `
+			UPDATE resources
+			SET state = $4, version = version + 1, updated_at = $5, data = $6
+			WHERE kind = $7 AND id = $8 AND version = $9 AND studio_id = $1 AND parent_id = $2 AND owned_by = $3
 			RETURNING seq, created_at`,
 		getVersion: `SELECT version FROM resources WHERE kind = $1 AND id = $2`,
 		delete:     `DELETE FROM resources WHERE kind = $1 AND id = $2`,
@@ -84,7 +91,7 @@ func buildQueries(d *Dialect) queries {
 		})
 		q.count = append(q.count, `SELECT count(*) FROM resources`+d.IndexHint(ix.Name)+` WHERE `+ix.where(d))
 	}
-	for _, p := range []*string{&q.getResource, &q.insert, &q.update, &q.getVersion, &q.delete,
+	for _, p := range []*string{&q.getResource, &q.insert, &q.update, &q.updateInPlace, &q.getVersion, &q.delete,
 		&q.getIdempotency, &q.putIdempotency, &q.purgeIdempotency, &q.getMeta, &q.putMeta,
 		&q.putCredential, &q.putFirstAdmin, &q.getCredential, &q.listCredentials, &q.deleteCredential} {
 		*p = d.sql(*p)

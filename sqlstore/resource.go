@@ -127,9 +127,15 @@ func (t *Tx) update(ctx context.Context, r *opennimble.Record) error {
 	updated = d.Stored(updated)
 	var seq int64
 	var created time.Time
-	err := queryRow(ctx, t.C, d.q.update, []any{
-		r.StudioID, r.ParentID, r.OwnedBy, r.State, d.Time(updated), Blob(r.Data),
-		string(r.Kind), r.ID, r.Version}, &seq, timeDest{&created})
+	args := []any{r.StudioID, r.ParentID, r.OwnedBy, r.State, d.Time(updated), Blob(r.Data),
+		string(r.Kind), r.ID, r.Version}
+	err := ErrNoRows
+	if d.UpdateInPlace {
+		err = queryRow(ctx, t.C, d.q.updateInPlace, args, &seq, timeDest{&created})
+	}
+	if errors.Is(err, ErrNoRows) { // an indexed column changes, or a conflict
+		err = queryRow(ctx, t.C, d.q.update, args, &seq, timeDest{&created})
+	}
 	if errors.Is(err, ErrNoRows) {
 		return t.updateMiss(ctx, r)
 	}

@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -88,6 +89,23 @@ func testUpdate(t *testing.T, s opennimble.Store) {
 	sameTime(t, "CreatedAt after update", got.CreatedAt, at(0))
 	sameTime(t, "UpdatedAt after update", got.UpdatedAt, at(time.Minute))
 	sameRecord(t, get(t, s, r.Kind, r.ID), got)
+	// The lists follow the indexed columns that changed.
+	byParent := func(parent, state string) []string {
+		q := opennimble.ListQuery{Kind: r.Kind, ParentID: parent}
+		if state != "" {
+			q.States = []string{state}
+		}
+		return ids(list(t, s, q))
+	}
+	if got, want := byParent("profile-2", "READY"), []string{r.ID}; !slices.Equal(got, want) {
+		t.Errorf("listed under the new parent: %v, want %v", got, want)
+	}
+	if got := byParent(r.ParentID, ""); len(got) != 0 {
+		t.Errorf("still listed under the old parent: %v", got)
+	}
+	if got, want := ids(list(t, s, opennimble.ListQuery{Kind: r.Kind, StudioID: "studio-2", OwnedBy: "user-2"})), []string{r.ID}; !slices.Equal(got, want) {
+		t.Errorf("listed under the new studio and owner: %v, want %v", got, want)
+	}
 
 	// A zero UpdatedAt means now.
 	got.UpdatedAt = time.Time{}
@@ -97,6 +115,20 @@ func testUpdate(t *testing.T, s opennimble.Store) {
 		t.Errorf("after update with zero UpdatedAt: Version=%d UpdatedAt=%v", got.Version, got.UpdatedAt)
 	}
 	sameRecord(t, get(t, s, r.Kind, r.ID), got)
+
+	// A change of state alone (the indexed columns kept) is listed by it.
+	got.State = "STOPPED"
+	put(t, s, got)
+	if got.Version != 4 {
+		t.Errorf("after a change of state Version=%d, want 4", got.Version)
+	}
+	sameRecord(t, get(t, s, r.Kind, r.ID), got)
+	if got, want := byParent("profile-2", "STOPPED"), []string{r.ID}; !slices.Equal(got, want) {
+		t.Errorf("listed in its new state: %v, want %v", got, want)
+	}
+	if got := byParent("profile-2", "READY"); len(got) != 0 {
+		t.Errorf("still listed in its old state: %v", got)
+	}
 }
 
 func testUpdateStale(t *testing.T, s opennimble.Store) {

@@ -98,6 +98,37 @@ func (p *Proc) status(field string) (int64, error) {
 	return 0, fmt.Errorf("no %s in /proc/%d/status", field, p.cmd.Process.Pid)
 }
 
+// IO is what a process's /proc io file counts: read and write system
+// calls (sockets and files alike) and the bytes they asked to write.
+type IO struct{ ReadCalls, WriteCalls, Written int64 }
+
+// IO returns the process's counts so far.
+func (p *Proc) IO() (IO, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", p.cmd.Process.Pid))
+	if err != nil {
+		return IO{}, err
+	}
+	var io IO
+	for line := range strings.Lines(string(b)) {
+		name, value, _ := strings.Cut(strings.TrimSpace(line), ": ")
+		n, _ := strconv.ParseInt(value, 10, 64)
+		switch name {
+		case "syscr":
+			io.ReadCalls = n
+		case "syscw":
+			io.WriteCalls = n
+		case "wchar":
+			io.Written = n
+		}
+	}
+	return io, nil
+}
+
+// Sub is the counts from o to io.
+func (io IO) Sub(o IO) IO {
+	return IO{io.ReadCalls - o.ReadCalls, io.WriteCalls - o.WriteCalls, io.Written - o.Written}
+}
+
 // CPU returns the processor time (user and system) the process has used,
 // at the kernel's clock tick resolution (10 ms).
 func (p *Proc) CPU() (time.Duration, error) {

@@ -118,6 +118,7 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 	add("stop_backup_cycles_per_s", cy.rate, "cycles/s", ">= 1000", cy.rate >= 1000)
 	add("store_writes_per_cycle", cy.writesPerCycle, "tx", "", true)
 	add("server_cpu_ms_per_cycle", millis(cy.cpuPerCycle), "ms", "", true)
+	add("server_write_calls_per_cycle", cy.writeCallsPerCycle, "calls", "", true)
 	baseWrite, err := ClosedLoop(baseAddr, cy.baseStop(baseAddr), o.Conns, o.Duration)
 	if err != nil {
 		return err
@@ -279,6 +280,16 @@ func (o Options) reads(ctx context.Context, add func(name string, v float64, uni
 	}
 	p99 := float64(half.Percentile(99).Microseconds()) / 1000
 	add("get_backup_p99_ms", p99, "ms", "<= 3", p99 <= 3)
+	// The bare net/http server at the same rate: the part of the tail that
+	// the machine and the load generator add whatever the server does.
+	baseHalf, err := OpenLoop(baseAddr, baseReq, o.Conns, rps/2, o.Duration)
+	if err != nil {
+		return nil, err
+	}
+	o.logf("at %.0f req/s: opennimble p50 %v p90 %v p99 %v p99.9 %v; bare net/http p50 %v p90 %v p99 %v p99.9 %v", rps/2,
+		half.Percentile(50), half.Percentile(90), half.Percentile(99), half.Percentile(99.9),
+		baseHalf.Percentile(50), baseHalf.Percentile(90), baseHalf.Percentile(99), baseHalf.Percentile(99.9))
+	add("baseline_p99_ms", millis(baseHalf.Percentile(99)), "ms", "", true)
 
 	listSmall, err := o.listPage(p.Addr, small)
 	if err != nil {
@@ -487,9 +498,12 @@ type cycled struct {
 	rate           float64       // cycles per second
 	writesPerCycle float64       // store write transactions (all replicas)
 	cpuPerCycle    time.Duration // server processor time (all replicas)
-	write          CycleResult
-	stop           []byte // a signed Stop request of the write path
-	addr           string // the server stop was signed for
+	// writeCallsPerCycle counts the server's write system calls (socket
+	// writes and the database's pwrites), with one replica.
+	writeCallsPerCycle float64
+	write              CycleResult
+	stop               []byte // a signed Stop request of the write path
+	addr               string // the server stop was signed for
 }
 
 // baseStop is the write path's Stop request sent to the baseline instead.
@@ -571,11 +585,19 @@ func (o Options) cycles(ctx context.Context, r cycleRun) (cycled, error) {
 	if err != nil {
 		return res, err
 	}
+	io0, err := procs[0].IO()
+	if err != nil {
+		return res, err
+	}
 	res.write, err = CycleLoop(reqs, o.Duration)
 	if err != nil {
 		return res, err
 	}
 	cpu1, err := cpuAll(procs)
+	if err != nil {
+		return res, err
+	}
+	io1, err := procs[0].IO()
 	if err != nil {
 		return res, err
 	}
@@ -596,6 +618,12 @@ func (o Options) cycles(ctx context.Context, r cycleRun) (cycled, error) {
 		res.cpuPerCycle = (cpu1 - cpu0) / time.Duration(n)
 		o.logf("%s: %d cycles; store transactions per cycle: %s; started over: %.2f", r.name, n, perCycle(d, n), (after.Retries-before.Retries)/float64(n))
 		o.logf("%s: lifecycle jobs per cycle: %s", r.name, perCycle(Delta(before.Jobs, after.Jobs), n))
+		if r.replicas == 1 {
+			io := io1.Sub(io0)
+			res.writeCallsPerCycle = float64(io.WriteCalls) / float64(n)
+			o.logf("%s: server system calls per cycle: %.1f reads, %.1f writes of %.1f KiB (sockets and files)", r.name,
+				float64(io.ReadCalls)/float64(n), res.writeCallsPerCycle, float64(io.Written)/1024/float64(n))
+		}
 		o.logf("%s: API requests per cycle: %s", r.name, perCycle(Delta(before.Requests, after.Requests), n))
 		if r.replicas > 1 {
 			o.logf("%s: work per replica: %s", r.name, perReplica(before.PerProc, after.PerProc))
