@@ -5,7 +5,7 @@ import "strings"
 // queries are the shared statements in one dialect.
 type queries struct {
 	getResource, insert, update, getVersion, delete  string
-	updateInPlace                                    string // with Dialect.UpdateInPlace
+	updateInPlace                                    string      // with Dialect.UpdateInPlace
 	list                                             [][2]string // [index][desc]
 	count                                            []string    // [index]
 	getIdempotency, putIdempotency, purgeIdempotency string

@@ -24,15 +24,12 @@ import (
 	"time"
 
 	snapv1 "github.com/kubernetes-csi/external-snapshotter/client/v8/apis/volumesnapshot/v1"
-	snapclient "github.com/kubernetes-csi/external-snapshotter/client/v8/clientset/versioned"
-	snapinformers "github.com/kubernetes-csi/external-snapshotter/client/v8/informers/externalversions"
 	snaplisters "github.com/kubernetes-csi/external-snapshotter/client/v8/listers/volumesnapshot/v1"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/watch"
-	corev1client "k8s.io/client-go/kubernetes/typed/core/v1"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
@@ -58,8 +55,7 @@ type Options struct {
 // opennimble.Driver, opennimble.Watcher and opennimble.Streamer.
 type Driver struct {
 	cfg  *Config
-	kube coreClient
-	snap snapclient.Interface
+	kube *client
 	log  *slog.Logger
 
 	pods  corelisters.PodLister
@@ -115,11 +111,7 @@ func New(o Options) (*Driver, error) {
 		rc.UserAgent = "opennimble"
 	}
 	rc.QPS, rc.Burst = max(rc.QPS, 50), max(rc.Burst, 100)
-	cc, err := corev1client.NewForConfig(rc)
-	if err != nil {
-		return nil, fmt.Errorf("kubernetes driver: %w", err)
-	}
-	sc, err := snapclient.NewForConfig(rc)
+	kc, err := newClient(rc)
 	if err != nil {
 		return nil, fmt.Errorf("kubernetes driver: %w", err)
 	}
@@ -127,41 +119,31 @@ func New(o Options) (*Driver, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	d := &Driver{cfg: o.Config, kube: coreClient{cc}, snap: sc, log: log, stop: make(chan struct{}), forceDeleteAfter: forceDeleteAfterDefault}
+	d := &Driver{cfg: o.Config, kube: kc, log: log, stop: make(chan struct{}), forceDeleteAfter: forceDeleteAfterDefault}
 	ns := o.Config.Namespace // "" watches every namespace
 	tweak := func(lo *metav1.ListOptions) { lo.LabelSelector = labelManagedBy + "=" + managedBy }
-	snaps := snapinformers.NewSharedInformerFactoryWithOptions(sc, 0, snapinformers.WithNamespace(ns), snapinformers.WithTweakListOptions(tweak))
-	// Informers of the three core kinds only (the shared factory of
-	// client-go would link a client of every API group into the binary).
 	d.podInformer = informer(&corev1.Pod{}, tweak,
 		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			return cc.Pods(ns).List(ctx, o)
-		},
-		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			return cc.Pods(ns).Watch(ctx, o)
-		})
+			return kc.pods(ns).List(ctx, o)
+		}, kc.pods(ns).Watch)
 	d.claimInformer = informer(&corev1.PersistentVolumeClaim{}, tweak,
 		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			return cc.PersistentVolumeClaims(ns).List(ctx, o)
-		},
-		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			return cc.PersistentVolumeClaims(ns).Watch(ctx, o)
-		})
+			return kc.claims(ns).List(ctx, o)
+		}, kc.claims(ns).Watch)
 	d.mapInformer = informer(&corev1.ConfigMap{}, tweak,
 		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			return cc.ConfigMaps(ns).List(ctx, o)
-		},
-		func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			return cc.ConfigMaps(ns).Watch(ctx, o)
-		})
-	d.snapInformer = snaps.Snapshot().V1().VolumeSnapshots().Informer()
+			return kc.configMaps(ns).List(ctx, o)
+		}, kc.configMaps(ns).Watch)
+	d.snapInformer = informer(&snapv1.VolumeSnapshot{}, tweak,
+		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			return kc.snapshots(ns).List(ctx, o)
+		}, kc.snapshots(ns).Watch)
 	d.pods = corelisters.NewPodLister(d.podInformer.GetIndexer())
 	d.maps = corelisters.NewConfigMapLister(d.mapInformer.GetIndexer())
-	d.snaps = snaps.Snapshot().V1().VolumeSnapshots().Lister()
-	for _, inf := range []cache.SharedIndexInformer{d.podInformer, d.claimInformer, d.mapInformer} {
+	d.snaps = snaplisters.NewVolumeSnapshotLister(d.snapInformer.GetIndexer())
+	for _, inf := range []cache.SharedIndexInformer{d.podInformer, d.claimInformer, d.mapInformer, d.snapInformer} {
 		go inf.Run(d.stop)
 	}
-	snaps.Start(d.stop)
 	timeout := o.SyncTimeout
 	if timeout == 0 {
 		timeout = 30 * time.Second
@@ -173,13 +155,13 @@ func New(o Options) (*Driver, error) {
 		return nil, fmt.Errorf("kubernetes driver: the informers did not sync within %s: is the API server reachable, are the VolumeSnapshot CRDs installed and does the service account have list and watch on pods, persistentvolumeclaims, configmaps and volumesnapshots?", timeout)
 	}
 	if ns != "" {
-		if _, err := cc.Namespaces().Get(ctx, ns, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+		if _, err := kc.namespaces().Get(ctx, ns, metav1.GetOptions{}); apierrors.IsNotFound(err) {
 			log.Warn("the configured namespace does not exist: sessions cannot start until it does", "namespace", ns)
 		}
 	}
 	if c := o.Config.VolumeSnapshotClassName; c != "" {
 		// A missing class fails every backup; say so now rather than then.
-		if _, err := sc.SnapshotV1().VolumeSnapshotClasses().Get(ctx, c, metav1.GetOptions{}); err != nil {
+		if _, err := kc.snapshotClasses().Get(ctx, c, metav1.GetOptions{}); err != nil {
 			log.Warn("the configured VolumeSnapshotClass cannot be read: backups will fail until it exists", "volumeSnapshotClassName", c, "err", err)
 		}
 	}
@@ -216,7 +198,7 @@ func (d *Driver) ensureNamespace(ctx context.Context, ns, studioID string) error
 	if _, ok := d.namespaces.Load(ns); ok || d.cfg.Namespace != "" {
 		return nil
 	}
-	_, err := d.kube.CoreV1().Namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
+	_, err := d.kube.namespaces().Create(ctx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{
 		Name:        ns,
 		Labels:      map[string]string{labelManagedBy: managedBy, labelStudio: labelValue(studioID)},
 		Annotations: map[string]string{annStudioID: studioID},
@@ -236,7 +218,7 @@ func (d *Driver) getPod(ctx context.Context, ns, name string) (*corev1.Pod, erro
 	if p, err := d.pods.Pods(ns).Get(name); err == nil {
 		return p, nil
 	}
-	p, err := d.kube.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})
+	p, err := d.kube.pods(ns).Get(ctx, name, metav1.GetOptions{})
 	return orNil(p, err)
 }
 
@@ -244,7 +226,7 @@ func (d *Driver) getPod(ctx context.Context, ns, name string) (*corev1.Pod, erro
 // (make a volume, snapshot it), where a deleted claim the cache still
 // shows would do harm.
 func (d *Driver) getClaim(ctx context.Context, ns, name string) (*corev1.PersistentVolumeClaim, error) {
-	c, err := d.kube.CoreV1().PersistentVolumeClaims(ns).Get(ctx, name, metav1.GetOptions{})
+	c, err := d.kube.claims(ns).Get(ctx, name, metav1.GetOptions{})
 	return orNil(c, err)
 }
 
@@ -252,7 +234,7 @@ func (d *Driver) getAnchor(ctx context.Context, ns, name string) (*corev1.Config
 	if m, err := d.maps.ConfigMaps(ns).Get(name); err == nil {
 		return m, nil
 	}
-	m, err := d.kube.CoreV1().ConfigMaps(ns).Get(ctx, name, metav1.GetOptions{})
+	m, err := d.kube.configMaps(ns).Get(ctx, name, metav1.GetOptions{})
 	return orNil(m, err)
 }
 
@@ -262,7 +244,7 @@ func (d *Driver) getSnapshot(ctx context.Context, ns, name string, live bool) (*
 	if s, err := d.snaps.VolumeSnapshots(ns).Get(name); err == nil && !live {
 		return s, nil
 	}
-	s, err := d.snap.SnapshotV1().VolumeSnapshots(ns).Get(ctx, name, metav1.GetOptions{})
+	s, err := d.kube.snapshots(ns).Get(ctx, name, metav1.GetOptions{})
 	return orNil(s, err)
 }
 
@@ -303,11 +285,6 @@ const (
 	forceDeleteAfterDefault = 30 * time.Second
 	pollWhileWaiting        = 2 * time.Second
 )
-
-// coreClient is the driver's client of the core API group.
-type coreClient struct{ c corev1client.CoreV1Interface }
-
-func (c coreClient) CoreV1() corev1client.CoreV1Interface { return c.c }
 
 // informer follows the objects of one kind that list and watch return,
 // filtered by tweak.

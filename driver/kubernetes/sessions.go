@@ -58,11 +58,11 @@ func (d *Driver) run(ctx context.Context, w workstation) (opennimble.Progress, e
 		// The cache may show the Pod of an earlier transition that is gone
 		// already; ask the API server. A Pod of an earlier transition that
 		// is still there is replaced: Pods belong to transitions.
-		if pod, err = orNil(d.kube.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{})); err != nil {
+		if pod, err = orNil(d.kube.pods(ns).Get(ctx, name, metav1.GetOptions{})); err != nil {
 			return opennimble.Progress{}, err
 		}
 		if pod != nil && pod.Annotations[annToken] != w.token && pod.DeletionTimestamp == nil {
-			return pending(pollSoon), ignoreNotFound(d.kube.CoreV1().Pods(ns).Delete(ctx, name, d.deleteOptions()))
+			return pending(pollSoon), ignoreNotFound(d.kube.pods(ns).Delete(ctx, name, d.deleteOptions()))
 		}
 	}
 	if pod != nil && pod.DeletionTimestamp != nil {
@@ -71,7 +71,7 @@ func (d *Driver) run(ctx context.Context, w workstation) (opennimble.Progress, e
 	if pod == nil {
 		// About to make a workstation: decide on the anchor as the API
 		// server has it, since a failure just recorded may not be cached.
-		if anchor, err = d.kube.CoreV1().ConfigMaps(ns).Get(ctx, name, metav1.GetOptions{}); err != nil {
+		if anchor, err = d.kube.configMaps(ns).Get(ctx, name, metav1.GetOptions{}); err != nil {
 			return opennimble.Progress{}, fmt.Errorf("read the anchor of session %s: %w", w.sessionID, err)
 		}
 		if de := recordedFailure(anchor, w.token); de != nil {
@@ -88,7 +88,7 @@ func (d *Driver) run(ctx context.Context, w workstation) (opennimble.Progress, e
 		if de != nil {
 			return d.fail(ctx, ns, anchor, w.token, de)
 		}
-		pod, err = d.kube.CoreV1().Pods(ns).Create(ctx, spec, metav1.CreateOptions{})
+		pod, err = d.kube.pods(ns).Create(ctx, spec, metav1.CreateOptions{})
 		if apierrors.IsAlreadyExists(err) {
 			return pending(pollSoon), nil
 		}
@@ -114,9 +114,9 @@ func (d *Driver) ensureAnchor(ctx context.Context, ns string, w workstation) (*c
 		return m, err
 	}
 	m := &corev1.ConfigMap{ObjectMeta: d.meta(name, componentSession, w), Data: map[string]string{}}
-	created, err := d.kube.CoreV1().ConfigMaps(ns).Create(ctx, m, metav1.CreateOptions{})
+	created, err := d.kube.configMaps(ns).Create(ctx, m, metav1.CreateOptions{})
 	if apierrors.IsAlreadyExists(err) {
-		return d.kube.CoreV1().ConfigMaps(ns).Get(ctx, name, metav1.GetOptions{})
+		return d.kube.configMaps(ns).Get(ctx, name, metav1.GetOptions{})
 	}
 	if err != nil {
 		return nil, fmt.Errorf("create configmap %s/%s: %w", ns, name, err)
@@ -258,10 +258,10 @@ func (d *Driver) fail(ctx context.Context, ns string, anchor *corev1.ConfigMap, 
 		m.Data = map[string]string{}
 	}
 	m.Data[keyFailedToken], m.Data[keyFailedCode], m.Data[keyFailedMessage] = token, de.StatusCode, de.Message
-	if _, err := d.kube.CoreV1().ConfigMaps(ns).Update(ctx, m, metav1.UpdateOptions{}); err != nil {
+	if _, err := d.kube.configMaps(ns).Update(ctx, m, metav1.UpdateOptions{}); err != nil {
 		return opennimble.Progress{}, fmt.Errorf("record the failure of session %s: %w", anchor.Annotations[annSessionID], err)
 	}
-	if err := d.kube.CoreV1().Pods(ns).Delete(ctx, anchor.Name, d.deleteOptions()); ignoreNotFound(err) != nil {
+	if err := d.kube.pods(ns).Delete(ctx, anchor.Name, d.deleteOptions()); ignoreNotFound(err) != nil {
 		return opennimble.Progress{}, err
 	}
 	d.log.Warn("workstation failed", "session", anchor.Annotations[annSessionID], "status", de.StatusCode, "message", de.Message)
@@ -301,7 +301,7 @@ func (d *Driver) removePod(ctx context.Context, ns, name string) (opennimble.Pro
 			zero := int64(0)
 			opts.GracePeriodSeconds = &zero
 		}
-		err := d.kube.CoreV1().Pods(ns).Delete(ctx, name, opts)
+		err := d.kube.pods(ns).Delete(ctx, name, opts)
 		if apierrors.IsNotFound(err) {
 			return done, nil
 		}
@@ -310,7 +310,7 @@ func (d *Driver) removePod(ctx context.Context, ns, name string) (opennimble.Pro
 		}
 	}
 	// Gone only when the API server says so: the cache may lag.
-	if _, err := d.kube.CoreV1().Pods(ns).Get(ctx, name, metav1.GetOptions{}); apierrors.IsNotFound(err) {
+	if _, err := d.kube.pods(ns).Get(ctx, name, metav1.GetOptions{}); apierrors.IsNotFound(err) {
 		return done, nil
 	}
 	return pending(pollSoon), nil
@@ -326,7 +326,7 @@ func (d *Driver) Terminate(ctx context.Context, p opennimble.TerminateParams) (o
 	if prog, err := d.DeleteVolume(ctx, opennimble.DeleteVolumeParams{SessionID: p.SessionID, StudioID: p.StudioID, VolumeGeneration: maxGeneration}); err != nil || !prog.Done {
 		return prog, err
 	}
-	if err := d.kube.CoreV1().ConfigMaps(ns).Delete(ctx, name, metav1.DeleteOptions{}); ignoreNotFound(err) != nil {
+	if err := d.kube.configMaps(ns).Delete(ctx, name, metav1.DeleteOptions{}); ignoreNotFound(err) != nil {
 		return opennimble.Progress{}, err
 	}
 	return done, nil

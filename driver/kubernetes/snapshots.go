@@ -46,7 +46,7 @@ func (d *Driver) Snapshot(ctx context.Context, p opennimble.SnapshotParams) (ope
 		if c := d.cfg.VolumeSnapshotClassName; c != "" {
 			snap.Spec.VolumeSnapshotClassName = &c
 		}
-		snap, err = d.snap.SnapshotV1().VolumeSnapshots(ns).Create(ctx, snap, metav1.CreateOptions{})
+		snap, err = d.kube.snapshots(ns).Create(ctx, snap, metav1.CreateOptions{})
 		if apierrors.IsAlreadyExists(err) {
 			return pending(pollSoon), nil
 		}
@@ -88,7 +88,7 @@ func (d *Driver) DeleteBackup(ctx context.Context, p opennimble.DeleteBackupPara
 		return opennimble.Progress{}, err
 	}
 	ns, name := d.namespace(p.StudioID), key(p.BackupID)
-	err := d.snap.SnapshotV1().VolumeSnapshots(ns).Delete(ctx, name, metav1.DeleteOptions{})
+	err := d.kube.snapshots(ns).Delete(ctx, name, metav1.DeleteOptions{})
 	if ignoreNotFound(err) != nil {
 		return opennimble.Progress{}, fmt.Errorf("delete volumesnapshot %s/%s: %w", ns, name, err)
 	}

@@ -26,7 +26,7 @@ func claimName(sessionID string, gen int64) string {
 // and whether a newer generation exists, where a claim created moments ago
 // must not be missed. It runs once per volume step, not per poll.
 func (d *Driver) sessionClaims(ctx context.Context, ns, sessionID string) ([]*corev1.PersistentVolumeClaim, error) {
-	list, err := d.kube.CoreV1().PersistentVolumeClaims(ns).List(ctx, metav1.ListOptions{
+	list, err := d.kube.claims(ns).List(ctx, metav1.ListOptions{
 		LabelSelector: labelManagedBy + "=" + managedBy + "," + labelSession + "=" + key(sessionID)})
 	if err != nil {
 		return nil, fmt.Errorf("list the claims of session %s: %w", sessionID, err)
@@ -89,14 +89,14 @@ func (d *Driver) ensureVolume(ctx context.Context, ns string, anchor *corev1.Con
 				claim.Spec.Resources.Requests[corev1.ResourceStorage] = *rs
 			}
 		}
-		_, err := d.kube.CoreV1().PersistentVolumeClaims(ns).Create(ctx, claim, metav1.CreateOptions{})
+		_, err := d.kube.claims(ns).Create(ctx, claim, metav1.CreateOptions{})
 		if err != nil && !apierrors.IsAlreadyExists(err) {
 			return fmt.Errorf("create claim %s/%s: %w", ns, name, err)
 		}
 	}
 	for _, c := range claims {
 		if generationOf(c) < w.volume.Generation {
-			if err := d.kube.CoreV1().PersistentVolumeClaims(ns).Delete(ctx, c.Name, metav1.DeleteOptions{}); ignoreNotFound(err) != nil {
+			if err := d.kube.claims(ns).Delete(ctx, c.Name, metav1.DeleteOptions{}); ignoreNotFound(err) != nil {
 				return fmt.Errorf("delete claim %s/%s: %w", ns, c.Name, err)
 			}
 		}
@@ -119,7 +119,7 @@ func (d *Driver) DeleteVolume(ctx context.Context, p opennimble.DeleteVolumePara
 		if generationOf(c) > p.VolumeGeneration {
 			continue
 		}
-		if err := d.kube.CoreV1().PersistentVolumeClaims(ns).Delete(ctx, c.Name, metav1.DeleteOptions{}); ignoreNotFound(err) != nil {
+		if err := d.kube.claims(ns).Delete(ctx, c.Name, metav1.DeleteOptions{}); ignoreNotFound(err) != nil {
 			return opennimble.Progress{}, fmt.Errorf("delete claim %s/%s: %w", ns, c.Name, err)
 		}
 	}
