@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"runtime"
 	"strconv"
 	"strings"
 )
@@ -17,6 +18,7 @@ import (
 type Pinning struct {
 	Server, Client int
 	restore        string // this process's affinity list before pinning
+	procs          int    // and its GOMAXPROCS
 }
 
 // ParseCPUList expands a Linux CPU list ("0-2,5") into its CPUs.
@@ -69,11 +71,21 @@ func Pin() (*Pinning, error) {
 		return nil, fmt.Errorf("-pin needs two CPUs, this process may use %q", list)
 	}
 	p := &Pinning{Server: cpus[0], Client: cpus[1], restore: list}
-	return p, setAffinity(strconv.Itoa(p.Client))
+	if err := setAffinity(strconv.Itoa(p.Client)); err != nil {
+		return nil, err
+	}
+	// One P for one core: two would have the kernel share the core between
+	// two threads of the generator in slices of milliseconds, which a
+	// request's measured latency would include.
+	p.procs = runtime.GOMAXPROCS(1)
+	return p, nil
 }
 
-// Unpin gives this process back the CPUs it had.
-func (p *Pinning) Unpin() error { return setAffinity(p.restore) }
+// Unpin gives this process back the CPUs and Ps it had.
+func (p *Pinning) Unpin() error {
+	runtime.GOMAXPROCS(p.procs)
+	return setAffinity(p.restore)
+}
 
 // Command returns the command line that runs bin with args on the
 // server's core.
@@ -84,12 +96,19 @@ func (p *Pinning) Command(bin string, args []string) (string, []string) {
 	return "taskset", append([]string{"-c", strconv.Itoa(p.Server), bin}, args...)
 }
 
+// Move puts every thread of a running process on the server's core, and
+// Release gives it back the CPUs this process had before Pin.
+func (p *Pinning) Move(pid int) error    { return setAffinityOf(pid, strconv.Itoa(p.Server)) }
+func (p *Pinning) Release(pid int) error { return setAffinityOf(pid, p.restore) }
+
 // setAffinity sets the CPU list of every thread of this process (-a): the
 // threads the Go runtime starts later inherit it.
-func setAffinity(list string) error {
-	out, err := exec.Command("taskset", "-a", "-c", "-p", list, strconv.Itoa(os.Getpid())).CombinedOutput()
+func setAffinity(list string) error { return setAffinityOf(os.Getpid(), list) }
+
+func setAffinityOf(pid int, list string) error {
+	out, err := exec.Command("taskset", "-a", "-c", "-p", list, strconv.Itoa(pid)).CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("taskset -a -c -p %s: %v: %s", list, err, out)
+		return fmt.Errorf("taskset -a -c -p %s %d: %v: %s", list, pid, err, out)
 	}
 	return nil
 }

@@ -73,6 +73,9 @@ func (p *Proc) WaitFor(req []byte, timeout time.Duration) (time.Duration, error)
 	return 0, fmt.Errorf("no 200 within %v", timeout)
 }
 
+// Pid is the process's id.
+func (p *Proc) Pid() int { return p.cmd.Process.Pid }
+
 // RSS returns the resident memory of the process in bytes.
 func (p *Proc) RSS() (int64, error) { return p.status("VmRSS:") }
 
@@ -206,4 +209,49 @@ func SignedRequest(method, addr, path string, body []byte, akid, secret, region 
 		return nil, err
 	}
 	return b.Bytes(), nil
+}
+
+// CPUTimes are the machine's processor times from /proc/stat, in clock
+// ticks, all CPUs together.
+type CPUTimes struct{ Total, Idle, Steal int64 }
+
+// MachineCPU reads the machine's processor times so far.
+func MachineCPU() (CPUTimes, error) {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return CPUTimes{}, err
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	if len(f) < 9 || f[0] != "cpu" {
+		return CPUTimes{}, fmt.Errorf("/proc/stat begins %q", line)
+	}
+	var t CPUTimes
+	for i, s := range f[1:] {
+		n, err := strconv.ParseInt(s, 10, 64)
+		if err != nil {
+			return CPUTimes{}, fmt.Errorf("/proc/stat: %w", err)
+		}
+		switch i {
+		case 3, 4: // idle, iowait
+			t.Idle += n
+		case 7:
+			t.Steal = n
+		case 8, 9: // guest time is counted in user time already
+			continue
+		}
+		t.Total += n
+	}
+	return t, nil
+}
+
+// Since describes the processor time from o to t: how busy the machine
+// was, and how much of the time its hypervisor gave the virtual CPUs to
+// others (steal), in percent.
+func (t CPUTimes) Since(o CPUTimes) (busy, steal float64) {
+	d := float64(t.Total - o.Total)
+	if d <= 0 {
+		return 0, 0
+	}
+	return 100 * (d - float64(t.Idle-o.Idle) - float64(t.Steal-o.Steal)) / d, 100 * float64(t.Steal-o.Steal) / d
 }
