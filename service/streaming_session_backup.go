@@ -129,13 +129,26 @@ func (s *Service) pruneBackups(ctx context.Context, t *txn, d *sessionDoc) error
 		return nil
 	}
 	keep := max(int(*d.MaxBackupsToRetain), 1)
-	docs, recs, err := list[backupDoc](ctx, t, opennimble.ListQuery{Kind: opennimble.KindStreamingBackup, ParentID: d.SessionId,
-		States: []string{string(api.StreamingSessionStateReady)}, Descending: true})
+	// The session's live backups, newest first (deleted ones leave its
+	// index): a few records, filtered here by their state column, and only
+	// those to delete decoded.
+	recs, err := t.List(ctx, opennimble.ListQuery{Kind: opennimble.KindStreamingBackup, ParentID: d.SessionId, Descending: true})
 	if err != nil {
 		return err
 	}
-	for i := keep; i < len(docs); i++ {
-		if err := s.beginBackupDelete(ctx, t, docs[i], recs[i], "Backup is being deleted: the session keeps its newest backups only"); err != nil {
+	ready := 0
+	for _, rec := range recs {
+		if rec.State != string(api.StreamingSessionStateReady) {
+			continue
+		}
+		if ready++; ready <= keep {
+			continue
+		}
+		b, err := decode[backupDoc](rec)
+		if err != nil {
+			return err
+		}
+		if err := s.beginBackupDelete(ctx, t, b, rec, "Backup is being deleted: the session keeps its newest backups only"); err != nil {
 			return err
 		}
 	}
