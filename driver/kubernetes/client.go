@@ -57,39 +57,40 @@ func newClient(rc *rest.Config) (*client, error) {
 }
 
 func (c *client) namespaces() typedClient[*corev1.Namespace, *corev1.NamespaceList] {
-	return typedClient[*corev1.Namespace, *corev1.NamespaceList]{c.core, c.params, "namespaces", "", true,
-		func() *corev1.Namespace { return &corev1.Namespace{} },
-		func() *corev1.NamespaceList { return &corev1.NamespaceList{} }}
+	return typed[corev1.Namespace, corev1.NamespaceList](c.core, c.params, "namespaces", "", true)
 }
 
 func (c *client) pods(ns string) typedClient[*corev1.Pod, *corev1.PodList] {
-	return typedClient[*corev1.Pod, *corev1.PodList]{c.core, c.params, "pods", ns, true,
-		func() *corev1.Pod { return &corev1.Pod{} },
-		func() *corev1.PodList { return &corev1.PodList{} }}
+	return typed[corev1.Pod, corev1.PodList](c.core, c.params, "pods", ns, true)
 }
 
 func (c *client) claims(ns string) typedClient[*corev1.PersistentVolumeClaim, *corev1.PersistentVolumeClaimList] {
-	return typedClient[*corev1.PersistentVolumeClaim, *corev1.PersistentVolumeClaimList]{c.core, c.params, "persistentvolumeclaims", ns, true,
-		func() *corev1.PersistentVolumeClaim { return &corev1.PersistentVolumeClaim{} },
-		func() *corev1.PersistentVolumeClaimList { return &corev1.PersistentVolumeClaimList{} }}
+	return typed[corev1.PersistentVolumeClaim, corev1.PersistentVolumeClaimList](c.core, c.params, "persistentvolumeclaims", ns, true)
 }
 
 func (c *client) configMaps(ns string) typedClient[*corev1.ConfigMap, *corev1.ConfigMapList] {
-	return typedClient[*corev1.ConfigMap, *corev1.ConfigMapList]{c.core, c.params, "configmaps", ns, true,
-		func() *corev1.ConfigMap { return &corev1.ConfigMap{} },
-		func() *corev1.ConfigMapList { return &corev1.ConfigMapList{} }}
+	return typed[corev1.ConfigMap, corev1.ConfigMapList](c.core, c.params, "configmaps", ns, true)
 }
 
 func (c *client) snapshots(ns string) typedClient[*snapv1.VolumeSnapshot, *snapv1.VolumeSnapshotList] {
-	return typedClient[*snapv1.VolumeSnapshot, *snapv1.VolumeSnapshotList]{c.snap, c.params, "volumesnapshots", ns, false,
-		func() *snapv1.VolumeSnapshot { return &snapv1.VolumeSnapshot{} },
-		func() *snapv1.VolumeSnapshotList { return &snapv1.VolumeSnapshotList{} }}
+	return typed[snapv1.VolumeSnapshot, snapv1.VolumeSnapshotList](c.snap, c.params, "volumesnapshots", ns, false)
 }
 
 func (c *client) snapshotClasses() typedClient[*snapv1.VolumeSnapshotClass, *snapv1.VolumeSnapshotClassList] {
-	return typedClient[*snapv1.VolumeSnapshotClass, *snapv1.VolumeSnapshotClassList]{c.snap, c.params, "volumesnapshotclasses", "", false,
-		func() *snapv1.VolumeSnapshotClass { return &snapv1.VolumeSnapshotClass{} },
-		func() *snapv1.VolumeSnapshotClassList { return &snapv1.VolumeSnapshotClassList{} }}
+	return typed[snapv1.VolumeSnapshotClass, snapv1.VolumeSnapshotClassList](c.snap, c.params, "volumesnapshotclasses", "", false)
+}
+
+// typed returns the client of the objects O, listed as LO, of resource in
+// namespace ns ("" for every namespace, or a cluster-scoped kind).
+func typed[O, LO any, T interface {
+	*O
+	runtime.Object
+	GetName() string
+}, L interface {
+	*LO
+	runtime.Object
+}](rc rest.Interface, params runtime.ParameterCodec, resource, ns string, protobuf bool) typedClient[T, L] {
+	return typedClient[T, L]{rc, params, resource, ns, protobuf, func() T { return T(new(O)) }, func() L { return L(new(LO)) }}
 }
 
 // typedClient is the client of one kind of object T, listed as L: the

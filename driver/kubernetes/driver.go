@@ -122,22 +122,10 @@ func New(o Options) (*Driver, error) {
 	d := &Driver{cfg: o.Config, kube: kc, log: log, stop: make(chan struct{}), forceDeleteAfter: forceDeleteAfterDefault}
 	ns := o.Config.Namespace // "" watches every namespace
 	tweak := func(lo *metav1.ListOptions) { lo.LabelSelector = labelManagedBy + "=" + managedBy }
-	d.podInformer = informer(&corev1.Pod{}, tweak,
-		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			return kc.pods(ns).List(ctx, o)
-		}, kc.pods(ns).Watch)
-	d.claimInformer = informer(&corev1.PersistentVolumeClaim{}, tweak,
-		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			return kc.claims(ns).List(ctx, o)
-		}, kc.claims(ns).Watch)
-	d.mapInformer = informer(&corev1.ConfigMap{}, tweak,
-		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			return kc.configMaps(ns).List(ctx, o)
-		}, kc.configMaps(ns).Watch)
-	d.snapInformer = informer(&snapv1.VolumeSnapshot{}, tweak,
-		func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			return kc.snapshots(ns).List(ctx, o)
-		}, kc.snapshots(ns).Watch)
+	d.podInformer = kc.pods(ns).informer(tweak)
+	d.claimInformer = kc.claims(ns).informer(tweak)
+	d.mapInformer = kc.configMaps(ns).informer(tweak)
+	d.snapInformer = kc.snapshots(ns).informer(tweak)
 	d.pods = corelisters.NewPodLister(d.podInformer.GetIndexer())
 	d.maps = corelisters.NewConfigMapLister(d.mapInformer.GetIndexer())
 	d.snaps = snaplisters.NewVolumeSnapshotLister(d.snapInformer.GetIndexer())
@@ -286,20 +274,18 @@ const (
 	pollWhileWaiting        = 2 * time.Second
 )
 
-// informer follows the objects of one kind that list and watch return,
-// filtered by tweak.
-func informer(obj runtime.Object, tweak func(*metav1.ListOptions),
-	list func(context.Context, metav1.ListOptions) (runtime.Object, error),
-	watchFn func(context.Context, metav1.ListOptions) (watch.Interface, error)) cache.SharedIndexInformer {
+// informer follows the objects of r's kind that its list and watch
+// return, filtered by tweak.
+func (r typedClient[T, L]) informer(tweak func(*metav1.ListOptions)) cache.SharedIndexInformer {
 	lw := &cache.ListWatch{
 		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
 			tweak(&o)
-			return list(ctx, o)
+			return r.List(ctx, o)
 		},
 		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
 			tweak(&o)
-			return watchFn(ctx, o)
+			return r.Watch(ctx, o)
 		},
 	}
-	return cache.NewSharedIndexInformer(lw, obj, 0, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
+	return cache.NewSharedIndexInformer(lw, r.newObj(), 0, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
 }
