@@ -61,7 +61,7 @@ func (a *App) wire(ctx context.Context, cfg Config, o Options, publicURL string)
 	// inside it (one write instead of two), on PostgreSQL in the same round
 	// trip as its COMMIT, right after it (see postgres tx.CompleteJob).
 	w := lifecycle.New(a.Store, svc, o.Clock, lifecycle.Options{Logger: o.Logger, Lease: jobLease(cfg), Observer: a.metrics,
-		CompleteInTx: true})
+		CompleteInTx: true, Parallel: cfg.LifecycleParallel})
 	worker.Store(w)
 	return w, svc, nil
 }

@@ -120,6 +120,7 @@ flags, then environment, then file, then defaults.`,
 	fs.StringVar(&cfg.Kubeconfig, "kubeconfig", cfg.Kubeconfig, "with --driver kubernetes: kubeconfig of the cluster (default $KUBECONFIG, else the in-cluster service account, else ~/.kube/config)")
 	fs.StringVar(&cfg.SimDir, "sim-dir", cfg.SimDir, "folder of the simulated workstations (default <data-dir>/sim); replicas on one PostgreSQL store must share it")
 	fs.DurationVar(&cfg.JobLease, "job-lease", cfg.JobLease, "how long a claimed lifecycle job is this server's, and so how long a killed replica's work waits for another (0: 15s with PostgreSQL, 1m with SQLite)")
+	fs.IntVar(&cfg.LifecycleParallel, "lifecycle-parallel", cfg.LifecycleParallel, "how many lifecycle reconciles (the steps that move sessions, backups and other resources on) run at once; each mostly waits for the store or the driver")
 	fs.DurationVar(&cfg.PortalIdleTimeout, "portal-idle-timeout", cfg.PortalIdleTimeout, "sign a studio portal user out after this long without a request")
 	fs.DurationVar(&cfg.SimStepDuration, "sim-step-duration", cfg.SimStepDuration, "how long each step of the simulated driver takes (provision, stop, start, snapshot, restore, ...)")
 	fs.IntVar(&cfg.PageSize, "page-size", cfg.PageSize, "items per page of list operations that have no maxResults (and the default where they have one)")
