@@ -115,7 +115,7 @@ type Config struct {
 	// with SQLite (a restart frees the leases at once), 15s with PostgreSQL.
 	JobLease time.Duration
 	// LifecycleParallel is how many lifecycle reconciles a server runs at
-	// once (DefaultLifecycleParallel when 0).
+	// once (lifecycle.DefaultParallel when 0).
 	LifecycleParallel int
 	// MetricsListen, when set, serves /metrics on this address instead of
 	// the API's listener.
@@ -160,23 +160,12 @@ func Defaults() Config {
 		BodyTimeout:          server.DefaultBodyTimeout,
 		BodyMemoryMiB:        server.DefaultBodyMemory >> 20,
 		ShutdownTimeout:      30 * time.Second,
-		LifecycleParallel:    DefaultLifecycleParallel,
+		LifecycleParallel:    lifecycle.DefaultParallel,
 		LocalDesktop:         "auto",
 		LocalDesktopCgroup:   "auto",
 		NoVNCDir:             "/usr/share/novnc",
 	}
 }
-
-// DefaultLifecycleParallel is how many lifecycle reconciles run at once by
-// default. A reconcile mostly waits (for its transactions to be flushed,
-// for a driver's answer), and the waits of many overlap: on SQLite they
-// share group commits. With 16, 64 sessions cycling kept the reconciles
-// queued behind each other, the sessions' states moved late and their
-// clients polled twice as often (nimblebench: 430-470 cycles a second at
-// 2.6-2.9 ms of CPU a cycle, against 790-880 at 1.6-1.7 ms with 64); more
-// at once makes the API's own writes wait longer in the commit groups they
-// share (api_write_rps_ratio 0.23 to 0.14 in the same runs).
-const DefaultLifecycleParallel = 64
 
 // Validate checks a configuration.
 func (c *Config) Validate() error {
