@@ -13,6 +13,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/serializer"
 	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
 )
 
 // client is the driver's client of the API server: typed clients of the
@@ -141,6 +142,22 @@ func (r typedClient[T, L]) Update(ctx context.Context, obj T, o metav1.UpdateOpt
 
 func (r typedClient[T, L]) Delete(ctx context.Context, name string, o metav1.DeleteOptions) error {
 	return r.request("DELETE").Name(name).Body(&o).Do(ctx).Error()
+}
+
+// informer follows the objects of r's kind that its list and watch
+// return, filtered by tweak.
+func (r typedClient[T, L]) informer(tweak func(*metav1.ListOptions)) cache.SharedIndexInformer {
+	lw := &cache.ListWatch{
+		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
+			tweak(&o)
+			return r.List(ctx, o)
+		},
+		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
+			tweak(&o)
+			return r.Watch(ctx, o)
+		},
+	}
+	return cache.NewSharedIndexInformer(lw, r.newObj(), 0, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
 }
 
 func timeout(o metav1.ListOptions) time.Duration {

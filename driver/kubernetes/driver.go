@@ -28,8 +28,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime"
-	"k8s.io/apimachinery/pkg/watch"
 	corelisters "k8s.io/client-go/listers/core/v1"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
@@ -273,19 +271,3 @@ const (
 	forceDeleteAfterDefault = 30 * time.Second
 	pollWhileWaiting        = 2 * time.Second
 )
-
-// informer follows the objects of r's kind that its list and watch
-// return, filtered by tweak.
-func (r typedClient[T, L]) informer(tweak func(*metav1.ListOptions)) cache.SharedIndexInformer {
-	lw := &cache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, o metav1.ListOptions) (runtime.Object, error) {
-			tweak(&o)
-			return r.List(ctx, o)
-		},
-		WatchFuncWithContext: func(ctx context.Context, o metav1.ListOptions) (watch.Interface, error) {
-			tweak(&o)
-			return r.Watch(ctx, o)
-		},
-	}
-	return cache.NewSharedIndexInformer(lw, r.newObj(), 0, cache.Indexers{cache.NamespaceIndex: cache.MetaNamespaceIndexFunc})
-}
