@@ -81,7 +81,7 @@ func (p *Proc) RSS() (int64, error) { return p.status("VmRSS:") }
 
 // RSSAnon returns the process's resident anonymous memory (heap, stacks,
 // SQLite's page cache) in bytes: RSS without the pages of files mapped in,
-// which for opennimble are mostly its own 90 MB binary's code and tables.
+// which for opennimble are mostly its own binary's code and tables.
 func (p *Proc) RSSAnon() (int64, error) { return p.status("RssAnon:") }
 
 // status reads a size in kB from the process's /proc status, in bytes.

@@ -288,7 +288,7 @@ func (o Options) reads(ctx context.Context, add func(name string, v float64, uni
 	if err != nil {
 		return nil, err
 	}
-	half, err := OpenLoop(p.Addr, get, o.Conns, rps/2, o.Duration)
+	half, baseHalf, err := o.tails(p.Addr, get, baseAddr, baseReq, rps/2, "")
 	if err != nil {
 		return nil, err
 	}
@@ -306,17 +306,8 @@ func (o Options) reads(ctx context.Context, add func(name string, v float64, uni
 	// Time the hypervisor gives the virtual CPUs to others comes in slices
 	// of milliseconds: at a few percent it is the tail, server or not.
 	add("machine_cpu_steal_pct_half_load", steal, "%", "", true)
-	p99 := float64(half.Percentile(99).Microseconds()) / 1000
+	p99 := millis(half.Percentile(99))
 	add("get_backup_p99_ms", p99, "ms", "<= 3", p99 <= 3)
-	// The bare net/http server at the same rate: the part of the tail that
-	// the machine and the load generator add whatever the server does.
-	baseHalf, err := OpenLoop(baseAddr, baseReq, o.Conns, rps/2, o.Duration)
-	if err != nil {
-		return nil, err
-	}
-	o.logf("at %.0f req/s: opennimble p50 %v p90 %v p99 %v p99.9 %v; bare net/http p50 %v p90 %v p99 %v p99.9 %v", rps/2,
-		half.Percentile(50), half.Percentile(90), half.Percentile(99), half.Percentile(99.9),
-		baseHalf.Percentile(50), baseHalf.Percentile(90), baseHalf.Percentile(99), baseHalf.Percentile(99.9))
 	add("baseline_p99_ms", millis(baseHalf.Percentile(99)), "ms", "", true)
 	if o.Pin {
 		if err := o.pinnedTail(p, get, base, baseReq, add); err != nil {
@@ -404,22 +395,32 @@ func (o Options) pinnedTail(p *Proc, get []byte, base *Proc, baseReq []byte, add
 	if err != nil {
 		return err
 	}
-	rate := full.RPS() / 2
-	half, err := OpenLoop(p.Addr, get, o.Conns, rate, o.Duration)
+	half, baseHalf, err := o.tails(p.Addr, get, base.Addr, baseReq, full.RPS()/2,
+		fmt.Sprintf("pinned (server on CPU %d, load generator on CPU %d), ", pin.Server, pin.Client))
 	if err != nil {
 		return err
 	}
-	baseHalf, err := OpenLoop(base.Addr, baseReq, o.Conns, rate, o.Duration)
-	if err != nil {
-		return err
-	}
-	o.logf("pinned (server on CPU %d, load generator on CPU %d), at %.0f req/s, half of %.0f: opennimble p50 %v p90 %v p99 %v; bare net/http p50 %v p90 %v p99 %v",
-		pin.Server, pin.Client, rate, full.RPS(), half.Percentile(50), half.Percentile(90), half.Percentile(99),
-		baseHalf.Percentile(50), baseHalf.Percentile(90), baseHalf.Percentile(99))
 	p99 := millis(half.Percentile(99))
 	add("get_backup_p99_ms_pinned", p99, "ms", "<= 3", p99 <= 3)
 	add("baseline_p99_ms_pinned", millis(baseHalf.Percentile(99)), "ms", "", true)
 	return nil
+}
+
+// tails sends req to addr, then baseReq to the bare net/http server at
+// baseAddr, each open-loop at rate, and logs the latencies of both: the
+// bare server's is the part of the tail that the machine and the load
+// generator add whatever the server does.
+func (o Options) tails(addr string, req []byte, baseAddr string, baseReq []byte, rate float64, how string) (srv, base Result, err error) {
+	if srv, err = OpenLoop(addr, req, o.Conns, rate, o.Duration); err != nil {
+		return srv, base, err
+	}
+	if base, err = OpenLoop(baseAddr, baseReq, o.Conns, rate, o.Duration); err != nil {
+		return srv, base, err
+	}
+	o.logf("%sat %.0f req/s: opennimble p50 %v p90 %v p99 %v p99.9 %v; bare net/http p50 %v p90 %v p99 %v p99.9 %v", how, rate,
+		srv.Percentile(50), srv.Percentile(90), srv.Percentile(99), srv.Percentile(99.9),
+		base.Percentile(50), base.Percentile(90), base.Percentile(99), base.Percentile(99.9))
+	return srv, base, nil
 }
 
 // baseline starts the bare net/http server that answers every request with

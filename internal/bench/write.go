@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -177,15 +176,27 @@ func sessionState(body []byte) (string, error) {
 // untyped values, histogram counts) in a server's /metrics text by the
 // value of one of its labels, the other labels summed over.
 func Counts(r io.Reader, name, label string) (map[string]float64, error) {
+	fams, err := parseMetrics(r)
+	if err != nil {
+		return nil, err
+	}
+	return familyCounts(fams[name], label), nil
+}
+
+func parseMetrics(r io.Reader) (map[string]*dto.MetricFamily, error) {
 	parser := expfmt.NewTextParser(model.UTF8Validation)
 	fams, err := parser.TextToMetricFamilies(r)
 	if err != nil {
 		return nil, fmt.Errorf("metrics: %w", err)
 	}
+	return fams, nil
+}
+
+// familyCounts is Counts of one parsed family (nil: none).
+func familyCounts(f *dto.MetricFamily, label string) map[string]float64 {
 	counts := map[string]float64{}
-	f := fams[name]
 	if f == nil {
-		return counts, nil
+		return counts
 	}
 	for _, m := range f.Metric {
 		value := "" // the key of a metric counted without a label
@@ -211,13 +222,15 @@ func Counts(r io.Reader, name, label string) (map[string]float64, error) {
 		}
 		counts[value] += v
 	}
-	return counts, nil
+	return counts
 }
+
+const txMetric = "opennimble_store_transaction_duration_seconds"
 
 // TxCounts returns the store transactions a server's /metrics text counts,
 // by kind (view, update, claim, complete, retry, renew), outcomes summed.
 func TxCounts(r io.Reader) (map[string]float64, error) {
-	return Counts(r, "opennimble_store_transaction_duration_seconds", "kind")
+	return Counts(r, txMetric, "kind")
 }
 
 // Scraped is what a cycles phase reads from /metrics.
@@ -242,35 +255,18 @@ func Scrape(addr string) (Scraped, error) {
 	if res.StatusCode != 200 {
 		return Scraped{}, fmt.Errorf("GET /metrics: %s", res.Status)
 	}
-	b, err := io.ReadAll(res.Body)
+	fams, err := parseMetrics(res.Body)
 	if err != nil {
 		return Scraped{}, err
 	}
-	var sc Scraped
-	if sc.Tx, err = TxCounts(bytes.NewReader(b)); err != nil {
-		return sc, err
-	}
-	if sc.Jobs, err = Counts(bytes.NewReader(b), "opennimble_lifecycle_jobs_total", "kind"); err != nil {
-		return sc, err
-	}
-	if sc.Requests, err = Counts(bytes.NewReader(b), "opennimble_requests_total", "operation"); err != nil {
-		return sc, err
-	}
-	for _, c := range []struct {
-		name string
-		v    *float64
-	}{
-		{"opennimble_store_transaction_retries_total", &sc.Retries},
-		{"go_gc_duration_seconds", &sc.GCs},
-		{"go_memstats_alloc_bytes_total", &sc.Allocated},
-	} {
-		n, err := Counts(bytes.NewReader(b), c.name, "")
-		if err != nil {
-			return sc, err
-		}
-		*c.v = n[""]
-	}
-	return sc, nil
+	return Scraped{
+		Tx:        familyCounts(fams[txMetric], "kind"),
+		Jobs:      familyCounts(fams["opennimble_lifecycle_jobs_total"], "kind"),
+		Requests:  familyCounts(fams["opennimble_requests_total"], "operation"),
+		Retries:   familyCounts(fams["opennimble_store_transaction_retries_total"], "")[""],
+		GCs:       familyCounts(fams["go_gc_duration_seconds"], "")[""],
+		Allocated: familyCounts(fams["go_memstats_alloc_bytes_total"], "")[""],
+	}, nil
 }
 
 // Writes sums the write transactions of counts (every kind but view).
