@@ -81,7 +81,7 @@ func run(quick, keep bool, store string, pin, profile bool, sessions int, cycles
 		}
 		defer pg.Stop()
 		o.Postgres = "throwaway cluster"
-		o.NewDatabase = pg.NewDatabase
+		o.NewDatabase, o.DatabasePid = pg.NewDatabase, pg.Pid()
 	default:
 		return fmt.Errorf("-store %q: want sqlite or postgres", store)
 	}

@@ -143,27 +143,73 @@ func (p *Proc) CPU() (time.Duration, error) {
 const clockTick = 10 * time.Millisecond
 
 func procCPU(pid int) (time.Duration, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	st, err := readStat(pid)
 	if err != nil {
 		return 0, err
 	}
+	return st.cpu, nil
+}
+
+// procStat is what the benchmark reads of /proc/<pid>/stat.
+type procStat struct {
+	ppid int
+	cpu  time.Duration // utime + stime
+	// children is cutime + cstime: the processor time of the children
+	// the process has waited for (those that ended).
+	children time.Duration
+}
+
+func readStat(pid int) (procStat, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return procStat{}, err
+	}
 	// The command name may hold spaces and parentheses: the fields that
-	// follow start after the last ')'. utime and stime are the 14th and
-	// 15th fields of the line, the 12th and 13th after the name.
+	// follow start after the last ')'. ppid is the 4th field of the line,
+	// utime, stime, cutime and cstime the 14th to 17th: the 2nd and the
+	// 12th to 15th after the name.
 	i := bytes.LastIndexByte(b, ')')
 	f := strings.Fields(string(b[i+1:]))
-	if i < 0 || len(f) < 13 {
-		return 0, fmt.Errorf("/proc/%d/stat: %q", pid, b)
+	if i < 0 || len(f) < 15 {
+		return procStat{}, fmt.Errorf("/proc/%d/stat: %q", pid, b)
 	}
-	var ticks int64
-	for _, s := range f[11:13] {
-		n, err := strconv.ParseInt(s, 10, 64)
-		if err != nil {
-			return 0, fmt.Errorf("/proc/%d/stat: %w", pid, err)
+	var n [5]int64
+	for k, s := range []string{f[1], f[11], f[12], f[13], f[14]} {
+		if n[k], err = strconv.ParseInt(s, 10, 64); err != nil {
+			return procStat{}, fmt.Errorf("/proc/%d/stat: %w", pid, err)
 		}
-		ticks += n
 	}
-	return time.Duration(ticks) * clockTick, nil
+	return procStat{ppid: int(n[0]), cpu: time.Duration(n[1]+n[2]) * clockTick, children: time.Duration(n[3]+n[4]) * clockTick}, nil
+}
+
+// TreeCPU returns the processor time of the process pid and its children
+// so far: its own, that of the children it has waited for, and that of the
+// children alive now (PostgreSQL's postmaster and its backends: a backend
+// that ends between two readings moves from the last term to the second).
+func TreeCPU(pid int) (time.Duration, error) {
+	root, err := readStat(pid)
+	if err != nil {
+		return 0, err
+	}
+	sum := root.cpu + root.children
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0, err
+	}
+	for _, e := range ents {
+		child, err := strconv.Atoi(e.Name())
+		if err != nil || child == pid {
+			continue
+		}
+		st, err := readStat(child)
+		if err != nil {
+			continue // not a process, or one that has just ended
+		}
+		if st.ppid == pid {
+			sum += st.cpu + st.children
+		}
+	}
+	return sum, nil
 }
 
 // Stop ends the process with SIGTERM and waits for it.

@@ -42,6 +42,9 @@ type Options struct {
 	// and with three replicas; NewDatabase makes a fresh database URL.
 	Postgres    string
 	NewDatabase func(ctx context.Context) (string, error)
+	// DatabasePid is the PostgreSQL postmaster's process id, for the
+	// processor time the database spends on a cycle.
+	DatabasePid int
 	// Pin also measures the cycles with the server on one core and the
 	// load generator on another (taskset).
 	Pin bool
@@ -160,6 +163,12 @@ func Run(ctx context.Context, o Options, out io.Writer) error {
 			if n == 1 {
 				one = c.rate
 				add("stop_backup_cycles_per_s_postgres_1_replica", c.rate, "cycles/s", ">= 500", c.rate >= 500)
+				// What a cycle costs the two processes that share the
+				// machine's cores with the load generator: at 500 cycles a
+				// second their sum must fit in the cores the generator
+				// leaves.
+				add("server_cpu_ms_per_cycle_postgres_1_replica", millis(c.cpuPerCycle), "ms", "", true)
+				add("postgres_cpu_ms_per_cycle_1_replica", millis(c.dbCPUPerCycle), "ms", "", true)
 				continue
 			}
 			add(fmt.Sprintf("stop_backup_cycles_per_s_postgres_%d_replica", n), c.rate, "cycles/s", ">= 1 replica's", c.rate >= one)
@@ -578,6 +587,7 @@ type cycled struct {
 	rate           float64       // cycles per second
 	writesPerCycle float64       // store write transactions (all replicas)
 	cpuPerCycle    time.Duration // server processor time (all replicas)
+	dbCPUPerCycle  time.Duration // PostgreSQL's (its postmaster and backends)
 	// writeCallsPerCycle counts the server's write system calls (socket
 	// writes and the database's pwrites), with one replica.
 	writeCallsPerCycle float64
@@ -665,6 +675,10 @@ func (o Options) cycles(ctx context.Context, r cycleRun) (cycled, error) {
 	if err != nil {
 		return res, err
 	}
+	db0, gen0, machine0, err := o.otherCPU()
+	if err != nil {
+		return res, err
+	}
 	io0, err := procs[0].IO()
 	if err != nil {
 		return res, err
@@ -674,6 +688,10 @@ func (o Options) cycles(ctx context.Context, r cycleRun) (cycled, error) {
 		return res, err
 	}
 	cpu1, err := cpuAll(procs)
+	if err != nil {
+		return res, err
+	}
+	db1, gen1, machine1, err := o.otherCPU()
 	if err != nil {
 		return res, err
 	}
@@ -696,6 +714,14 @@ func (o Options) cycles(ctx context.Context, r cycleRun) (cycled, error) {
 	if n > 0 {
 		res.writesPerCycle = Writes(d) / float64(n)
 		res.cpuPerCycle = (cpu1 - cpu0) / time.Duration(n)
+		res.dbCPUPerCycle = (db1 - db0) / time.Duration(n)
+		busy, steal := machine1.Since(machine0)
+		db := ""
+		if o.DatabasePid != 0 {
+			db = fmt.Sprintf(", PostgreSQL %.2f ms", millis(res.dbCPUPerCycle))
+		}
+		o.logf("%s: processor time per cycle: server(s) %.2f ms%s, load generator %.2f ms; the machine's CPUs %.0f%% busy, %.1f%% stolen by the hypervisor",
+			r.name, millis(res.cpuPerCycle), db, millis((gen1-gen0)/time.Duration(n)), busy, steal)
 		o.logf("%s: %d cycles; store transactions per cycle: %s; started over: %.2f", r.name, n, perCycle(d, n), (after.Retries-before.Retries)/float64(n))
 		o.logf("%s: lifecycle jobs per cycle: %s", r.name, perCycle(Delta(before.Jobs, after.Jobs), n))
 		if r.replicas == 1 {
@@ -710,6 +736,22 @@ func (o Options) cycles(ctx context.Context, r cycleRun) (cycled, error) {
 		}
 	}
 	return res, nil
+}
+
+// otherCPU reads the processor time so far of what shares the machine
+// with the servers: the PostgreSQL cluster (0 without one), this load
+// generator, and the machine's.
+func (o Options) otherCPU() (db, gen time.Duration, machine CPUTimes, err error) {
+	if o.DatabasePid != 0 {
+		if db, err = TreeCPU(o.DatabasePid); err != nil {
+			return 0, 0, machine, err
+		}
+	}
+	if gen, err = procCPU(os.Getpid()); err != nil {
+		return 0, 0, machine, err
+	}
+	machine, err = MachineCPU()
+	return db, gen, machine, err
 }
 
 // cpuAll sums the processor time of every replica.

@@ -241,6 +241,10 @@ func (c *Cluster) Stop() error {
 	return err
 }
 
+// Pid is the process id of the cluster's postmaster, the parent of its
+// backends.
+func (c *Cluster) Pid() int { return c.cmd.Process.Pid }
+
 // findBin returns the folder holding initdb and postgres.
 func findBin() (string, error) {
 	has := func(dir string) bool {
