@@ -214,3 +214,36 @@ type TxRetryCounter interface {
 type JobCounter interface {
 	CountJobs(ctx context.Context) (int, error)
 }
+
+// JobTaker is an optional capability of a Store: SetJobTaker gives it the
+// lifecycle worker of this process, and a transaction that enqueues a job
+// that is due then also leases it to that worker, when it has room, and
+// hands it over once the transaction has committed. The worker gets the job
+// without a claim (a transaction) of its own, and other replicas, which see
+// the job leased, do not race for it. A job the worker has no room for is
+// left to be claimed as any other.
+type JobTaker interface {
+	SetJobTaker(JobRunner)
+}
+
+// JobRunner is the worker side of a JobTaker.
+type JobRunner interface {
+	// Reserve reserves up to n of the worker's free places for jobs and
+	// says how to lease them: to Owner, for Lease, due at Now (the
+	// worker's clock). Got is 0 when the worker has no room, or is not
+	// running.
+	Reserve(n int) JobReservation
+	// Take runs jobs leased under r (at most r.Got of them) and frees the
+	// places that they do not use. Every Reserve is followed by exactly
+	// one Take, with no jobs when none was leased or the transaction did
+	// not commit.
+	Take(r JobReservation, jobs []Job)
+}
+
+// JobReservation is places reserved in a worker (see JobRunner).
+type JobReservation struct {
+	Got   int
+	Owner string
+	Now   time.Time
+	Lease time.Duration
+}

@@ -313,6 +313,9 @@ type App struct {
 	pprofAddr  string
 	worker     *lifecycle.Worker
 	workerDone chan struct{}
+	// jobTaker is the store, unwrapped, when it leases the jobs a
+	// transaction makes due to the worker (PostgreSQL).
+	jobTaker opennimble.JobTaker
 	// desktops is set when stream URLs lead to desktops over VNC (the
 	// local driver's); bridges are their open WebSocket connections.
 	desktops bool
@@ -395,6 +398,7 @@ func Start(ctx context.Context, cfg Config, o Options) (*App, error) {
 	}
 	store = &observedStore{Store: store, log: o.Logger, metrics: m}
 	a := &App{Config: cfg, Store: store, done: make(chan struct{}), logger: o.Logger, lock: lock, ctl: ctl, metrics: m, workerDone: make(chan struct{})}
+	a.jobTaker, _ = st.(opennimble.JobTaker)
 	fail := func(err error) (*App, error) {
 		_ = store.Close()
 		_ = lock.Close()

@@ -38,8 +38,6 @@ func (a *App) wire(ctx context.Context, cfg Config, o Options, publicURL string)
 	if c, ok := drv.(io.Closer); ok {
 		a.closeDriver = c.Close
 	}
-	a.ctl.setDriver(drv)
-	a.driver, a.logger = drv, o.Logger
 	if o.WrapDriver != nil {
 		drv = o.WrapDriver(drv) // for the service only: controls and streams keep the driver
 	}
@@ -63,6 +61,9 @@ func (a *App) wire(ctx context.Context, cfg Config, o Options, publicURL string)
 	w := lifecycle.New(a.Store, svc, o.Clock, lifecycle.Options{Logger: o.Logger, Lease: jobLease(cfg), Observer: a.metrics,
 		CompleteInTx: true, Parallel: cfg.LifecycleParallel})
 	worker.Store(w)
+	if a.jobTaker != nil {
+		a.jobTaker.SetJobTaker(w)
+	}
 	return w, svc, nil
 }
 

@@ -135,7 +135,19 @@ type Worker struct {
 	mu        sync.Mutex
 	running   map[jobKey]opennimble.Job // jobs whose leases are renewed
 	renewedAt time.Time                 // on the clock, when they last were
+
+	// slots holds a token for each reconcile running or reserved (see
+	// Reserve), Parallel at most; wg counts them.
+	slots chan struct{}
+	wg    sync.WaitGroup
+	// runMu guards live (Run is running and takes jobs) and jctx (the
+	// context that running jobs get).
+	runMu sync.Mutex
+	live  bool
+	jctx  context.Context
 }
+
+var _ opennimble.JobRunner = (*Worker)(nil)
 
 type jobKey struct {
 	kind opennimble.Kind
@@ -148,7 +160,8 @@ func New(store opennimble.Store, r Reconciler, clock opennimble.Clock, opts Opti
 		clock = opennimble.SystemClock{}
 	}
 	opts.defaults()
-	return &Worker{store: store, r: r, clock: clock, opts: opts, kick: make(chan struct{}, 1), running: map[jobKey]opennimble.Job{}}
+	return &Worker{store: store, r: r, clock: clock, opts: opts, kick: make(chan struct{}, 1), running: map[jobKey]opennimble.Job{},
+		slots: make(chan struct{}, opts.Parallel)}
 }
 
 // Kick wakes the worker now, because work became due. It never blocks.
@@ -171,19 +184,25 @@ func (w *Worker) Run(ctx context.Context) {
 	w.abort = abort
 	w.abortMu.Unlock()
 	defer abort()
-	slots := make(chan struct{}, w.opts.Parallel)
-	var wg sync.WaitGroup
+	w.runMu.Lock()
+	w.live, w.jctx = true, jctx
+	w.runMu.Unlock()
 	// Leases are renewed on the jobs' context, until the last running job
 	// has ended: a drain at shutdown may outlast a lease.
 	rctx, stopRenew := context.WithCancel(jctx)
 	renewDone := make(chan struct{})
 	go func() { defer close(renewDone); w.renewLoop(rctx) }()
 	defer func() {
+		// No job is taken from now on (Reserve gets no room), so that the
+		// wait below waits for every job that will run.
+		w.runMu.Lock()
+		w.live = false
+		w.runMu.Unlock()
 		n := w.inFlight.Load()
 		if n > 0 {
 			w.opts.Logger.Info("lifecycle: stopping; letting running steps reach a safe point", "owner", w.opts.Owner, "running", n)
 		}
-		wg.Wait()
+		w.wg.Wait()
 		stopRenew()
 		<-renewDone
 		if n > 0 {
@@ -193,13 +212,13 @@ func (w *Worker) Run(ctx context.Context) {
 		}
 	}()
 	for ctx.Err() == nil {
-		free := w.opts.Parallel - len(slots)
+		free := w.opts.Parallel - len(w.slots)
 		if free == 0 {
 			select {
 			case <-ctx.Done():
 				return
-			case slots <- struct{}{}: // wait for a slot, then give it back
-				<-slots
+			case w.slots <- struct{}{}: // wait for a slot, then give it back
+				<-w.slots
 			}
 			continue
 		}
@@ -222,16 +241,63 @@ func (w *Worker) Run(ctx context.Context) {
 			continue
 		}
 		for _, j := range jobs {
-			slots <- struct{}{}
-			wg.Add(1)
-			go func() {
-				defer func() { <-slots; wg.Done(); w.Kick() }()
-				w.runJob(jctx, j)
-			}()
+			w.slots <- struct{}{}
+			w.wg.Add(1)
+			w.start(jctx, j)
 		}
 		if len(jobs) == 0 {
 			w.wait(ctx)
 		}
+	}
+}
+
+// start runs j, which holds a slot and is counted by wg, in a goroutine of
+// its own.
+func (w *Worker) start(ctx context.Context, j opennimble.Job) {
+	go func() {
+		defer func() { <-w.slots; w.wg.Done(); w.Kick() }()
+		w.runJob(ctx, j)
+	}()
+}
+
+// Reserve reserves up to n free slots for jobs that a store claims for
+// this worker as a transaction commits (opennimble.JobRunner). It reserves
+// none while Run is not running.
+func (w *Worker) Reserve(n int) opennimble.JobReservation {
+	r := opennimble.JobReservation{Owner: w.opts.Owner, Lease: w.opts.Lease, Now: w.clock.Now()}
+	w.runMu.Lock()
+	defer w.runMu.Unlock()
+	if !w.live {
+		return r
+	}
+reserve:
+	for r.Got < n {
+		select {
+		case w.slots <- struct{}{}:
+			r.Got++
+		default:
+			break reserve
+		}
+	}
+	w.wg.Add(r.Got)
+	return r
+}
+
+// Take runs the jobs claimed under r and frees the slots they do not use
+// (opennimble.JobRunner).
+func (w *Worker) Take(r opennimble.JobReservation, jobs []opennimble.Job) {
+	jobs = jobs[:min(len(jobs), r.Got)]
+	if len(jobs) > 0 {
+		w.runMu.Lock()
+		ctx := w.jctx // set: Run cannot have returned while slots are reserved
+		w.runMu.Unlock()
+		for _, j := range jobs {
+			w.start(ctx, j)
+		}
+	}
+	for range r.Got - len(jobs) {
+		<-w.slots
+		w.wg.Done()
 	}
 }
 
@@ -333,13 +399,17 @@ func (w *Worker) renew(ctx context.Context, force bool) {
 }
 
 // track adds j to, or removes it from, the jobs whose leases are renewed.
+// A job released by its reconcile's last transaction may be claimed again
+// by this worker before the reconcile has returned (a claim, or a
+// transaction that enqueues it: opennimble.JobTaker): the new claim has a
+// newer Gen, and the end of the older run does not untrack it.
 func (w *Worker) track(j opennimble.Job, running bool) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	k := jobKey{j.Kind, j.ResourceID}
 	if running {
 		w.running[k] = j
-	} else {
+	} else if w.running[k].Gen == j.Gen {
 		delete(w.running, k)
 	}
 }

@@ -323,3 +323,64 @@ func TestOwnersAreUnique(t *testing.T) {
 		t.Fatalf("owners %q and %q", a.opts.Owner, b.opts.Owner)
 	}
 }
+
+// Jobs a store leases to the worker as a transaction commits (Reserve,
+// Take) run in the worker's places, like claimed ones: no more than
+// Parallel at once, the places not used given back, none reserved before
+// Run or after it ended, and Run waits for those it was given.
+func TestTakeRunsLeasedJobs(t *testing.T) {
+	st, clock := newJobStore(), opennimble.NewFakeClock(t0)
+	release := make(chan struct{})
+	ran := make(chan string, 8)
+	w := New(st, reconcilerFunc(func(ctx context.Context, kind opennimble.Kind, id string) error {
+		ran <- id
+		<-release
+		return nil
+	}), clock, Options{Logger: quiet(), Parallel: 2, Poll: time.Hour, Owner: "me"})
+	if r := w.Reserve(1); r.Got != 0 {
+		t.Fatalf("Reserve before Run got %d places", r.Got)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan struct{})
+	go func() { w.Run(ctx); close(done) }()
+	var r opennimble.JobReservation
+	testwait.Eventually(t, "the worker to run", func() bool {
+		if r = w.Reserve(3); r.Got == 0 {
+			w.Take(r, nil)
+			return false
+		}
+		return true
+	})
+	if r.Got != 2 || r.Owner != "me" || !r.Now.Equal(t0) || r.Lease != time.Minute {
+		t.Fatalf("Reserve(3) = %+v, want 2 places for me, now t0, a minute's lease", r)
+	}
+	if r2 := w.Reserve(1); r2.Got != 0 {
+		t.Fatalf("a third place was reserved with Parallel 2")
+	}
+	st.add("a", t0) // leased by the store: in the queue with a lease
+	st.mu.Lock()
+	st.jobs["a"].leaseUntil = t0.Add(time.Minute)
+	a := st.jobs["a"].job
+	st.mu.Unlock()
+	w.Take(r, []opennimble.Job{a}) // one of two places used
+	waitFor(t, ran, "a")
+	if r2 := w.Reserve(2); r2.Got != 1 {
+		t.Fatalf("with a job running, Reserve(2) got %d places, want 1", r2.Got)
+	} else {
+		w.Take(r2, nil)
+	}
+	cancel()
+	select {
+	case <-done:
+		t.Fatal("Run returned while a job it was given was running")
+	case <-time.After(10 * time.Millisecond):
+	}
+	if r2 := w.Reserve(1); r2.Got != 0 {
+		t.Fatalf("Reserve while stopping got %d places", r2.Got)
+	}
+	close(release)
+	<-done
+	if st.has("a") {
+		t.Fatal("the job given was not completed")
+	}
+}

@@ -69,8 +69,20 @@ type tx struct {
 	// completions are the jobs to complete once the transaction has
 	// committed, sent with the COMMIT (see CompleteJob).
 	completions []opennimble.Job
+	// reserved are places in this process's worker for the jobs that the
+	// transaction's enqueues lease to it (see EnqueueJob), and taken those
+	// jobs; end hands them to the worker once the transaction committed.
+	reserved  opennimble.JobReservation
+	taken     map[jobKey]*opennimble.Job
+	committed bool
 	// read holds the addresses of the records read (see tid.go).
 	read map[recordKey]pgtype.TID
+}
+
+// jobKey names a job: its resource.
+type jobKey struct {
+	kind opennimble.Kind
+	id   string
 }
 
 // queuedStmt is a statement waiting for the transaction's next round trip.
@@ -78,6 +90,8 @@ type queuedStmt struct {
 	sql  string
 	args []any
 	what string // for errors
+	// scan, when set, reads the statement's one row of results.
+	scan func(pgx.Row) error
 }
 
 var _ opennimble.Tx = (*tx)(nil)
@@ -179,7 +193,13 @@ func (l lead) read(br pgx.BatchResults) error {
 		}
 	}
 	for _, q := range l.queued {
-		if _, err := br.Exec(); err != nil {
+		var err error
+		if q.scan != nil {
+			err = q.scan(br.QueryRow())
+		} else {
+			_, err = br.Exec()
+		}
+		if err != nil {
 			return fmt.Errorf("%s: %w", q.what, err)
 		}
 	}
@@ -200,8 +220,62 @@ func (t *tx) EnqueueJob(ctx context.Context, kind opennimble.Kind, id string, ru
 	if err != nil {
 		return err
 	}
-	t.queued = append(t.queued, queuedStmt{sql: sql, args: args, what: "postgres: enqueue " + string(kind) + " " + id})
+	q := queuedStmt{sql: sql, args: args, what: "postgres: enqueue " + string(kind) + " " + id}
+	if res, ok := t.reserve(runAt); ok {
+		k := jobKey{kind, id}
+		q.sql, q.args = sqlEnqueueTake, []any{string(kind), id, toTime(runAt), res.Owner, toTime(res.Now.Add(res.Lease))}
+		q.scan = func(row pgx.Row) error {
+			j := opennimble.Job{Kind: kind, ResourceID: id, RunAt: runAt}
+			var taken bool
+			if err := row.Scan(&j.Gen, &j.Attempts, &taken); err != nil {
+				return err
+			}
+			if prev := t.taken[k]; prev != nil {
+				prev.Gen = j.Gen // enqueued again after this transaction leased it
+			} else if taken {
+				t.taken[k] = &j
+			}
+			return nil
+		}
+	}
+	t.queued = append(t.queued, q)
 	return nil
+}
+
+// reserve reserves a place in this process's worker for a job enqueued to
+// run at runAt, if the store has a worker to lease jobs to, the job is due
+// on the worker's clock and the worker has room.
+func (t *tx) reserve(runAt time.Time) (opennimble.JobReservation, bool) {
+	r := t.s.runner.Load()
+	if r == nil {
+		return opennimble.JobReservation{}, false
+	}
+	res := (*r).Reserve(1)
+	if res.Got == 0 || runAt.After(res.Now) {
+		(*r).Take(res, nil)
+		return res, false
+	}
+	if t.taken == nil {
+		t.taken = map[jobKey]*opennimble.Job{}
+	}
+	t.reserved.Got++
+	return res, true
+}
+
+// handOver gives the worker the jobs that the transaction leased to it, if
+// it committed, and frees the places reserved for the others.
+func (t *tx) handOver() {
+	if t.reserved.Got == 0 {
+		return
+	}
+	var jobs []opennimble.Job
+	if t.committed {
+		for _, j := range t.taken {
+			jobs = append(jobs, *j)
+		}
+	}
+	(*t.s.runner.Load()).Take(t.reserved, jobs)
+	t.reserved.Got = 0
 }
 
 // CompleteJob completes a claimed job once the transaction has committed,

@@ -52,6 +52,9 @@ type Store struct {
 	onRetry func()
 	retries atomic.Int64 // transactions started over (TxRetries)
 	tids    tidCache     // records' addresses (see tid.go)
+	// runner is this process's lifecycle worker, for which commits claim
+	// the jobs they make due (see SetJobTaker); nil until set.
+	runner atomic.Pointer[opennimble.JobRunner]
 }
 
 // TxRetries counts the write transactions started over after a
@@ -62,6 +65,7 @@ var (
 	_ opennimble.Store          = (*Store)(nil)
 	_ opennimble.RecordGetter   = (*Store)(nil)
 	_ opennimble.TxRetryCounter = (*Store)(nil)
+	_ opennimble.JobTaker       = (*Store)(nil)
 )
 
 // IsURL reports whether s names a PostgreSQL database (postgres:// or

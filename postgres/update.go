@@ -116,6 +116,7 @@ func (s *Store) updateOnce(ctx context.Context, fn func(opennimble.Tx) error) (r
 	if tag.String() != "COMMIT" { // PostgreSQL answers a doomed COMMIT with ROLLBACK
 		return false, fmt.Errorf("postgres: commit: %w", pgx.ErrTxCommitRollback)
 	}
+	t.committed = true
 	if !t.PurgeBefore.IsZero() {
 		// Housekeeping in a statement of its own (read committed): a
 		// failure only leaves the batch for a later purge.
@@ -155,13 +156,15 @@ func (t *tx) commit(ctx context.Context) (pgconn.CommandTag, error) {
 
 // end rolls back whatever transaction the connection is still in (one that
 // failed or was not committed, or a completion that failed after the
-// commit), and returns the connection to the pool (which discards it if it
-// is still in a transaction, after a failed rollback).
+// commit), returns the connection to the pool (which discards it if it
+// is still in a transaction, after a failed rollback), and hands the jobs
+// the transaction leased to the worker (none unless it committed).
 func (t *tx) end(ctx context.Context) {
 	if t.conn.Conn().PgConn().TxStatus() != 'I' {
 		_, _ = t.conn.Exec(context.WithoutCancel(ctx), "ROLLBACK")
 	}
 	t.conn.Release()
+	t.handOver()
 }
 
 // retryable reports whether err is a serialization failure or a deadlock:
