@@ -194,20 +194,28 @@ func TestPortalInBrowser(t *testing.T) {
 	// Stop: the backup becomes READY, the session STOPPED, live.
 	p.mark()
 	p.do(chromedp.Click(chromedp.ID("stop")))
-	p.until("the stop's message", `document.querySelector(".flash") && document.querySelector(".flash").textContent.includes("backup")`)
+	// The stop's message is shown while the session stops (unless it had
+	// stopped already when the page loaded) and dropped once it has.
+	p.until("the stop's message, or the session stopped", `(document.querySelector(".flash[data-while=STOP_IN_PROGRESS]") !== null && document.querySelector(".flash").textContent.includes("backup")) || document.querySelector("#session-state[data-state=STOPPED]") !== null`)
 	p.shots("06-session-stopping")
 	p.mark()
 	p.until("STOPPED with a READY backup", `document.querySelector("#session-state[data-state=STOPPED]") !== null && document.querySelector("tr[id^=backup-][data-state=READY]") !== null`)
 	p.stillMarked()
+	if n := p.eval(`String(document.querySelectorAll(".flash").length)`); n != "0" {
+		t.Errorf("the stopped session's page still shows %s messages: %q", n, p.eval(`document.querySelector(".flash").textContent`))
+	}
 	p.shots("07-session-stopped")
 	backup := strings.TrimPrefix(p.eval(`document.querySelector("tr[id^=backup-]").id`), "backup-")
 
 	// Start from the backup; startedFromBackupId shows it.
 	p.do(chromedp.Click(chromedp.CSS(`form[action$="/backups/` + backup + `/start"] button`)))
-	p.until("the start's message", `document.querySelector(".flash") !== null && document.querySelector(".flash").textContent.includes("from backup")`)
+	p.until("the start's message, or the session started", `(document.querySelector(".flash") !== null && document.querySelector(".flash").textContent.includes("from backup")) || document.querySelector("#session-state[data-state=READY]") !== null`)
 	p.mark()
 	p.untilState("READY")
 	p.stillMarked()
+	if n := p.eval(`String(document.querySelectorAll(".flash").length)`); n != "0" {
+		t.Errorf("the started session's page still shows %s messages", n)
+	}
 	if got := p.eval(`document.querySelector("#started-from").textContent`); got != backup {
 		t.Fatalf("started from %q, want %q", got, backup)
 	}

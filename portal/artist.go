@@ -145,7 +145,7 @@ func (p *Portal) launch(q *req) {
 		p.fail(q, err)
 		return
 	}
-	p.sessions.addFlash(q.token, flash{Text: "Launching session " + out.Session.SessionId + "."})
+	p.sessions.addFlash(q.token, flash{Text: "Launching session " + out.Session.SessionId + ".", While: api.StreamingSessionStateCreateInProgress})
 	http.Redirect(q.w, q.r, "/portal/"+q.studio.StudioName+"/sessions/"+out.Session.SessionId, http.StatusSeeOther)
 }
 
@@ -204,19 +204,20 @@ func (p *Portal) sessionAction(q *req) {
 	studio, id, base := q.studio.StudioId, q.r.PathValue("id"), "/portal/"+q.studio.StudioName
 	var err error
 	var note string
+	var while api.StreamingSessionState
 	switch q.r.PathValue("action") {
 	case "stop":
 		var out *api.StopStreamingSessionResponse
 		out, err = call(q.ctx, &api.StopStreamingSessionRequest{StudioId: studio, SessionId: id}, p.api.StopStreamingSession)
 		if err == nil {
-			note = "Stopping session " + id + "."
+			note, while = "Stopping session "+id+".", api.StreamingSessionStateStopInProgress
 			if out.Session.BackupMode == api.SessionBackupModeAutomatic {
 				note += " A backup of its volume is being taken."
 			}
 		}
 	case "start":
 		_, err = call(q.ctx, &api.StartStreamingSessionRequest{StudioId: studio, SessionId: id}, p.api.StartStreamingSession)
-		note = "Starting session " + id + "."
+		note, while = "Starting session "+id+".", api.StreamingSessionStateStartInProgress
 	case "delete":
 		if _, err = call(q.ctx, &api.DeleteStreamingSessionRequest{StudioId: studio, SessionId: id}, p.api.DeleteStreamingSession); err == nil {
 			p.sessions.addFlash(q.token, flash{Text: "Deleting session " + id + "."})
@@ -238,7 +239,7 @@ func (p *Portal) sessionAction(q *req) {
 		p.fail(q, err)
 		return
 	}
-	p.sessions.addFlash(q.token, flash{Text: note})
+	p.sessions.addFlash(q.token, flash{Text: note, While: while})
 	http.Redirect(q.w, q.r, base+"/sessions/"+id, http.StatusSeeOther)
 }
 
@@ -258,7 +259,7 @@ func (p *Portal) startFromBackup(q *req) {
 		p.fail(q, err)
 		return
 	}
-	p.sessions.addFlash(q.token, flash{Text: "Starting session " + id + " from backup " + backup + "."})
+	p.sessions.addFlash(q.token, flash{Text: "Starting session " + id + " from backup " + backup + ".", While: api.StreamingSessionStateStartInProgress})
 	http.Redirect(q.w, q.r, "/portal/"+q.studio.StudioName+"/sessions/"+id, http.StatusSeeOther)
 }
 

@@ -478,6 +478,12 @@ func TestArtistPath(t *testing.T) {
 	if resp.StatusCode != http.StatusSeeOther {
 		t.Fatalf("stop: %d", resp.StatusCode)
 	}
+	// The stop's message holds while the session stops: the page's script
+	// drops it once the live state has moved on (e2e TestPortalInBrowser).
+	alice.get("sessions/" + id)
+	if !strings.Contains(alice.last, `data-while="STOP_IN_PROGRESS">Stopping session `+id+`. A backup of its volume is being taken.</p>`) {
+		t.Errorf("the stop's message is not marked as holding while the session stops")
+	}
 	live("STOPPED")
 	backups := must[*nimblestudio.ListStreamingSessionBackupsOutput](t)(api.ListStreamingSessionBackupsWithContext(ctx(t), &nimblestudio.ListStreamingSessionBackupsInput{StudioId: &p.Studio}))
 	if len(backups.StreamingSessionBackups) != 1 || aws.StringValue(backups.StreamingSessionBackups[0].State) != "READY" {

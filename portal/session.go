@@ -10,6 +10,7 @@ import (
 	"time"
 
 	opennimble "github.com/opennimble/opennimble"
+	"github.com/opennimble/opennimble/api"
 )
 
 // CookieName is the portal's session cookie.
@@ -29,10 +30,14 @@ type session struct {
 	flash     []flash
 }
 
-// flash is a message shown once, on the next page.
+// flash is a message shown once, on the next page. A message about a
+// transition of the session the page shows holds While the session is in
+// that state: the page drops it once the session's live state has moved on
+// (a "Stopping…" above a stopped session was stale).
 type flash struct {
 	Error bool
 	Text  string
+	While api.StreamingSessionState
 }
 
 // sessions are the signed-in browsers of this process. They are kept in

@@ -2,7 +2,10 @@
 // refreshed from its URL every two seconds without reloading the page; the
 // focused control is found again after a refresh, so keyboard users keep
 // their place. An element with data-go (a stream that became ready) is
-// followed. Without JavaScript the pages still work: reload to refresh.
+// followed. A message about a transition of the session shown (data-while,
+// the state it holds in) is dropped once the session's live state
+// (#session-state's data-state) has moved on. Without JavaScript the pages
+// still work: reload to refresh.
 (function () {
   "use strict";
   var PERIOD = 2000;
@@ -29,6 +32,16 @@
     if (go) window.location.assign(go.getAttribute("data-go"));
   }
 
+  function settle() {
+    var st = document.getElementById("session-state");
+    if (!st) return;
+    var state = st.getAttribute("data-state");
+    var stale = document.querySelectorAll(".flash[data-while]");
+    for (var i = 0; i < stale.length; i++) {
+      if (stale[i].getAttribute("data-while") !== state) stale[i].remove();
+    }
+  }
+
   function watch(region) {
     var url = region.getAttribute("data-live");
     var last = region.innerHTML;
@@ -46,6 +59,7 @@
             last = region.innerHTML;
             var again = findKey(region, key);
             if (again) again.focus();
+            settle();
             follow(region);
           }
         })
@@ -57,6 +71,7 @@
   }
 
   document.addEventListener("DOMContentLoaded", function () {
+    settle();
     var regions = document.querySelectorAll("[data-live]");
     for (var i = 0; i < regions.length; i++) watch(regions[i]);
   });
