@@ -259,6 +259,7 @@ func (t *tx) reserve(runAt time.Time) (opennimble.JobReservation, bool) {
 		t.taken = map[jobKey]*opennimble.Job{}
 	}
 	t.reserved.Got++
+	t.reserved.Owner, t.reserved.Now, t.reserved.Lease = res.Owner, res.Now, res.Lease
 	return res, true
 }
 
