@@ -105,7 +105,9 @@ until xprop -root _NET_SUPPORTING_WM_CHECK 2>/dev/null | grep -q "window id"; do
 	[ "$i" -gt 600 ] && break
 	sleep 0.02
 done
-(cd "$HOME" && exec xterm -geometry 100x30+10+10 -title "opennimble" >>"$NIMBLE_RUNTIME/desktop.log" 2>&1) &
+# At +96+48: clear of noVNC's control bar, which the browser shows over the
+# left edge of the screen, and of its connection banner along the top.
+(cd "$HOME" && exec xterm -geometry 100x30+96+48 -title "opennimble" >>"$NIMBLE_RUNTIME/desktop.log" 2>&1) &
 if [ -n "${NIMBLE_WEBSOCKET_PORT:-}" ]; then
 	websockify --web /usr/share/novnc "$NIMBLE_WEBSOCKET_PORT" --unix-target="$sock" \
 		>>"$NIMBLE_RUNTIME/desktop.log" 2>&1 &
