@@ -260,9 +260,11 @@ func (w *Worker) start(ctx context.Context, j opennimble.Job) {
 	}()
 }
 
-// Reserve reserves up to n free slots for jobs that a store claims for
-// this worker as a transaction commits (opennimble.JobRunner). It reserves
-// none while Run is not running.
+// Reserve reserves up to n free slots for jobs that a store leases to this
+// worker in the transaction that enqueues them, to hand them over once it
+// has committed (opennimble.JobRunner). It reserves none while Run is not
+// running. A claim of the worker's own that finds fewer slots than it took
+// jobs waits for a slot, as when its jobs outnumber the free slots.
 func (w *Worker) Reserve(n int) opennimble.JobReservation {
 	r := opennimble.JobReservation{Owner: w.opts.Owner, Lease: w.opts.Lease, Now: w.clock.Now()}
 	w.runMu.Lock()
@@ -283,7 +285,7 @@ reserve:
 	return r
 }
 
-// Take runs the jobs claimed under r and frees the slots they do not use
+// Take runs the jobs leased under r and frees the slots they do not use
 // (opennimble.JobRunner).
 func (w *Worker) Take(r opennimble.JobReservation, jobs []opennimble.Job) {
 	jobs = jobs[:min(len(jobs), r.Got)]

@@ -324,7 +324,7 @@ func TestOwnersAreUnique(t *testing.T) {
 	}
 }
 
-// Jobs a store leases to the worker as a transaction commits (Reserve,
+// Jobs a store leases to the worker in the transactions that enqueue them (Reserve,
 // Take) run in the worker's places, like claimed ones: no more than
 // Parallel at once, the places not used given back, none reserved before
 // Run or after it ended, and Run waits for those it was given.
