@@ -41,29 +41,6 @@ const (
 			attempts = j.attempts + CASE WHEN j.lease_owner IS NULL THEN 0 ELSE 1 END
 		FROM due WHERE j.kind = due.kind AND j.resource_id = due.resource_id
 		RETURNING j.kind, j.resource_id, due.run_at, j.attempts, j.gen, due.leased`
-	// sqlEnqueueTake is the enqueue of a job due now (sqlstore's) that also
-	// leases the job, when it is free, to $4 until $5, in the transaction
-	// that enqueues it, for this process's worker (opennimble.JobTaker):
-	// the job then needs no claim, and no other replica races for it. A
-	// job leased already keeps its lease and runs again when it is released,
-	// as with any enqueue, which sets its next_run_at: so the statement
-	// leased the job when next_run_at is NULL. (Reading the row before the
-	// upsert, in the SERIALIZABLE transaction, locked the index pages of
-	// the jobs of other resources against their enqueues: nimblebench's
-	// transactions started over 0.7 times a cycle instead of 0.02.)
-	sqlEnqueueTake = `
-		INSERT INTO jobs (kind, resource_id, run_at, gen, lease_owner, lease_until)
-		VALUES ($1, $2, $5, nextval('job_gen'), $4, $5)
-		ON CONFLICT (kind, resource_id) DO UPDATE SET
-			gen = excluded.gen,
-			lease_owner = coalesce(jobs.lease_owner, excluded.lease_owner),
-			lease_until = CASE WHEN jobs.lease_owner IS NULL THEN excluded.lease_until ELSE jobs.lease_until END,
-			run_at = CASE WHEN jobs.lease_owner IS NULL THEN excluded.run_at ELSE jobs.run_at END,
-			next_run_at = CASE
-				WHEN jobs.lease_owner IS NULL THEN NULL
-				WHEN jobs.next_run_at IS NULL THEN $3
-				ELSE least(jobs.next_run_at, $3) END
-		RETURNING gen, attempts, next_run_at IS NULL`
 	// sqlComplete deletes the job if its gen is unchanged, and otherwise
 	// releases the lease. The release runs only when the delete deleted
 	// nothing, so no row is changed twice by the one statement.

@@ -52,8 +52,8 @@ type Store struct {
 	onRetry func()
 	retries atomic.Int64 // transactions started over (TxRetries)
 	tids    tidCache     // records' addresses (see tid.go)
-	// runner is this process's lifecycle worker, for which commits claim
-	// the jobs they make due (see SetJobTaker); nil until set.
+	// runner is this process's lifecycle worker, to which transactions
+	// lease the due jobs they enqueue (see SetJobTaker); nil until set.
 	runner atomic.Pointer[opennimble.JobRunner]
 }
 

@@ -23,12 +23,23 @@ import (
 type jobQueries struct {
 	nextGen, enqueue, retry, nextJobAt, countJobs string
 	deleteJob, releaseJob                         string
+	// enqueueTake is enqueue that also leases a free job (see
+	// EnqueueTakeStatement); only where JobGen numbers an enqueue.
+	enqueueTake string
 }
 
 func buildJobQueries(d *Dialect) jobQueries {
 	gen := d.JobGen
 	if gen == "" {
 		gen = "$4"
+	}
+	// An enqueue during a lease asks for a run after it, at the earliest
+	// time asked for (asked is the run time the enqueue asked for).
+	nextRunAt := func(asked string) string {
+		return `next_run_at = CASE
+					WHEN jobs.lease_owner IS NULL THEN NULL
+					WHEN jobs.next_run_at IS NULL THEN ` + asked + `
+					ELSE ` + d.Min + `(jobs.next_run_at, ` + asked + `) END`
 	}
 	// Columns of the stored row are named by the table: PostgreSQL finds a
 	// bare name in an upsert ambiguous (it could be excluded's).
@@ -40,10 +51,7 @@ func buildJobQueries(d *Dialect) jobQueries {
 				gen = excluded.gen,
 				run_at = CASE WHEN jobs.lease_owner IS NULL THEN ` + d.Min + `(jobs.run_at, excluded.run_at)
 					ELSE jobs.run_at END,
-				next_run_at = CASE
-					WHEN jobs.lease_owner IS NULL THEN NULL
-					WHEN jobs.next_run_at IS NULL THEN excluded.run_at
-					ELSE ` + d.Min + `(jobs.next_run_at, excluded.run_at) END`,
+				` + nextRunAt("excluded.run_at"),
 		retry: `
 			UPDATE jobs SET
 				run_at = CASE
@@ -61,6 +69,19 @@ func buildJobQueries(d *Dialect) jobQueries {
 			UPDATE jobs SET lease_owner = NULL, lease_until = NULL,
 				run_at = coalesce(next_run_at, run_at), next_run_at = NULL
 			WHERE kind = $1 AND resource_id = $2 AND lease_owner IS NOT NULL`,
+	}
+	if d.JobGen != "" {
+		// A leased job's run_at is its lease's end, as after a claim.
+		q.enqueueTake = d.sql(`
+			INSERT INTO jobs (kind, resource_id, run_at, gen, lease_owner, lease_until)
+			VALUES ($1, $2, $5, ` + d.JobGen + `, $4, $5)
+			ON CONFLICT (kind, resource_id) DO UPDATE SET
+				gen = excluded.gen,
+				lease_owner = coalesce(jobs.lease_owner, excluded.lease_owner),
+				lease_until = CASE WHEN jobs.lease_owner IS NULL THEN excluded.lease_until ELSE jobs.lease_until END,
+				run_at = CASE WHEN jobs.lease_owner IS NULL THEN excluded.run_at ELSE jobs.run_at END,
+				` + nextRunAt("$3") + `
+			RETURNING gen, attempts, next_run_at IS NULL`)
 	}
 	for _, p := range []*string{&q.enqueue, &q.retry, &q.deleteJob, &q.releaseJob} {
 		*p = d.sql(*p)
@@ -117,6 +138,25 @@ func (d *Dialect) EnqueueStatement(kind opennimble.Kind, id string, runAt time.T
 		return "", nil, d.errorf("enqueue %s %q: the id holds a NUL byte or invalid UTF-8", kind, id)
 	}
 	return d.jq.enqueue, []any{string(kind), id, d.Time(runAt)}, nil
+}
+
+// EnqueueTakeStatement returns the statement and arguments of an enqueue of
+// kind/id, due at runAt, that also leases the job to owner until until when
+// the job is free, for a store that hands the jobs a transaction enqueues to
+// its own worker (opennimble.JobTaker). A job leased already keeps its
+// lease, and the enqueue asks for a run after it, which sets its
+// next_run_at: so the statement leased the job when next_run_at is NULL
+// after it. Its one row is the job's gen, its attempts and whether the
+// statement leased it. Only for a dialect whose JobGen numbers an enqueue
+// in the statement.
+func (d *Dialect) EnqueueTakeStatement(kind opennimble.Kind, id string, runAt time.Time, owner string, until time.Time) (string, []any, error) {
+	if d.jq.enqueueTake == "" {
+		return "", nil, d.errorf("enqueue %s %s: the dialect numbers enqueues in a statement of its own", kind, id)
+	}
+	if !d.storable(string(kind), id) {
+		return "", nil, d.errorf("enqueue %s %q: the id holds a NUL byte or invalid UTF-8", kind, id)
+	}
+	return d.jq.enqueueTake, []any{string(kind), id, d.Time(runAt), owner, d.Time(until)}, nil
 }
 
 // CompleteJob deletes a claimed job if nobody enqueued it since the claim
